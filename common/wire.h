@@ -1,0 +1,53 @@
+/*  wire: the two-frame ZeroMQ message format, on top of proto/tcpwin.proto.
+
+    frame 1 is the topic (TW_TOPIC_REPORT or TW_TOPIC_FLOW), frame 2 the
+    protobuf payload. Encoding goes through protobuf-c; this module adds the
+    topic <-> message type mapping and the schema-major check, so producer,
+    subscriber, relay and tests agree on one definition. No ZeroMQ here: the
+    callers move the bytes.
+*/
+#ifndef TW_WIRE_H
+#define TW_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tcpwin.pb-c.h"
+
+#define TW_TOPIC_REPORT "tcpwin.report"
+#define TW_TOPIC_FLOW   "tcpwin.flow"
+#define TW_SCHEMA_MAJOR TCPWIN__SCHEMA_VERSION__SCHEMA_VERSION_MAJOR
+
+typedef enum { TW_MSG_REPORT, TW_MSG_FLOW } tw_msg_kind;
+
+//  A decoded message; owns what protobuf-c unpacked.
+typedef struct {
+    tw_msg_kind kind;
+    union {
+        Tcpwin__Report *report;
+        Tcpwin__FlowRecord *flow;
+        ProtobufCMessage *base;
+    };
+} tw_message;
+
+//  Decodes one topic + payload pair. Returns 0 and fills *out (release it with
+//  tw_message_free), -ENOENT for a topic that is not ours, -EBADMSG for a
+//  payload that does not decode or lacks its header, -EPROTO for another
+//  schema major.
+int tw_wire_decode(const void *topic, size_t topic_len, const void *payload, size_t payload_len,
+                   tw_message *out);
+
+//  Releases what tw_wire_decode unpacked; harmless on a zeroed message.
+void tw_message_free(tw_message *msg);
+
+//  The header every message carries (never NULL after a successful decode).
+const Tcpwin__Header *tw_message_header(const tw_message *msg);
+
+//  The topic string of a message kind.
+const char *tw_message_topic(tw_msg_kind kind);
+
+//  Encodes msg into a new malloc'd buffer; returns its length in *len, or NULL
+//  when out of memory.
+uint8_t *tw_wire_encode(const ProtobufCMessage *msg, size_t *len);
+
+#endif
