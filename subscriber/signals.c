@@ -1,0 +1,51 @@
+/*  signals: async-signal-safe flags for the subscriber's loop.
+
+    The handlers write one sig_atomic_t each and nothing else, the only
+    thing a handler may safely do; the loop reads the flags after every
+    poll. This is the one piece of global state in the subscriber, because
+    signal dispositions are process-wide anyway.
+*/
+#include "signals.h"
+
+#include <signal.h>
+#include <stddef.h>
+
+static volatile sig_atomic_t s_stop;
+static volatile sig_atomic_t s_usr1;
+
+static void s_on_signal(int signo)
+{
+    if (signo == SIGUSR1)
+        s_usr1 = 1;
+    else
+        s_stop = 1;
+}
+
+void signals_install(void)
+{
+    struct sigaction action = {0};
+    action.sa_handler = s_on_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;  // no SA_RESTART: poll must return EINTR
+    // sigaction fails only for an invalid signal number or action.
+    (void)sigaction(SIGINT, &action, NULL);
+    (void)sigaction(SIGTERM, &action, NULL);
+    (void)sigaction(SIGUSR1, &action, NULL);
+    struct sigaction ignore = {0};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    (void)sigaction(SIGPIPE, &ignore, NULL);
+}
+
+bool signals_stop_requested(void)
+{
+    return s_stop != 0;
+}
+
+bool signals_take_usr1(void)
+{
+    if (!s_usr1)
+        return false;
+    s_usr1 = 0;
+    return true;
+}

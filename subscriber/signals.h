@@ -1,0 +1,25 @@
+/*  signals: the subscriber's signal flags, polled by its one loop.
+
+    signals_install() makes SIGINT and SIGTERM request a stop, SIGUSR1 ask for
+    the counters, and ignores SIGPIPE (a write to a closed socket must return
+    EPIPE, not kill the bridge). The handlers only set flags; they are
+    installed without SA_RESTART so a blocking poll returns EINTR at once and
+    the loop looks at the flags. Call it after zsys_handler_set(NULL), which
+    stops czmq from installing its own handlers at its first socket.
+*/
+#ifndef TW_SIGNALS_H
+#define TW_SIGNALS_H
+
+#include <stdbool.h>
+
+//  Installs the handlers for SIGINT, SIGTERM, SIGUSR1 and ignores SIGPIPE.
+void signals_install(void);
+
+//  Returns true once SIGINT or SIGTERM arrived, and stays true.
+bool signals_stop_requested(void);
+
+//  Returns true if SIGUSR1 arrived since the last call, and clears it; several
+//  signals between two calls count as one.
+bool signals_take_usr1(void);
+
+#endif
