@@ -2,17 +2,13 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 static bool s_topic_is(const void *topic, size_t len, const char *want)
 {
     return len == strlen(want) && memcmp(topic, want, len) == 0;
-}
-
-static const Tcpwin__Header *s_header_of(tw_message *msg)
-{
-    return msg->kind == TW_MSG_REPORT ? msg->report->header : msg->flow->header;
 }
 
 int tw_wire_decode(const void *topic, size_t topic_len, const void *payload, size_t payload_len,
@@ -30,7 +26,7 @@ int tw_wire_decode(const void *topic, size_t topic_len, const void *payload, siz
     }
     if (!out->base)
         return -EBADMSG;
-    const Tcpwin__Header *header = s_header_of(out);
+    const Tcpwin__Header *header = tw_message_header(out);
     int rc = 0;
     if (!header)
         rc = -EBADMSG;

@@ -1,0 +1,207 @@
+/*  analyzer: wires decode, flow table, host table and report building.
+
+    The per-packet path is decode + one flow table update; everything that
+    is O(flows) or O(hosts) (idle sweep, stalled list, report) happens only
+    at interval boundaries.
+*/
+#include "analyzer.h"
+
+#include <stdlib.h>
+
+#include "flow_table.h"
+#include "host_table.h"
+#include "packet_decode.h"
+#include "report.h"
+
+struct tw_analyzer {
+    tw_analyzer_config config;
+    int dlt;
+    tw_analyzer_sink sink;
+    tw_flow_table *flows;
+    tw_host_table *hosts;
+    tw_flow_record *stalled;  // scratch for the report, max_stalled entries
+    int64_t interval_us;
+    int64_t next_boundary_us;
+    bool started;  // next_boundary_us is set
+    bool have_packet;
+    int64_t last_packet_us;
+    Tcpwin__Counters counters;  // packet counters; the table ones are filled at report time
+};
+
+tw_analyzer_config tw_analyzer_defaults(void)
+{
+    return (tw_analyzer_config){
+        .interval_s = TW_DEFAULT_INTERVAL_S,
+        .threshold = TW_DEFAULT_THRESHOLD,
+        .min_pkts = TW_DEFAULT_MIN_PKTS,
+        .max_flows = TW_DEFAULT_MAX_FLOWS,
+        .max_hosts = TW_DEFAULT_MAX_HOSTS,
+        .flow_timeout_us = (int64_t)TW_DEFAULT_FLOW_TIMEOUT_S * 1000000,
+        .linger_us = TW_DEFAULT_LINGER_US,
+        .max_stalled = TW_DEFAULT_MAX_STALLED,
+    };
+}
+
+static int64_t s_floor_to(int64_t t, int64_t step)
+{
+    int64_t q = t / step;
+    if (t % step != 0 && t < 0)
+        q--;
+    return q * step;
+}
+
+static void s_on_flow_end(const tw_flow_record *flow, void *arg)
+{
+    tw_analyzer *self = arg;
+    tw_host_table_offer(self->hosts, flow);
+    if (!self->config.flows || !self->sink.on_flow)
+        return;
+    Tcpwin__FlowRecord record;
+    Tcpwin__Header header;
+    uint8_t addresses[32];
+    tw_flow_record_fill(&record, &header, addresses, flow);
+    self->sink.on_flow(&record, self->sink.arg);
+}
+
+Tcpwin__Counters tw_analyzer_counters(const tw_analyzer *self)
+{
+    Tcpwin__Counters counters = self->counters;
+    tw_flow_counters flows = tw_flow_table_counters(self->flows);
+    counters.flows_active = flows.active;
+    counters.flows_ended = flows.ended;
+    counters.flows_evicted = flows.evicted;
+    counters.hosts_evicted = tw_host_table_evicted(self->hosts);
+    return counters;
+}
+
+static void s_emit_report(tw_analyzer *self, int64_t time_us, bool final)
+{
+    size_t stalled = tw_flow_table_stalled(self->flows, self->stalled, self->config.max_stalled);
+    size_t listed = stalled < self->config.max_stalled ? stalled : self->config.max_stalled;
+    tw_report_input input = {
+        .time_us = time_us,
+        .interval_s = self->config.interval_s,
+        .final = final,
+        .threshold = self->config.threshold,
+        .min_pkts = self->config.min_pkts,
+        .threshold_bytes = self->config.threshold_bytes,
+        .counters = tw_analyzer_counters(self),
+        .stalled = self->stalled,
+        .n_stalled = listed,
+    };
+    input.counters.stalled_omitted = stalled - listed;
+    Tcpwin__Report *report = tw_report_build(self->hosts, &input);
+    if (report && self->sink.on_report)
+        self->sink.on_report(report, self->sink.arg);
+    tw_report_free(report);
+}
+
+//  Crosses the boundaries up to now_us, if any: one report at the last one.
+static void s_advance_clock(tw_analyzer *self, int64_t now_us)
+{
+    if (!self->started) {
+        self->started = true;
+        self->next_boundary_us = s_floor_to(now_us, self->interval_us) + self->interval_us;
+        return;
+    }
+    if (now_us < self->next_boundary_us)
+        return;
+    int64_t boundary = s_floor_to(now_us, self->interval_us);
+    self->next_boundary_us = boundary + self->interval_us;
+    tw_flow_table_expire(self->flows, boundary);
+    tw_host_table_expire(self->hosts, boundary);
+    s_emit_report(self, boundary, false);
+}
+
+void tw_analyzer_packet(tw_analyzer *self, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                        int64_t ts_us)
+{
+    s_advance_clock(self, ts_us);
+    self->have_packet = true;
+    self->last_packet_us = ts_us;
+    self->counters.packets++;
+    tw_packet packet;
+    switch (tw_packet_decode(self->dlt, data, caplen, wirelen, &packet)) {
+    case TW_DECODE_OK:
+        self->counters.tcp_packets++;
+        tw_flow_table_packet(self->flows, &packet, ts_us);
+        break;
+    case TW_DECODE_TRUNCATED:
+        self->counters.truncated_packets++;
+        break;
+    case TW_DECODE_MALFORMED:
+        self->counters.malformed_packets++;
+        break;
+    case TW_DECODE_FRAGMENT:
+        self->counters.fragments_skipped++;
+        break;
+    case TW_DECODE_NOT_TCP:
+        break;
+    }
+}
+
+void tw_analyzer_tick(tw_analyzer *self, int64_t now_us)
+{
+    s_advance_clock(self, now_us);
+}
+
+void tw_analyzer_finish(tw_analyzer *self, int64_t end_us)
+{
+    tw_flow_table_expire(self->flows, end_us);
+    tw_flow_table_end_all(self->flows, TW_END_END_OF_CAPTURE);
+    s_emit_report(self, end_us, true);
+}
+
+int64_t tw_analyzer_next_boundary(const tw_analyzer *self)
+{
+    return self->started ? self->next_boundary_us : INT64_MAX;
+}
+
+bool tw_analyzer_last_packet(const tw_analyzer *self, int64_t *ts_us)
+{
+    *ts_us = self->last_packet_us;
+    return self->have_packet;
+}
+
+void tw_analyzer_set_capture_drops(tw_analyzer *self, uint64_t drops)
+{
+    self->counters.capture_drops = drops;
+}
+
+tw_analyzer *tw_analyzer_new(const tw_analyzer_config *config, int dlt, tw_analyzer_sink sink)
+{
+    if (config->interval_s == 0 || !tw_link_supported(dlt))
+        return NULL;
+    tw_analyzer *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = *config;
+    self->dlt = dlt;
+    self->sink = sink;
+    self->interval_us = (int64_t)config->interval_s * 1000000;
+    tcpwin__counters__init(&self->counters);
+    tw_flow_config flow_config = {
+        .threshold = config->threshold,
+        .threshold_bytes = config->threshold_bytes,
+        .max_flows = config->max_flows,
+        .idle_timeout_us = config->flow_timeout_us,
+        .linger_us = config->linger_us,
+    };
+    self->flows = tw_flow_table_new(&flow_config, s_on_flow_end, self);
+    self->hosts = tw_host_table_new(config->max_hosts, config->min_pkts, config->host_ttl_us);
+    self->stalled = malloc(sizeof *self->stalled * (config->max_stalled + 1));
+    if (!self->flows || !self->hosts || !self->stalled)
+        tw_analyzer_destroy(&self);
+    return self;
+}
+
+void tw_analyzer_destroy(tw_analyzer **self)
+{
+    if (!*self)
+        return;
+    tw_flow_table_destroy(&(*self)->flows);
+    tw_host_table_destroy(&(*self)->hosts);
+    free((*self)->stalled);
+    free(*self);
+    *self = NULL;
+}

@@ -1,0 +1,111 @@
+/*  flow_table: one-directional TCP flows and their window counters.
+
+    A flow is one direction of a TCP connection: (IP version, source and
+    destination address, source and destination port). For every packet it
+    counts TCP packets and undershoots (window below the threshold, SYN, FIN
+    and RST included), the smallest window, and zero-window episodes (runs of
+    consecutive undershoots) with their duration.
+
+    A flow ends
+      - when the connection closes: a RST in either direction, or a FIN seen
+        in both directions; both directions then linger (linger_us) so the
+        last ACKs still count, and end together;
+      - when idle for longer than idle_timeout_us;
+      - when the table is full (max_flows) and room is needed: the least
+        recently seen of a few candidates is evicted;
+      - at the end, through tw_flow_table_end_all().
+    A packet on the key of a flow that has ended starts a new flow.
+
+    Every ended flow is handed to the end callback as a tw_flow_record.
+
+    Pure: time comes in with each packet (or each tw_flow_table_expire call).
+    Memory: at most max_flows entries of sizeof(tw_flow) bytes plus a bucket
+    array of 4 bytes per entry slot (rounded up to a power of two); the arrays
+    grow on demand, so a small capture costs little.
+*/
+#ifndef TW_FLOW_TABLE_H
+#define TW_FLOW_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "packet_decode.h"
+
+typedef enum {
+    TW_END_FIN = 1,
+    TW_END_RST = 2,
+    TW_END_IDLE = 3,
+    TW_END_END_OF_CAPTURE = 4,
+    TW_END_EVICTED = 5,
+} tw_end_reason;
+
+//  The flow key, zero-padded so that it compares with memcmp.
+typedef struct {
+    uint8_t src[16];
+    uint8_t dst[16];
+    uint16_t src_port;
+    uint16_t dst_port;
+    uint8_t ip_version;
+    uint8_t pad[3];
+} tw_flow_key;
+
+//  What the table tells the world about a flow when it ends, and about a
+//  stalled flow while it lives.
+typedef struct {
+    tw_flow_key key;
+    int64_t first_us;
+    int64_t last_us;
+    uint64_t tcp_packets;
+    uint64_t undershoot_packets;
+    uint64_t episodes;
+    int64_t zero_window_us;    // total duration of the episodes
+    int64_t episode_start_us;  // start of the current run, when stalled
+    uint16_t min_window;
+    int8_t window_scale;  // announced in this side's SYN, -1 if unseen
+    tw_end_reason end_reason;
+} tw_flow_record;
+
+typedef void(tw_flow_end_fn)(const tw_flow_record *record, void *arg);
+
+typedef struct {
+    uint32_t threshold;       // undershoot: window < threshold
+    bool threshold_bytes;     // compare the scaled window instead of the raw field
+    size_t max_flows;         // table bound (at least 1)
+    int64_t idle_timeout_us;  // end a flow idle this long
+    int64_t linger_us;        // keep a closed connection this long
+} tw_flow_config;
+
+typedef struct {
+    uint64_t active;
+    uint64_t ended;  // every end, evictions included
+    uint64_t evicted;
+} tw_flow_counters;
+
+typedef struct tw_flow_table tw_flow_table;
+
+//  Creates an empty table. on_end is called for every flow that ends (may be
+//  NULL). Returns NULL when out of memory or max_flows is 0.
+tw_flow_table *tw_flow_table_new(const tw_flow_config *config, tw_flow_end_fn *on_end, void *arg);
+
+//  Frees the table without ending its flows; sets *self to NULL.
+void tw_flow_table_destroy(tw_flow_table **self);
+
+//  Accounts one decoded TCP packet captured at ts_us. Returns 0, or -ENOMEM
+//  when a growing table could not get memory (the packet is then not counted).
+int tw_flow_table_packet(tw_flow_table *self, const tw_packet *packet, int64_t ts_us);
+
+//  Ends the flows that are idle or whose linger has passed at now_us.
+void tw_flow_table_expire(tw_flow_table *self, int64_t now_us);
+
+//  Ends every flow with the given reason (end of capture, shutdown).
+void tw_flow_table_end_all(tw_flow_table *self, tw_end_reason reason);
+
+//  Copies up to max stalled flows (last packet an undershoot) into out, in
+//  table order. Returns how many are stalled in all (may exceed max).
+size_t tw_flow_table_stalled(const tw_flow_table *self, tw_flow_record *out, size_t max);
+
+//  Counters so far.
+tw_flow_counters tw_flow_table_counters(const tw_flow_table *self);
+
+#endif

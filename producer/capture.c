@@ -1,0 +1,166 @@
+/*  capture: opening libpcap inputs with clear errors. */
+#include "capture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "packet_decode.h"
+
+struct capture {
+    pcap_t *pcap;
+    bool live;
+    char name[256];
+};
+
+static void s_fail(const capture *self, const char *why)
+{
+    fprintf(stderr, "tcpwin-producer: cannot open %s: %s\n", self->name, why);
+}
+
+static pcap_t *s_open_file(capture *self, const char *path)
+{
+    char errbuf[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *pcap =
+        pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+    if (!pcap)
+        s_fail(self, errbuf);
+    return pcap;
+}
+
+//  Interface errors from pcap_activate come as codes; warnings are not fatal.
+static bool s_activate(capture *self, pcap_t *pcap)
+{
+    int rc = pcap_activate(pcap);
+    if (rc > 0)
+        fprintf(stderr, "tcpwin-producer: warning: %s: %s\n", self->name, pcap_geterr(pcap));
+    if (rc >= 0)
+        return true;
+    const char *why = pcap_geterr(pcap);
+    if (rc == PCAP_ERROR_NO_SUCH_DEVICE)
+        why = "no such interface";
+    else if (rc == PCAP_ERROR_PERM_DENIED)
+        why = "permission denied (run as root or give the program cap_net_raw,cap_net_admin)";
+    else if (rc == PCAP_ERROR_IFACE_NOT_UP)
+        why = "interface is down";
+    s_fail(self, why);
+    return false;
+}
+
+static pcap_t *s_open_live(capture *self, const capture_options *options)
+{
+    char errbuf[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *pcap = pcap_create(options->interface, errbuf);
+    if (!pcap) {
+        s_fail(self, errbuf);
+        return NULL;
+    }
+    int snaplen = options->snaplen > 0 ? options->snaplen : CAPTURE_DEFAULT_SNAPLEN;
+    bool ok =
+        pcap_set_snaplen(pcap, snaplen) == 0 && pcap_set_promisc(pcap, 0) == 0 &&
+        pcap_set_timeout(pcap, CAPTURE_DEFAULT_TIMEOUT_MS) == 0 &&
+        pcap_set_tstamp_precision(pcap, PCAP_TSTAMP_PRECISION_MICRO) == 0 &&
+        (options->buffer_bytes <= 0 || pcap_set_buffer_size(pcap, options->buffer_bytes) == 0) &&
+        (!options->immediate || pcap_set_immediate_mode(pcap, 1) == 0);
+    if (!ok)
+        s_fail(self, pcap_geterr(pcap));
+    if (!ok || !s_activate(self, pcap)) {
+        pcap_close(pcap);
+        return NULL;
+    }
+    if (pcap_setnonblock(pcap, 1, errbuf) != 0) {
+        s_fail(self, errbuf);
+        pcap_close(pcap);
+        return NULL;
+    }
+    return pcap;
+}
+
+static bool s_apply_filter(capture *self, const char *filter)
+{
+    struct bpf_program program;
+    if (pcap_compile(self->pcap, &program, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        fprintf(stderr, "tcpwin-producer: bad filter '%s': %s\n", filter, pcap_geterr(self->pcap));
+        return false;
+    }
+    int rc = pcap_setfilter(self->pcap, &program);
+    pcap_freecode(&program);
+    if (rc != 0)
+        fprintf(stderr, "tcpwin-producer: cannot set filter '%s': %s\n", filter,
+                pcap_geterr(self->pcap));
+    return rc == 0;
+}
+
+static bool s_check_link(capture *self)
+{
+    int dlt = pcap_datalink(self->pcap);
+    if (tw_link_supported(dlt))
+        return true;
+    const char *name = pcap_datalink_val_to_name(dlt);
+    char why[160];
+    snprintf(why, sizeof why, "unsupported link type %d (%s)", dlt, name ? name : "unknown");
+    s_fail(self, why);
+    return false;
+}
+
+capture *capture_open(const capture_options *options)
+{
+    capture *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->live = options->interface != NULL;
+    if (self->live)
+        snprintf(self->name, sizeof self->name, "interface '%s'", options->interface);
+    else if (strcmp(options->file, "-") == 0)
+        snprintf(self->name, sizeof self->name, "standard input");
+    else
+        snprintf(self->name, sizeof self->name, "'%s'", options->file);
+    self->pcap = self->live ? s_open_live(self, options) : s_open_file(self, options->file);
+    if (!self->pcap || !s_check_link(self) ||
+        (options->filter && !s_apply_filter(self, options->filter)))
+        capture_close(&self);
+    return self;
+}
+
+void capture_close(capture **self)
+{
+    if (!*self)
+        return;
+    if ((*self)->pcap)
+        pcap_close((*self)->pcap);
+    free(*self);
+    *self = NULL;
+}
+
+pcap_t *capture_handle(capture *self)
+{
+    return self->pcap;
+}
+
+int capture_datalink(capture *self)
+{
+    return pcap_datalink(self->pcap);
+}
+
+bool capture_is_live(const capture *self)
+{
+    return self->live;
+}
+
+int capture_fd(capture *self)
+{
+    return pcap_get_selectable_fd(self->pcap);
+}
+
+uint64_t capture_drops(capture *self)
+{
+    struct pcap_stat stats;
+    if (!self->live || pcap_stats(self->pcap, &stats) != 0)
+        return 0;
+    return (uint64_t)stats.ps_drop + stats.ps_ifdrop;
+}
+
+const char *capture_name(const capture *self)
+{
+    return self->name;
+}

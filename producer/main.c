@@ -1,0 +1,461 @@
+/*  tcpwin-producer: capture, window analysis, publishing.
+
+    One loop: a file is read as fast as libpcap delivers it (the publisher
+    only blocks when a subscriber that keeps up needs a moment); a live
+    interface is polled together with the XPUB socket and the report timer.
+    Reports and flow records go from the analyzer straight to the publisher.
+*/
+#include <czmq.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "analyzer.h"
+#include "capture.h"
+#include "publisher.h"
+
+enum { EXIT_USAGE = 2, EXIT_DAMAGED = 3 };
+
+typedef struct {
+    capture_options capture;
+    tw_analyzer_config analysis;
+    publisher_options publish;
+    const char *endpoints[64];
+    int wait_subscribers;
+    int wait_timeout_s;
+    bool no_wait;
+} options;
+
+typedef struct {
+    capture *input;
+    tw_analyzer *analyzer;
+    publisher *output;
+} producer;
+
+static volatile sig_atomic_t s_stop;
+
+static void s_on_signal(int signo)
+{
+    (void)signo;
+    s_stop = 1;
+}
+
+//  Our own handlers (czmq's are switched off in main): SIGINT/SIGTERM end the
+//  capture cleanly; no SA_RESTART, so a blocking poll returns EINTR.
+static void s_install_signals(void)
+{
+    struct sigaction action = {.sa_handler = s_on_signal};
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void s_usage(FILE *out)
+{
+    fprintf(
+        out,
+        "Usage: tcpwin-producer (-r FILE | -i IFACE) [options]\n"
+        "Tracks TCP flows, counts window advertisements below a threshold and publishes\n"
+        "reports (topic tcpwin.report) and ended flows (tcpwin.flow) on ZeroMQ.\n"
+        "\n"
+        "Input:\n"
+        "  -r, --read FILE           pcap or pcapng file, '-' for standard input\n"
+        "  -i, --interface IFACE     live capture\n"
+        "  -f, --filter BPF          capture filter (both inputs)\n"
+        "  -s, --snaplen N           live snap length (default %d)\n"
+        "  -B, --buffer-size BYTES   live capture buffer (default: libpcap's, 2 MiB)\n"
+        "      --immediate           live: deliver every packet at once (low latency, more CPU)\n"
+        "Analysis:\n"
+        "      --interval S          report every S seconds of capture time (default %d)\n"
+        "      --threshold N         undershoot: raw window < N (default %d)\n"
+        "      --threshold-bytes N   undershoot: scaled window in bytes < N instead\n"
+        "      --min-pkts N          packets a flow needs to enter the table (default %d)\n"
+        "      --max-flows N         flow table bound (default %d)\n"
+        "      --max-hosts N         host table bound (default %d)\n"
+        "      --flow-timeout S      end flows idle this long (default %d)\n"
+        "      --host-ttl S          forget hosts not updated this long (default: never)\n"
+        "      --max-stalled N       stalled flows listed per report (default %d)\n"
+        "Publishing:\n"
+        "      --publish ENDPOINT    bind here, repeatable (default %s)\n"
+        "      --id ID               producer id (default: host name)\n"
+        "      --flows               also publish one record per ended flow\n"
+        "      --wait-subscribers N  before reading, wait for N subscriptions\n"
+        "      --wait-timeout S      ... at most S seconds, then go on (default 10)\n"
+        "      --send-timeout MS     file input: wait this long for a slow subscriber\n"
+        "                            before dropping a message for it (default %d)\n"
+        "      --no-wait             never wait for slow subscribers (as live capture)\n"
+        "      --sndhwm N            messages queued per subscriber (default %d)\n"
+        "  -h, --help                this text\n"
+        "  -V, --version             the version\n"
+        "\n"
+        "Exit status: 0 done; 1 cannot open the input or bind; 2 bad usage;\n"
+        "3 the capture file is damaged or truncated (read up to the damage, final report sent).\n",
+        CAPTURE_DEFAULT_SNAPLEN, TW_DEFAULT_INTERVAL_S, TW_DEFAULT_THRESHOLD, TW_DEFAULT_MIN_PKTS,
+        TW_DEFAULT_MAX_FLOWS, TW_DEFAULT_MAX_HOSTS, TW_DEFAULT_FLOW_TIMEOUT_S,
+        TW_DEFAULT_MAX_STALLED, PUBLISHER_DEFAULT_ENDPOINT, PUBLISHER_DEFAULT_TIMEOUT_MS,
+        PUBLISHER_DEFAULT_SNDHWM);
+}
+
+static bool s_parse_number(const char *name, const char *text, unsigned long long min,
+                           unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || value < min || value > max) {
+        fprintf(stderr, "tcpwin-producer: --%s wants a number from %llu to %llu, not '%s'\n", name,
+                min, max, text);
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
+enum {
+    OPT_IMMEDIATE = 256,
+    OPT_INTERVAL,
+    OPT_THRESHOLD,
+    OPT_THRESHOLD_BYTES,
+    OPT_MIN_PKTS,
+    OPT_MAX_FLOWS,
+    OPT_MAX_HOSTS,
+    OPT_FLOW_TIMEOUT,
+    OPT_HOST_TTL,
+    OPT_MAX_STALLED,
+    OPT_PUBLISH,
+    OPT_ID,
+    OPT_FLOWS,
+    OPT_WAIT_SUBSCRIBERS,
+    OPT_WAIT_TIMEOUT,
+    OPT_SEND_TIMEOUT,
+    OPT_NO_WAIT,
+    OPT_SNDHWM,
+};
+
+static const struct option s_long_options[] = {
+    {"read", required_argument, NULL, 'r'},
+    {"interface", required_argument, NULL, 'i'},
+    {"filter", required_argument, NULL, 'f'},
+    {"snaplen", required_argument, NULL, 's'},
+    {"buffer-size", required_argument, NULL, 'B'},
+    {"immediate", no_argument, NULL, OPT_IMMEDIATE},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"threshold", required_argument, NULL, OPT_THRESHOLD},
+    {"threshold-bytes", required_argument, NULL, OPT_THRESHOLD_BYTES},
+    {"min-pkts", required_argument, NULL, OPT_MIN_PKTS},
+    {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+    {"max-hosts", required_argument, NULL, OPT_MAX_HOSTS},
+    {"flow-timeout", required_argument, NULL, OPT_FLOW_TIMEOUT},
+    {"host-ttl", required_argument, NULL, OPT_HOST_TTL},
+    {"max-stalled", required_argument, NULL, OPT_MAX_STALLED},
+    {"publish", required_argument, NULL, OPT_PUBLISH},
+    {"id", required_argument, NULL, OPT_ID},
+    {"flows", no_argument, NULL, OPT_FLOWS},
+    {"wait-subscribers", required_argument, NULL, OPT_WAIT_SUBSCRIBERS},
+    {"wait-timeout", required_argument, NULL, OPT_WAIT_TIMEOUT},
+    {"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
+    {"no-wait", no_argument, NULL, OPT_NO_WAIT},
+    {"sndhwm", required_argument, NULL, OPT_SNDHWM},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+//  Options that take a number: where it goes, its name and its range.
+static bool s_parse_numeric_option(int opt, const char *arg, options *o)
+{
+    unsigned long long v;
+    const unsigned long long day = 86400;
+    tw_analyzer_config *a = &o->analysis;
+    switch (opt) {
+    case 's':
+        return s_parse_number("snaplen", arg, 64, 262144, &v) && ((o->capture.snaplen = (int)v), 1);
+    case 'B':
+        return s_parse_number("buffer-size", arg, 1, INT_MAX, &v) &&
+               ((o->capture.buffer_bytes = (int)v), 1);
+    case OPT_INTERVAL:
+        return s_parse_number("interval", arg, 1, day, &v) && ((a->interval_s = (uint32_t)v), 1);
+    case OPT_THRESHOLD:
+        return s_parse_number("threshold", arg, 0, 65536, &v) && ((a->threshold = (uint32_t)v), 1);
+    case OPT_THRESHOLD_BYTES:
+        a->threshold_bytes = true;
+        return s_parse_number("threshold-bytes", arg, 0, UINT32_MAX, &v) &&
+               ((a->threshold = (uint32_t)v), 1);
+    case OPT_MIN_PKTS:
+        return s_parse_number("min-pkts", arg, 1, UINT32_MAX, &v) &&
+               ((a->min_pkts = (uint32_t)v), 1);
+    case OPT_MAX_FLOWS:
+        return s_parse_number("max-flows", arg, 1, 100000000, &v) && ((a->max_flows = v), 1);
+    case OPT_MAX_HOSTS:
+        return s_parse_number("max-hosts", arg, 1, 10000000, &v) && ((a->max_hosts = v), 1);
+    case OPT_FLOW_TIMEOUT:
+        return s_parse_number("flow-timeout", arg, 1, day, &v) &&
+               ((a->flow_timeout_us = (int64_t)v * 1000000), 1);
+    case OPT_HOST_TTL:
+        return s_parse_number("host-ttl", arg, 0, 365 * day, &v) &&
+               ((a->host_ttl_us = (int64_t)v * 1000000), 1);
+    case OPT_MAX_STALLED:
+        return s_parse_number("max-stalled", arg, 0, 100000, &v) && ((a->max_stalled = v), 1);
+    case OPT_WAIT_SUBSCRIBERS:
+        return s_parse_number("wait-subscribers", arg, 0, 100000, &v) &&
+               ((o->wait_subscribers = (int)v), 1);
+    case OPT_WAIT_TIMEOUT:
+        return s_parse_number("wait-timeout", arg, 0, day, &v) && ((o->wait_timeout_s = (int)v), 1);
+    case OPT_SEND_TIMEOUT:
+        return s_parse_number("send-timeout", arg, 0, 3600000, &v) &&
+               ((o->publish.send_timeout_ms = (int)v), 1);
+    case OPT_SNDHWM:
+        return s_parse_number("sndhwm", arg, 1, 10000000, &v) && ((o->publish.sndhwm = (int)v), 1);
+    }
+    return false;
+}
+
+static bool s_add_endpoint(options *o, const char *endpoint)
+{
+    if (o->publish.n_endpoints == sizeof o->endpoints / sizeof o->endpoints[0]) {
+        fprintf(stderr, "tcpwin-producer: too many --publish endpoints (at most 64)\n");
+        return false;
+    }
+    o->endpoints[o->publish.n_endpoints++] = endpoint;
+    return true;
+}
+
+//  Returns -1 to go on, or the exit status.
+static int s_parse_options(int argc, char **argv, options *o)
+{
+    int opt;
+    while ((opt = getopt_long(argc, argv, "r:i:f:s:B:hV", s_long_options, NULL)) != -1) {
+        bool ok = true;
+        switch (opt) {
+        case 'r':
+            o->capture.file = optarg;
+            break;
+        case 'i':
+            o->capture.interface = optarg;
+            break;
+        case 'f':
+            o->capture.filter = optarg;
+            break;
+        case OPT_IMMEDIATE:
+            o->capture.immediate = true;
+            break;
+        case OPT_PUBLISH:
+            ok = s_add_endpoint(o, optarg);
+            break;
+        case OPT_ID:
+            o->publish.producer_id = optarg;
+            break;
+        case OPT_FLOWS:
+            o->analysis.flows = true;
+            break;
+        case OPT_NO_WAIT:
+            o->no_wait = true;
+            break;
+        case 'h':
+            s_usage(stdout);
+            return EXIT_SUCCESS;
+        case 'V':
+            printf("tcpwin-producer %s\n", TCPWIN_VERSION);
+            return EXIT_SUCCESS;
+        case '?':
+            ok = false;
+            break;
+        default:
+            ok = s_parse_numeric_option(opt, optarg, o);
+        }
+        if (!ok) {
+            fprintf(stderr, "Try 'tcpwin-producer --help'.\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr,
+                "tcpwin-producer: unexpected argument '%s'\nTry 'tcpwin-producer --help'.\n",
+                argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (!o->capture.file == !o->capture.interface) {
+        fprintf(stderr, "tcpwin-producer: give exactly one input, -r FILE or -i IFACE\n"
+                        "Try 'tcpwin-producer --help'.\n");
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+static void s_on_report(Tcpwin__Report *report, void *arg)
+{
+    publisher_send_report(arg, report);
+}
+
+static void s_on_flow(Tcpwin__FlowRecord *record, void *arg)
+{
+    publisher_send_flow(arg, record);
+}
+
+static int64_t s_packet_time_us(const struct pcap_pkthdr *header)
+{
+    return (int64_t)header->ts.tv_sec * 1000000 + header->ts.tv_usec;
+}
+
+static int64_t s_wall_clock_us(void)
+{
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_usec;
+}
+
+//  Reads the whole file. Returns 0, or EXIT_DAMAGED when libpcap stopped at
+//  damage (what came before it was analysed).
+static int s_read_file(producer *p)
+{
+    pcap_t *pcap = capture_handle(p->input);
+    struct pcap_pkthdr *header;
+    const u_char *data;
+    uint64_t count = 0;
+    int rc;
+    while (!s_stop && (rc = pcap_next_ex(pcap, &header, &data)) == 1) {
+        tw_analyzer_packet(p->analyzer, data, header->caplen, header->len,
+                           s_packet_time_us(header));
+        // Late joiners are answered while a long file is read.
+        if ((++count & 0xFFFF) == 0)
+            publisher_process_subscriptions(p->output, 0);
+    }
+    if (s_stop || rc == PCAP_ERROR_BREAK)
+        return 0;
+    fprintf(stderr, "tcpwin-producer: %s is damaged after %llu packets: %s\n",
+            capture_name(p->input), (unsigned long long)count, pcap_geterr(pcap));
+    return EXIT_DAMAGED;
+}
+
+static void s_on_live_packet(u_char *arg, const struct pcap_pkthdr *header, const u_char *data)
+{
+    tw_analyzer_packet((tw_analyzer *)arg, data, header->caplen, header->len,
+                       s_packet_time_us(header));
+}
+
+static int s_poll_timeout_ms(producer *p)
+{
+    int64_t left = tw_analyzer_next_boundary(p->analyzer) - s_wall_clock_us();
+    if (left < 0)
+        return 0;
+    return left > 1000000 ? 1000 : (int)(left / 1000) + 1;
+}
+
+//  Polls the interface, the XPUB socket and the report timer until a signal.
+static int s_read_live(producer *p)
+{
+    zmq_pollitem_t items[2] = {
+        {.fd = capture_fd(p->input), .events = ZMQ_POLLIN},
+        {.socket = publisher_socket(p->output), .events = ZMQ_POLLIN},
+    };
+    tw_analyzer_tick(p->analyzer, s_wall_clock_us());
+    while (!s_stop) {
+        int rc = zmq_poll(items, 2, s_poll_timeout_ms(p));
+        if (rc == -1 && errno != EINTR) {
+            fprintf(stderr, "tcpwin-producer: poll failed: %s\n", zmq_strerror(errno));
+            return EXIT_FAILURE;
+        }
+        if (rc > 0 && (items[0].revents & ZMQ_POLLIN) &&
+            pcap_dispatch(capture_handle(p->input), -1, s_on_live_packet, (u_char *)p->analyzer) ==
+                PCAP_ERROR) {
+            fprintf(stderr, "tcpwin-producer: %s: %s\n", capture_name(p->input),
+                    pcap_geterr(capture_handle(p->input)));
+            return EXIT_FAILURE;
+        }
+        if (rc > 0 && (items[1].revents & ZMQ_POLLIN))
+            publisher_process_subscriptions(p->output, 0);
+        int64_t now = s_wall_clock_us();
+        if (now >= tw_analyzer_next_boundary(p->analyzer)) {
+            tw_analyzer_set_capture_drops(p->analyzer, capture_drops(p->input));
+            tw_analyzer_tick(p->analyzer, now);
+        }
+    }
+    return EXIT_SUCCESS;
+}
+
+static void s_finish(producer *p)
+{
+    int64_t end_us;
+    bool live = capture_is_live(p->input);
+    if (live || !tw_analyzer_last_packet(p->analyzer, &end_us))
+        end_us = s_wall_clock_us();
+    tw_analyzer_set_capture_drops(p->analyzer, capture_drops(p->input));
+    tw_analyzer_finish(p->analyzer, end_us);
+}
+
+static void s_wait_subscribers(producer *p, const options *o)
+{
+    if (o->wait_subscribers <= 0)
+        return;
+    int seen = publisher_wait_subscribers(p->output, o->wait_subscribers, o->wait_timeout_s * 1000);
+    if (seen >= 0 && seen < o->wait_subscribers)
+        fprintf(stderr, "tcpwin-producer: warning: %d of %d subscribers after %d s, going on\n",
+                seen, o->wait_subscribers, o->wait_timeout_s);
+}
+
+static int s_run(producer *p, const options *o)
+{
+    s_wait_subscribers(p, o);
+    int status = capture_is_live(p->input) ? s_read_live(p) : s_read_file(p);
+    s_finish(p);
+    return status;
+}
+
+static void s_default_options(options *o, char *hostname, size_t size)
+{
+    memset(o, 0, sizeof *o);
+    o->analysis = tw_analyzer_defaults();
+    o->publish.endpoints = o->endpoints;
+    o->publish.send_timeout_ms = PUBLISHER_DEFAULT_TIMEOUT_MS;
+    o->wait_timeout_s = 10;
+    if (gethostname(hostname, size) != 0)
+        snprintf(hostname, size, "unknown");
+    hostname[size - 1] = '\0';
+    o->publish.producer_id = hostname;
+}
+
+int main(int argc, char **argv)
+{
+    char hostname[256];
+    options o;
+    s_default_options(&o, hostname, sizeof hostname);
+    if (argc == 1) {
+        s_usage(stderr);
+        return EXIT_USAGE;
+    }
+    int status = s_parse_options(argc, argv, &o);
+    if (status >= 0)
+        return status;
+    if (o.publish.n_endpoints == 0)
+        s_add_endpoint(&o, PUBLISHER_DEFAULT_ENDPOINT);
+    // Live capture never waits for a subscriber: the packets would be lost.
+    if (o.no_wait || o.capture.interface)
+        o.publish.send_timeout_ms = 0;
+
+    zsys_handler_set(NULL);
+    s_install_signals();
+    producer p = {0};
+    p.input = capture_open(&o.capture);
+    if (!p.input)
+        return EXIT_FAILURE;
+    p.output = publisher_new(&o.publish);
+    tw_analyzer_sink sink = {s_on_report, o.analysis.flows ? s_on_flow : NULL, p.output};
+    if (p.output)
+        p.analyzer = tw_analyzer_new(&o.analysis, capture_datalink(p.input), sink);
+    status = EXIT_FAILURE;
+    if (p.analyzer)
+        status = s_run(&p, &o);
+    else if (p.output)
+        fprintf(stderr, "tcpwin-producer: out of memory\n");
+    tw_analyzer_destroy(&p.analyzer);
+    publisher_destroy(&p.output);
+    capture_close(&p.input);
+    return status;
+}

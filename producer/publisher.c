@@ -1,0 +1,231 @@
+/*  publisher: XPUB socket, sequences, late-joiner replay and back-pressure. */
+#include "publisher.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "wire.h"
+
+struct publisher {
+    zsock_t *sock;
+    void *raw;  // libzmq handle of sock
+    char *producer_id;
+    uint64_t run_id;           // random, new at every start
+    uint64_t report_sequence;  // last sequence used per topic
+    uint64_t flow_sequence;
+    int send_timeout_ms;
+    uint64_t dropped;
+    uint8_t *latest_report;  // encoded, for late joiners
+    size_t latest_report_len;
+    int subscriptions;  // subscribe messages seen
+};
+
+static uint64_t s_random_run_id(void)
+{
+    uint64_t id = 0;
+    while (id == 0) {
+        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id) {
+            // getrandom only fails before the pool is seeded: mix time and pid.
+            id = (uint64_t)zclock_usecs() ^ ((uint64_t)getpid() << 40);
+        }
+    }
+    return id;
+}
+
+static bool s_configure(publisher *self, const publisher_options *options)
+{
+    zsock_set_ipv6(self->sock, 1);
+    zsock_set_xpub_verbose(self->sock, 1);
+    zsock_set_xpub_nodrop(self->sock, 1);
+    zsock_set_sndhwm(self->sock, options->sndhwm > 0 ? options->sndhwm : PUBLISHER_DEFAULT_SNDHWM);
+    zsock_set_sndtimeo(self->sock, self->send_timeout_ms);
+    zsock_set_linger(self->sock, PUBLISHER_LINGER_MS);
+    for (size_t i = 0; i < options->n_endpoints; i++) {
+        if (zsock_bind(self->sock, "%s", options->endpoints[i]) == -1) {
+            fprintf(stderr, "tcpwin-producer: cannot bind '%s': %s\n", options->endpoints[i],
+                    zmq_strerror(zmq_errno()));
+            return false;
+        }
+    }
+    return true;
+}
+
+publisher *publisher_new(const publisher_options *options)
+{
+    publisher *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->producer_id = strdup(options->producer_id);
+    self->run_id = s_random_run_id();
+    self->send_timeout_ms = options->send_timeout_ms;
+    self->sock = zsock_new(ZMQ_XPUB);
+    if (!self->producer_id || !self->sock) {
+        fprintf(stderr, "tcpwin-producer: cannot create the ZeroMQ socket: %s\n",
+                zmq_strerror(zmq_errno()));
+        publisher_destroy(&self);
+        return NULL;
+    }
+    self->raw = zsock_resolve(self->sock);
+    if (!s_configure(self, options))
+        publisher_destroy(&self);
+    return self;
+}
+
+void publisher_destroy(publisher **self)
+{
+    if (!*self)
+        return;
+    zsock_destroy(&(*self)->sock);
+    free((*self)->producer_id);
+    free((*self)->latest_report);
+    free(*self);
+    *self = NULL;
+}
+
+static int s_set_nodrop(publisher *self, int on)
+{
+    return zmq_setsockopt(self->raw, ZMQ_XPUB_NODROP, &on, sizeof on);
+}
+
+//  Sends both frames; EAGAIN means a subscriber's queue stayed full for the
+//  whole send timeout (NODROP on). Interrupted sends are retried: the final
+//  report must go out even after SIGINT.
+static int s_send_frames(publisher *self, const char *topic, const void *payload, size_t len)
+{
+    int rc;
+    do
+        rc = zmq_send(self->raw, topic, strlen(topic), ZMQ_SNDMORE);
+    while (rc == -1 && errno == EINTR);
+    if (rc == -1)
+        return -1;
+    do
+        rc = zmq_send(self->raw, payload, len, 0);
+    while (rc == -1 && errno == EINTR);
+    return rc == -1 ? -1 : 0;
+}
+
+static void s_note_drop(publisher *self)
+{
+    self->dropped++;
+    // Logged at 1, 2, 4, 8, ... so a stalled peer cannot flood stderr.
+    if ((self->dropped & (self->dropped - 1)) == 0)
+        fprintf(stderr,
+                "tcpwin-producer: a subscriber is not keeping up: %llu message(s) dropped for it "
+                "so far\n",
+                (unsigned long long)self->dropped);
+}
+
+static int s_send(publisher *self, const char *topic, const void *payload, size_t len)
+{
+    if (s_send_frames(self, topic, payload, len) == 0)
+        return 0;
+    if (errno != EAGAIN) {
+        fprintf(stderr, "tcpwin-producer: send failed: %s\n", zmq_strerror(errno));
+        return -1;
+    }
+    // The stalled peer loses this one; everybody else still gets it.
+    int rc = s_set_nodrop(self, 0);
+    if (rc == 0)
+        rc = s_send_frames(self, topic, payload, len);
+    s_set_nodrop(self, 1);
+    s_note_drop(self);
+    return rc;
+}
+
+static void s_fill_header(publisher *self, Tcpwin__Header *header, uint64_t sequence)
+{
+    header->schema_major = TW_SCHEMA_MAJOR;
+    header->producer_id = self->producer_id;
+    header->run_id = self->run_id;
+    header->sequence = sequence;
+}
+
+int publisher_send_report(publisher *self, Tcpwin__Report *report)
+{
+    s_fill_header(self, report->header, ++self->report_sequence);
+    report->counters->messages_dropped = self->dropped;
+    size_t len;
+    uint8_t *payload = tw_wire_encode(&report->base, &len);
+    if (!payload)
+        return -1;
+    free(self->latest_report);
+    self->latest_report = payload;
+    self->latest_report_len = len;
+    return s_send(self, TW_TOPIC_REPORT, payload, len);
+}
+
+int publisher_send_flow(publisher *self, Tcpwin__FlowRecord *record)
+{
+    s_fill_header(self, record->header, ++self->flow_sequence);
+    uint8_t stack[512];
+    size_t len = protobuf_c_message_get_packed_size(&record->base);
+    uint8_t *payload = len <= sizeof stack ? stack : malloc(len);
+    if (!payload)
+        return -1;
+    protobuf_c_message_pack(&record->base, payload);
+    int rc = s_send(self, TW_TOPIC_FLOW, payload, len);
+    if (payload != stack)
+        free(payload);
+    return rc;
+}
+
+//  A subscription covers the report topic when it is a prefix of it.
+static bool s_wants_reports(const uint8_t *prefix, size_t len)
+{
+    return len <= strlen(TW_TOPIC_REPORT) && memcmp(prefix, TW_TOPIC_REPORT, len) == 0;
+}
+
+static void s_handle_subscription(publisher *self, zmq_msg_t *msg)
+{
+    const uint8_t *data = zmq_msg_data(msg);
+    size_t size = zmq_msg_size(msg);
+    if (size == 0 || data[0] != 1)
+        return;  // an unsubscription
+    self->subscriptions++;
+    if (self->latest_report && s_wants_reports(data + 1, size - 1))
+        s_send(self, TW_TOPIC_REPORT, self->latest_report, self->latest_report_len);
+}
+
+int publisher_process_subscriptions(publisher *self, int timeout_ms)
+{
+    zmq_pollitem_t item = {.socket = self->raw, .events = ZMQ_POLLIN};
+    int rc = zmq_poll(&item, 1, timeout_ms);
+    while (rc > 0) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        rc = zmq_msg_recv(&msg, self->raw, ZMQ_DONTWAIT);
+        if (rc >= 0)
+            s_handle_subscription(self, &msg);
+        zmq_msg_close(&msg);
+    }
+    if (rc == -1 && errno == EINTR)
+        return -1;
+    return 0;
+}
+
+int publisher_wait_subscribers(publisher *self, int count, int timeout_ms)
+{
+    int64_t deadline = zclock_mono() + timeout_ms;
+    while (self->subscriptions < count) {
+        int64_t left = deadline - zclock_mono();
+        if (left <= 0)
+            break;
+        if (publisher_process_subscriptions(self, (int)left) != 0)
+            return -1;
+    }
+    return self->subscriptions;
+}
+
+void *publisher_socket(publisher *self)
+{
+    return self->raw;
+}
+
+uint64_t publisher_dropped(const publisher *self)
+{
+    return self->dropped;
+}

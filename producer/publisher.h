@@ -1,0 +1,70 @@
+/*  publisher: the producer's ZeroMQ side.
+
+    One XPUB socket bound to every --publish endpoint. XPUB (rather than PUB)
+    lets us see subscriptions: ZMQ_XPUB_VERBOSE passes every subscribe, so we
+    can count subscribers for --wait-subscribers and replay the latest report
+    to a late joiner at once. The replay goes to every subscriber (libzmq
+    4.3's stable API cannot address one), so it keeps its original sequence
+    number and subscribers drop what they already had.
+
+    Back-pressure: with ZMQ_XPUB_NODROP a send fails with EAGAIN when any
+    subscriber's queue is full. Reading a file we wait up to send_timeout_ms
+    (a file can wait); then the message is sent with NODROP off, so only the
+    stalled peer loses it, and it is counted in messages_dropped and logged.
+    Live capture never waits (timeout 0): the packets would be lost instead.
+*/
+#ifndef TW_PUBLISHER_H
+#define TW_PUBLISHER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tcpwin.pb-c.h"
+
+#define PUBLISHER_DEFAULT_ENDPOINT   "tcp://127.0.0.1:5556"
+#define PUBLISHER_DEFAULT_SNDHWM     1000
+#define PUBLISHER_DEFAULT_TIMEOUT_MS 5000
+#define PUBLISHER_LINGER_MS          5000
+
+typedef struct {
+    const char **endpoints;
+    size_t n_endpoints;
+    const char *producer_id;
+    int send_timeout_ms;          // how long a send may wait for a slow subscriber
+    int sndhwm;                   // messages queued per subscriber
+    const char *curve_cert;       // our secret certificate (enables CURVE), or NULL
+    const char *curve_allow_dir;  // directory of allowed client public certificates
+} publisher_options;
+
+typedef struct publisher publisher;
+
+//  Creates the socket and binds every endpoint. Returns NULL after printing
+//  a message naming the endpoint on failure.
+publisher *publisher_new(const publisher_options *options);
+
+//  Closes the socket, waiting up to PUBLISHER_LINGER_MS for queued messages
+//  to go out; sets *self to NULL.
+void publisher_destroy(publisher **self);
+
+//  Fills the report's header (and its messages_dropped counter), sends it and
+//  keeps it as the latest for replay. Returns 0 or -1 (interrupted or failed).
+int publisher_send_report(publisher *self, Tcpwin__Report *report);
+
+//  Fills the record's header and sends it. Returns 0 or -1.
+int publisher_send_flow(publisher *self, Tcpwin__FlowRecord *record);
+
+//  Handles pending subscription messages, waiting up to timeout_ms for the
+//  first one (0: don't wait). Returns 0, or -1 when interrupted.
+int publisher_process_subscriptions(publisher *self, int timeout_ms);
+
+//  Waits until `count` subscriptions arrived or timeout_ms passed. Returns the
+//  number seen, or -1 when interrupted by a signal.
+int publisher_wait_subscribers(publisher *self, int count, int timeout_ms);
+
+//  The raw libzmq socket, for zmq_poll (readable: subscription messages).
+void *publisher_socket(publisher *self);
+
+//  Messages some stalled subscriber lost after the send timeout.
+uint64_t publisher_dropped(const publisher *self);
+
+#endif

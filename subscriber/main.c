@@ -1,0 +1,149 @@
+/*  tcpwin-subscriber: receives tcpwin messages and prints or forwards them.
+
+        tcpwin-subscriber [--connect EP]... [--topic PREFIX]... MODE [mode options]
+
+    Options that choose producers and topics come before the mode word, the
+    mode's own options after it. Each mode is one file: print.c, forward.c.
+*/
+#include <czmq.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward.h"
+#include "print.h"
+#include "receiver.h"
+#include "signals.h"
+
+#define DEFAULT_CONNECT "tcp://127.0.0.1:5556"
+#define MAX_LIST        64
+
+typedef struct {
+    const char *endpoints[MAX_LIST];
+    const char *topics[MAX_LIST];
+    receiver_options receive;
+} options;
+
+typedef int(mode_fn)(receiver *rx, int argc, char **argv);
+
+static const struct {
+    const char *name;
+    mode_fn *run;
+    const char *what;
+} s_modes[] = {
+    {"print", print_main, "print reports (legacy text) or every message (JSON lines)"},
+    {"forward", forward_main, "forward reports as legacy text to a TCP or UDP port (nc)"},
+};
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: tcpwin-subscriber [options] MODE [mode options]\n"
+            "Receives tcpwin reports and flow records from one or more producers.\n"
+            "\n"
+            "Options:\n"
+            "  -c, --connect ENDPOINT  a producer, repeatable (default %s)\n"
+            "  -t, --topic PREFIX      subscribe to this topic prefix, repeatable\n"
+            "                          (default tcpwin.: reports and flow records)\n"
+            "      --max-message N     refuse messages larger than N bytes (default 64 MiB)\n"
+            "  -h, --help              this text; MODE --help for a mode's options\n"
+            "  -V, --version           the version\n"
+            "\n"
+            "Modes:\n",
+            DEFAULT_CONNECT);
+    for (size_t i = 0; i < sizeof s_modes / sizeof s_modes[0]; i++)
+        fprintf(out, "  %-8s %s\n", s_modes[i].name, s_modes[i].what);
+    fprintf(out,
+            "\nExit status: 0 done (or stopped by SIGINT/SIGTERM, or the output pipe closed);\n"
+            "1 runtime error; 2 bad usage.\n");
+}
+
+static bool s_append(const char **list, size_t *n, const char *value, const char *what)
+{
+    if (*n == MAX_LIST) {
+        fprintf(stderr, "tcpwin-subscriber: too many %s (at most %d)\n", what, MAX_LIST);
+        return false;
+    }
+    list[(*n)++] = value;
+    return true;
+}
+
+//  Returns -1 to go on, or an exit status; leaves optind at the mode word.
+static int s_parse_global(int argc, char **argv, options *o)
+{
+    static const struct option longs[] = {
+        {"connect", required_argument, NULL, 'c'},     {"topic", required_argument, NULL, 't'},
+        {"max-message", required_argument, NULL, 'm'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},           {NULL, 0, NULL, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+c:t:hV", longs, NULL)) != -1) {
+        bool ok = true;
+        char *end;
+        if (opt == 'c')
+            ok = s_append(o->endpoints, &o->receive.n_endpoints, optarg, "--connect endpoints");
+        else if (opt == 't')
+            ok = s_append(o->topics, &o->receive.n_topics, optarg, "--topic prefixes");
+        else if (opt == 'm')
+            ok = (o->receive.max_message_bytes = strtoll(optarg, &end, 10)) > 0 && !*end &&
+                 o->receive.max_message_bytes <= 0x7fffffff;
+        else if (opt == 'h') {
+            s_usage(stdout);
+            return 0;
+        } else if (opt == 'V') {
+            printf("tcpwin-subscriber %s\n", TCPWIN_VERSION);
+            return 0;
+        } else
+            ok = false;
+        if (!ok) {
+            fprintf(stderr, "Try 'tcpwin-subscriber --help'.\n");
+            return 2;
+        }
+    }
+    return -1;
+}
+
+static mode_fn *s_find_mode(const char *name)
+{
+    for (size_t i = 0; i < sizeof s_modes / sizeof s_modes[0]; i++)
+        if (strcmp(s_modes[i].name, name) == 0)
+            return s_modes[i].run;
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    options o = {0};
+    o.receive.endpoints = o.endpoints;
+    o.receive.topics = o.topics;
+    if (argc == 1) {
+        s_usage(stderr);
+        return 2;
+    }
+    int status = s_parse_global(argc, argv, &o);
+    if (status >= 0)
+        return status;
+    if (optind >= argc) {
+        fprintf(
+            stderr,
+            "tcpwin-subscriber: missing MODE (print, forward)\nTry 'tcpwin-subscriber --help'.\n");
+        return 2;
+    }
+    mode_fn *mode = s_find_mode(argv[optind]);
+    if (!mode) {
+        fprintf(stderr, "tcpwin-subscriber: unknown mode '%s'\nTry 'tcpwin-subscriber --help'.\n",
+                argv[optind]);
+        return 2;
+    }
+    if (o.receive.n_endpoints == 0)
+        o.endpoints[o.receive.n_endpoints++] = DEFAULT_CONNECT;
+
+    zsys_handler_set(NULL);
+    signals_install();
+    receiver *rx = receiver_new(&o.receive);
+    if (!rx)
+        return 1;
+    status = mode(rx, argc - optind, argv + optind);
+    receiver_destroy(&rx);
+    return status;
+}

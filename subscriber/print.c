@@ -1,0 +1,123 @@
+/*  print: legacy text or JSON lines on standard output. */
+#include "print.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "json_lines.h"
+#include "legacy_text.h"
+#include "signals.h"
+
+typedef struct {
+    bool json;
+    unsigned long long count;  // reports to print before exiting, 0: forever
+} print_options;
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: tcpwin-subscriber [global options] print [--format text|json] [--count N]\n"
+            "  --format text   the legacy tcpWinSink table per non-empty report (default)\n"
+            "  --format json   one JSON object per line per report and flow record\n"
+            "  --count N       exit after N reports (empty ones included)\n");
+}
+
+//  Returns -1 to go on, or an exit status.
+static int s_parse(int argc, char **argv, print_options *o)
+{
+    static const struct option longs[] = {{"format", required_argument, NULL, 'f'},
+                                          {"count", required_argument, NULL, 'c'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        char *end = NULL;
+        if (opt == 'h') {
+            s_usage(stdout);
+            return 0;
+        } else if (opt == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "text") == 0)) {
+            o->json = strcmp(optarg, "json") == 0;
+        } else if (opt == 'c' && optarg[0] != '-' &&
+                   (o->count = strtoull(optarg, &end, 10), !*end) && *optarg) {
+            continue;
+        } else {
+            if (opt == 'f' || opt == 'c')
+                fprintf(stderr, "tcpwin-subscriber: print: bad value '%s' for --%s\n", optarg,
+                        opt == 'f' ? "format" : "count");
+            s_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tcpwin-subscriber: print: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return -1;
+}
+
+static int s_write(const print_options *o, const tw_message *msg)
+{
+    if (o->json)
+        return tw_json_write(stdout, tw_message_topic(msg->kind), msg->base) < 0 ? -1 : 0;
+    if (msg->kind == TW_MSG_REPORT)
+        return tw_legacy_text_write(stdout, msg->report) < 0 ? -1 : 0;
+    return 0;
+}
+
+static void s_print_counters(const receiver *rx)
+{
+    const receiver_counters *c = receiver_get_counters(rx);
+    fprintf(
+        stderr,
+        "tcpwin-subscriber: received %llu, gaps %llu (lost %llu), duplicates %llu, restarts %llu, "
+        "bad frames %llu, bad payloads %llu, bad versions %llu\n",
+        (unsigned long long)c->received, (unsigned long long)c->gaps, (unsigned long long)c->lost,
+        (unsigned long long)c->duplicates, (unsigned long long)c->restarts,
+        (unsigned long long)c->bad_frames, (unsigned long long)c->bad_payloads,
+        (unsigned long long)c->bad_versions);
+}
+
+//  Handles one received message. Returns -1 to go on, or an exit status.
+static int s_handle(const print_options *o, const tw_message *msg, unsigned long long *reports)
+{
+    if (s_write(o, msg) != 0 || fflush(stdout) != 0) {
+        if (errno == EPIPE)
+            return 0;  // the reader went away: that is how `| head` ends
+        fprintf(stderr, "tcpwin-subscriber: cannot write to standard output: %s\n",
+                strerror(errno));
+        return 1;
+    }
+    if (msg->kind == TW_MSG_REPORT && o->count && ++*reports >= o->count)
+        return 0;
+    return -1;
+}
+
+int print_main(receiver *rx, int argc, char **argv)
+{
+    print_options o = {0};
+    int status = s_parse(argc, argv, &o);
+    unsigned long long reports = 0;
+    zmq_pollitem_t item = {.socket = receiver_socket(rx), .events = ZMQ_POLLIN};
+    while (status < 0 && !signals_stop_requested()) {
+        if (signals_take_usr1())
+            s_print_counters(rx);
+        if (zmq_poll(&item, 1, -1) == -1 && errno != EINTR) {
+            fprintf(stderr, "tcpwin-subscriber: poll failed: %s\n", zmq_strerror(errno));
+            return 1;
+        }
+        tw_message msg;
+        int rc;
+        while (status < 0 && (rc = receiver_recv(rx, &msg)) == 1) {
+            status = s_handle(&o, &msg, &reports);
+            tw_message_free(&msg);
+        }
+    }
+    const receiver_counters *c = receiver_get_counters(rx);
+    if (c->gaps || c->bad_frames || c->bad_payloads || c->bad_versions)
+        s_print_counters(rx);
+    return status < 0 ? 0 : status;
+}

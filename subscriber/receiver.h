@@ -1,0 +1,62 @@
+/*  receiver: the subscriber's ZeroMQ side.
+
+    One SUB socket connected to every producer endpoint, subscribed to the
+    chosen topic prefixes. receiver_recv() reads one two-frame message,
+    validates and decodes it, and tracks sequences per (producer id, run id,
+    topic): it hands over only messages that are new, logs and counts gaps
+    and restarts, and drops duplicates (a late-joiner replay) silently.
+    Hostile input (wrong frame count, undecodable payload, foreign major) is
+    counted and skipped.
+*/
+#ifndef TW_RECEIVER_H
+#define TW_RECEIVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "wire.h"
+
+typedef struct receiver receiver;
+
+typedef struct {
+    const char **endpoints;  // producers to connect to (at least one)
+    size_t n_endpoints;
+    const char **topics;  // topic prefixes; none means every topic of ours
+    size_t n_topics;
+    const char *curve_cert;        // our secret certificate file (CURVE), or NULL
+    const char *curve_server_key;  // the producer's public key (Z85 or cert file), or NULL
+    int64_t max_message_bytes;     // ZMQ_MAXMSGSIZE; 0 for the default
+} receiver_options;
+
+typedef struct {
+    uint64_t received;       // messages handed to the caller
+    uint64_t duplicates;     // replays and repeats dropped
+    uint64_t gaps;           // gaps detected
+    uint64_t lost;           // messages missing inside those gaps
+    uint64_t restarts;       // new run ids of a known producer id
+    uint64_t bad_frames;     // wrong number of frames
+    uint64_t bad_payloads;   // undecodable payload or unknown topic
+    uint64_t bad_versions;   // another schema major
+    uint64_t streams_reset;  // sequence tables cleared at their bound
+} receiver_counters;
+
+//  Creates the socket and connects it. Returns NULL after printing a message
+//  naming the endpoint on failure.
+receiver *receiver_new(const receiver_options *options);
+
+//  Closes the socket; sets *self to NULL.
+void receiver_destroy(receiver **self);
+
+//  The raw libzmq socket handle, for zmq_poll.
+void *receiver_socket(receiver *self);
+
+//  Reads one message without blocking. Returns 1 with *msg filled (release it
+//  with tw_message_free), 0 when nothing new was available or the message was
+//  skipped, -1 when the socket failed (EINTR included: check your signals).
+int receiver_recv(receiver *self, tw_message *msg);
+
+//  Counters so far.
+const receiver_counters *receiver_get_counters(const receiver *self);
+
+#endif
