@@ -14,15 +14,18 @@
 typedef struct {
     bool json;
     unsigned long long count;  // reports to print before exiting, 0: forever
+    bool until_final;          // exit after a final report
 } print_options;
 
 static void s_usage(FILE *out)
 {
     fprintf(out,
-            "Usage: tcpwin-subscriber [global options] print [--format text|json] [--count N]\n"
+            "Usage: tcpwin-subscriber [global options] print [--format text|json]\n"
+            "       [--count N] [--until-final]\n"
             "  --format text   the legacy tcpWinSink table per non-empty report (default)\n"
             "  --format json   one JSON object per line per report and flow record\n"
-            "  --count N       exit after N reports (empty ones included)\n");
+            "  --count N       exit after N reports (empty ones included)\n"
+            "  --until-final   exit after a report marked final (end of a producer's run)\n");
 }
 
 //  Returns -1 to go on, or an exit status.
@@ -30,6 +33,7 @@ static int s_parse(int argc, char **argv, print_options *o)
 {
     static const struct option longs[] = {{"format", required_argument, NULL, 'f'},
                                           {"count", required_argument, NULL, 'c'},
+                                          {"until-final", no_argument, NULL, 'u'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int opt;
@@ -39,6 +43,8 @@ static int s_parse(int argc, char **argv, print_options *o)
         if (opt == 'h') {
             s_usage(stdout);
             return 0;
+        } else if (opt == 'u') {
+            o->until_final = true;
         } else if (opt == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "text") == 0)) {
             o->json = strcmp(optarg, "json") == 0;
         } else if (opt == 'c' && optarg[0] != '-' &&
@@ -92,6 +98,8 @@ static int s_handle(const print_options *o, const tw_message *msg, unsigned long
         return 1;
     }
     if (msg->kind == TW_MSG_REPORT && o->count && ++*reports >= o->count)
+        return 0;
+    if (msg->kind == TW_MSG_REPORT && o->until_final && msg->report->final)
         return 0;
     return -1;
 }
