@@ -95,7 +95,7 @@ static void s_usage(FILE *out)
         "  -h, --help                this text\n"
         "  -V, --version             the version\n"
         "\n"
-        "Exit status: 0 done; 1 cannot open the input or bind; 2 bad usage;\n"
+        "Exit status: 0 done; 1 cannot open or read the input, or bind; 2 bad usage;\n"
         "3 the capture file is damaged or truncated (read up to the damage, final report sent).\n",
         CAPTURE_DEFAULT_SNAPLEN, TW_DEFAULT_INTERVAL_S, TW_DEFAULT_THRESHOLD, TW_DEFAULT_MIN_PKTS,
         TW_DEFAULT_MAX_FLOWS, TW_DEFAULT_MAX_HOSTS, TW_DEFAULT_FLOW_TIMEOUT_S,
@@ -311,8 +311,26 @@ static int64_t s_wall_clock_us(void)
     return (int64_t)now.tv_sec * 1000000 + now.tv_usec;
 }
 
-//  Reads the whole file. Returns 0, or EXIT_DAMAGED when libpcap stopped at
-//  damage (what came before it was analysed).
+//  libpcap reads one link type and snap length per pcapng file; say so plainly.
+static void s_report_read_error(producer *p, uint64_t count)
+{
+    const char *why = pcap_geterr(capture_handle(p->input));
+    if (strstr(why, "different from the"))
+        fprintf(stderr,
+                "tcpwin-producer: %s mixes interfaces that libpcap cannot read together (%s); "
+                "split it per interface first, e.g. tshark -r FILE -Y 'frame.interface_id == 0' -w "
+                "part.pcapng\n",
+                capture_name(p->input), why);
+    else if (count == 0)
+        fprintf(stderr, "tcpwin-producer: cannot read %s: %s\n", capture_name(p->input), why);
+    else
+        fprintf(stderr, "tcpwin-producer: %s is damaged after %llu packets: %s\n",
+                capture_name(p->input), (unsigned long long)count, why);
+}
+
+//  Reads the whole file. Returns 0; EXIT_DAMAGED when libpcap stopped at
+//  damage after some packets (they were analysed); EXIT_FAILURE when not even
+//  the first packet could be read (nothing is published then).
 static int s_read_file(producer *p)
 {
     pcap_t *pcap = capture_handle(p->input);
@@ -329,9 +347,8 @@ static int s_read_file(producer *p)
     }
     if (s_stop || rc == PCAP_ERROR_BREAK)
         return 0;
-    fprintf(stderr, "tcpwin-producer: %s is damaged after %llu packets: %s\n",
-            capture_name(p->input), (unsigned long long)count, pcap_geterr(pcap));
-    return EXIT_DAMAGED;
+    s_report_read_error(p, count);
+    return count == 0 ? EXIT_FAILURE : EXIT_DAMAGED;
 }
 
 static void s_on_live_packet(u_char *arg, const struct pcap_pkthdr *header, const u_char *data)
@@ -403,8 +420,10 @@ static void s_wait_subscribers(producer *p, const options *o)
 static int s_run(producer *p, const options *o)
 {
     s_wait_subscribers(p, o);
-    int status = capture_is_live(p->input) ? s_read_live(p) : s_read_file(p);
-    s_finish(p);
+    bool live = capture_is_live(p->input);
+    int status = live ? s_read_live(p) : s_read_file(p);
+    if (live || status != EXIT_FAILURE)
+        s_finish(p);
     return status;
 }
 

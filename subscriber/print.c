@@ -15,27 +15,28 @@ typedef struct {
     bool json;
     unsigned long long count;  // reports to print before exiting, 0: forever
     bool until_final;          // exit after a final report
+    bool stats;                // print the counters at exit
 } print_options;
 
 static void s_usage(FILE *out)
 {
     fprintf(out,
             "Usage: tcpwin-subscriber [global options] print [--format text|json]\n"
-            "       [--count N] [--until-final]\n"
+            "       [--count N] [--until-final] [--stats]\n"
             "  --format text   the legacy tcpWinSink table per non-empty report (default)\n"
             "  --format json   one JSON object per line per report and flow record\n"
             "  --count N       exit after N reports (empty ones included)\n"
-            "  --until-final   exit after a report marked final (end of a producer's run)\n");
+            "  --until-final   exit after a report marked final (end of a producer's run)\n"
+            "  --stats         print the receive counters on stderr at exit (also on SIGUSR1)\n");
 }
 
 //  Returns -1 to go on, or an exit status.
 static int s_parse(int argc, char **argv, print_options *o)
 {
-    static const struct option longs[] = {{"format", required_argument, NULL, 'f'},
-                                          {"count", required_argument, NULL, 'c'},
-                                          {"until-final", no_argument, NULL, 'u'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {
+        {"format", required_argument, NULL, 'f'}, {"count", required_argument, NULL, 'c'},
+        {"until-final", no_argument, NULL, 'u'},  {"stats", no_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
@@ -43,6 +44,8 @@ static int s_parse(int argc, char **argv, print_options *o)
         if (opt == 'h') {
             s_usage(stdout);
             return 0;
+        } else if (opt == 's') {
+            o->stats = true;
         } else if (opt == 'u') {
             o->until_final = true;
         } else if (opt == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "text") == 0)) {
@@ -125,7 +128,7 @@ int print_main(receiver *rx, int argc, char **argv)
         }
     }
     const receiver_counters *c = receiver_get_counters(rx);
-    if (c->gaps || c->bad_frames || c->bad_payloads || c->bad_versions)
+    if (o.stats || c->gaps || c->bad_frames || c->bad_payloads || c->bad_versions)
         s_print_counters(rx);
     return status < 0 ? 0 : status;
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Inputs and command lines a user gets wrong or unusual: standard input (from
+# cat and from a real tcpdump), a pcapng mixing interfaces, an empty capture,
+# missing files and interfaces, bad flags, unusable endpoints, --help.
+source "$(dirname "$0")/lib.sh"
+sample=$DATA/zeek__206_example_b.pcap
+row=$(printf '192.168.72.14\t460\t0.123913')
+
+# stdin_replay OUT COMMAND...: like replay, with COMMAND's output as "-r -".
+stdin_replay() {
+    local out=$1
+    shift
+    local port
+    port=$(free_port)
+    "$SUBSCRIBER" --connect "tcp://127.0.0.1:$port" print --until-final >"$out" &
+    local sub=$!
+    "$@" | "$PRODUCER" -r - --publish "tcp://127.0.0.1:$port" --wait-subscribers 1
+    producer_rc=$?
+    wait_pid "$sub" 10
+}
+
+stdin_replay "$work/cat.txt" cat "$sample"
+check "-r - from cat: exit 0" [ "$producer_rc" -eq 0 ]
+check "-r - from cat: the sample's row" grep -qxF "$row" "$work/cat.txt"
+stdin_replay "$work/tcpdump.txt" tcpdump -r "$sample" -U -w -
+check "-r - from tcpdump -w -: the sample's row" grep -qxF "$row" "$work/tcpdump.txt"
+
+mergecap -w "$work/mixed.pcapng" "$DATA/pcapplusplus__sll.pcap" "$DATA/zeek__irc-starttls.pcap"
+"$PRODUCER" -r "$work/mixed.pcapng" --publish "tcp://127.0.0.1:$(free_port)" 2>"$work/mixed.err"
+check "pcapng mixing interfaces: exit 1" [ $? -eq 1 ]
+check "pcapng mixing interfaces: says so" grep -q "mixes interfaces" "$work/mixed.err"
+
+replay "$DATA/DERIVED__zeek__206_example_b__header-only.pcap" "$work/empty.json" json
+check "empty capture: exit 0 and a final report" \
+    [ "$producer_rc" -eq 0 -a "$(jq -r 'select(.final) | .counters.packets' "$work/empty.json")" = 0 ]
+
+"$PRODUCER" -r "$work/none.pcap" 2>"$work/missing.err"
+check "missing file: exit 1, one line" [ $? -eq 1 -a "$(wc -l <"$work/missing.err")" -eq 1 ]
+"$PRODUCER" -i tcpwin-no-such0 2>"$work/iface.err"
+rc=$?
+check "missing interface: names it" grep -q "tcpwin-no-such0" "$work/iface.err"
+check "missing interface: exit 1" [ $rc -eq 1 ]
+"$PRODUCER" -r "$sample" --publish "bogus://x" 2>"$work/bind.err"
+rc=$?
+check "bad endpoint: names it" grep -q "bogus://x" "$work/bind.err"
+check "bad endpoint: exit 1" [ $rc -eq 1 ]
+"$PRODUCER" -r "$sample" -i lo 2>/dev/null
+check "two inputs: exit 2" [ $? -eq 2 ]
+"$PRODUCER" -r "$sample" --interval soon 2>/dev/null
+check "bad number: exit 2" [ $? -eq 2 ]
+"$PRODUCER" --bogus 2>/dev/null
+check "unknown producer option: exit 2" [ $? -eq 2 ]
+"$PRODUCER" >/dev/null 2>&1
+check "producer without arguments: usage, exit 2" [ $? -eq 2 ]
+"$SUBSCRIBER" >/dev/null 2>&1
+check "subscriber without arguments: usage, exit 2" [ $? -eq 2 ]
+"$SUBSCRIBER" dance 2>/dev/null
+check "unknown mode: exit 2" [ $? -eq 2 ]
+"$SUBSCRIBER" print --format xml 2>/dev/null
+check "bad print format: exit 2" [ $? -eq 2 ]
+check "producer --help" eval '"$PRODUCER" --help >/dev/null'
+check "subscriber --help" eval '"$SUBSCRIBER" --help >/dev/null'
+check "producer --version" eval '"$PRODUCER" --version >/dev/null'
+check "subscriber print --help" eval '"$SUBSCRIBER" print --help >/dev/null'
+check "subscriber forward --help" eval '"$SUBSCRIBER" forward --help >/dev/null'
+summary

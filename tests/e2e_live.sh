@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Live capture on loopback: a real TCP connection whose receiver stops
+# reading makes the kernel advertise a zero window. tcpwin-producer -i lo
+# must list that direction as stalled while it lasts, report the host once
+# the connection ends, keep reporting by the wall clock when no packet comes,
+# and on SIGINT publish a final report and exit 0. Needs root (CI is root).
+source "$(dirname "$0")/lib.sh"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "skipped: live capture on lo needs root"
+    exit 77
+fi
+
+port=$(free_port)
+zport=$(free_port)
+out=$work/live.json
+"$SUBSCRIBER" --connect "tcp://127.0.0.1:$zport" print --format json >"$out" 2>"$work/sub.err" &
+pids+=($!)
+"$PRODUCER" -i lo -f "tcp port $port" --interval 1 --min-pkts 1 --publish "tcp://127.0.0.1:$zport" \
+    2>"$work/producer.err" &
+producer=$!
+
+# wait_for SECONDS JQ_FILTER: true once a line of the output matches.
+wait_for() {
+    local limit=$(($1 * 10))
+    for _ in $(seq 1 "$limit"); do
+        jq -e "$2" "$out" >/dev/null 2>&1 && [ -n "$(jq -c "$2 // empty" "$out" 2>/dev/null)" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+check "reports come by the wall clock with no traffic" wait_for 5 'select(.topic == "tcpwin.report") | .timeUs'
+
+# A receiver that never reads: nc writes into a pipe nobody drains, so its
+# socket buffer fills and the kernel advertises window 0.
+(nc -l 127.0.0.1 "$port" | sleep 60) &
+receiver=$!
+pids+=($receiver)
+sleep 0.3
+(head -c 300000000 /dev/zero | nc 127.0.0.1 "$port") &
+sender=$!
+pids+=($sender)
+
+stalled='select(.topic == "tcpwin.report") | .stalled[] | select(.srcIp == "127.0.0.1" and .srcPort == '"$port"')'
+check "the zero-window direction is listed as stalled" wait_for 15 "$stalled"
+
+# End the connection: the receiver closes with unread data, so a RST goes out.
+pkill -f "nc -l 127.0.0.1 $port"
+pkill -f "nc 127.0.0.1 $port"
+host='select(.topic == "tcpwin.report") | .hosts[] | select(.ip == "127.0.0.1" and (.undershootPackets | tonumber) > 0)'
+check "once it ends, the host is in the table" wait_for 15 "$host"
+
+kill -INT "$producer"
+wait_pid "$producer" 10
+check "SIGINT: producer exits 0" [ $? -eq 0 ]
+check "SIGINT: a final report was published" wait_for 5 'select(.topic == "tcpwin.report" and .final == true)'
+echo "stalled since: $(jq -r "$stalled | .sinceUs" "$out" | head -1), host row: $(jq -c "$host | [.pktTcpCnt, .winRelThCnt]" "$out" | tail -1)"
+summary
