@@ -24,22 +24,22 @@ enum {
 };
 
 typedef enum {
-    TW_DECODE_OK = 0,       // *out holds an innermost TCP header
-    TW_DECODE_NOT_TCP,      // well-formed, but not TCP (ARP, UDP, ICMP, ...)
-    TW_DECODE_FRAGMENT,     // a non-first IP fragment: no TCP header in it
-    TW_DECODE_TRUNCATED,    // cut by the snap length before the TCP window
-    TW_DECODE_MALFORMED,    // inconsistent header (bad length, version, ...)
+    TW_DECODE_OK = 0,     // *out holds an innermost TCP header
+    TW_DECODE_NOT_TCP,    // well-formed, but not TCP (ARP, UDP, ICMP, ...)
+    TW_DECODE_FRAGMENT,   // a non-first IP fragment: no TCP header in it
+    TW_DECODE_TRUNCATED,  // cut by the snap length before the TCP window
+    TW_DECODE_MALFORMED,  // inconsistent header (bad length, version, ...)
 } tw_decode_status;
 
 typedef struct {
-    uint8_t ip_version;     // 4 or 6
-    uint8_t src[16];        // IPv4: first 4 bytes, the rest zero
+    uint8_t ip_version;  // 4 or 6
+    uint8_t src[16];     // IPv4: first 4 bytes, the rest zero
     uint8_t dst[16];
-    uint16_t src_port;      // host byte order
+    uint16_t src_port;  // host byte order
     uint16_t dst_port;
-    uint16_t window;        // raw 16-bit window field, host byte order
-    uint8_t flags;          // TCP flags byte (TW_TCP_*)
-    int8_t window_scale;    // SYN's window scale option shift, -1 if absent
+    uint16_t window;      // raw 16-bit window field, host byte order
+    uint8_t flags;        // TCP flags byte (TW_TCP_*)
+    int8_t window_scale;  // SYN's window scale option shift, -1 if absent
 } tw_packet;
 
 //  True when tw_packet_decode understands frames of this libpcap link type.
@@ -48,7 +48,9 @@ bool tw_link_supported(int dlt);
 //  Decodes one frame. Returns TW_DECODE_OK and fills *out, or another status
 //  and leaves *out unspecified. caplen is the captured length, wirelen the
 //  length on the wire (caplen < wirelen means the snap length cut the frame).
-tw_decode_status tw_packet_decode(int dlt, const uint8_t *data, uint32_t caplen,
-                                  uint32_t wirelen, tw_packet *out);
+//  A link type tw_link_supported() rejects gives TW_DECODE_NOT_TCP: check it
+//  once per capture, not per frame.
+tw_decode_status tw_packet_decode(int dlt, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                                  tw_packet *out);
 
 #endif

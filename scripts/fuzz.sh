@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# fuzz.sh: builds the libFuzzer targets with clang in their own build directory
+# and runs each for a bounded time over a scratch copy of its seed corpus.
+#
+#   scripts/fuzz.sh [target...]      (default: every target listed below)
+#
+# Environment: FUZZ_SECONDS (per target, default 60), BUILD_DIR (default
+# build-fuzz at the repository root), CC_FUZZ (default clang), JOBS.
+# The seed corpus of fuzz_<name> is tests/fuzz/corpus/<name>/ and is never
+# modified; crash reproducers land in $BUILD_DIR/fuzz-artifacts/<target>/.
+# Exits non-zero when a target crashes (or fails to build).
+set -euo pipefail
+
+# The fuzz targets, one per line; each is also a tcpwin_add_fuzzer() line in
+# tests/fuzz/CMakeLists.txt.
+ALL_TARGETS=(
+    fuzz_packet_decode
+)
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-fuzz}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+CC_FUZZ=${CC_FUZZ:-clang}
+JOBS=${JOBS:-$(nproc)}
+
+if [[ ! $FUZZ_SECONDS =~ ^[1-9][0-9]*$ ]]; then
+    echo "fuzz.sh: FUZZ_SECONDS '$FUZZ_SECONDS': not a positive number of seconds" >&2
+    exit 2
+fi
+if [[ $# -gt 0 ]]; then
+    TARGETS=("$@")
+else
+    TARGETS=("${ALL_TARGETS[@]}")
+fi
+
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_C_COMPILER="$CC_FUZZ" -DTCPWIN_FUZZ=ON \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Only the fuzz targets: they do not depend on the rest of the tree.
+cmake --build "$BUILD_DIR" --parallel "$JOBS" --target "${TARGETS[@]}"
+
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/tcpwin-fuzz.XXXXXX")
+trap 'rm -rf "$SCRATCH"' EXIT
+
+failed=()
+for target in "${TARGETS[@]}"; do
+    seeds="$ROOT/tests/fuzz/corpus/${target#fuzz_}"
+    corpus="$SCRATCH/$target"
+    artifacts="$BUILD_DIR/fuzz-artifacts/$target"
+    mkdir -p "$corpus" "$artifacts"
+    if [[ -d $seeds ]]; then
+        cp -R "$seeds/." "$corpus/"
+    else
+        echo "fuzz.sh: $target: no seed corpus at $seeds, starting empty" >&2
+    fi
+    echo "fuzz.sh: running $target for ${FUZZ_SECONDS}s"
+    if ! "$BUILD_DIR/tests/fuzz/$target" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+        -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus"; then
+        echo "fuzz.sh: $target: crashed, reproducers in $artifacts" >&2
+        failed+=("$target")
+    fi
+done
+
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo "fuzz.sh: failed: ${failed[*]}" >&2
+    exit 1
+fi
+echo "fuzz.sh: all targets ran ${FUZZ_SECONDS}s without a crash"
