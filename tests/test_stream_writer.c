@@ -173,7 +173,7 @@ static uint16_t s_free_port(int type)
 }
 
 static stream_writer *s_writer(tw_transport transport, uint16_t port, size_t max_reports,
-                               size_t max_bytes, int send_buffer, FILE *log)
+                               size_t max_bytes, int send_buffer, size_t max_datagram, FILE *log)
 {
     char *text = NULL;
     assert_true(asprintf(&text, "%s://127.0.0.1:%u", transport == TW_TRANSPORT_TCP ? "tcp" : "udp",
@@ -186,6 +186,7 @@ static stream_writer *s_writer(tw_transport transport, uint16_t port, size_t max
         .max_reports = max_reports,
         .max_bytes = max_bytes,
         .send_buffer = send_buffer,
+        .max_datagram = max_datagram,
         .program = "test_stream_writer",
         .log = log,
     };
@@ -254,7 +255,8 @@ static void test_slow_reader_gets_whole_reports_in_order(void **state)
 {
     (void)state;
     int listener = s_socket_on_loopback(SOCK_STREAM, 0, SMALL_BUFFER);
-    stream_writer *sw = s_writer(TW_TRANSPORT_TCP, s_port_of(listener), 0, 0, SMALL_BUFFER, NULL);
+    stream_writer *sw =
+        s_writer(TW_TRANSPORT_TCP, s_port_of(listener), 0, 0, SMALL_BUFFER, 0, NULL);
     size_t total = 0;
     for (unsigned i = 0; i < 40; i++) {
         size_t len = 0;
@@ -302,7 +304,7 @@ static void test_full_queue_drops_oldest_waiting_whole_reports(void **state)
     FILE *log = open_memstream(&log_text, &log_size);
     assert_non_null(log);
     int listener = s_socket_on_loopback(SOCK_STREAM, 0, SMALL_BUFFER);
-    stream_writer *sw = s_writer(TW_TRANSPORT_TCP, s_port_of(listener), 5, 0, SMALL_BUFFER, log);
+    stream_writer *sw = s_writer(TW_TRANSPORT_TCP, s_port_of(listener), 5, 0, SMALL_BUFFER, 0, log);
     int peer = s_accept(sw, listener);
     s_enqueue_report(sw, 0, 3000, 0);  // ~250 KB: far more than both buffers hold
     for (int i = 0; i < 50; i++)
@@ -357,7 +359,7 @@ static void test_absent_peer_byte_limit_then_delivery(void **state)
         free(s_make_report(i, 3, &len));
         room += len;
     }
-    stream_writer *sw = s_writer(TW_TRANSPORT_TCP, port, 100, room, 0, log);
+    stream_writer *sw = s_writer(TW_TRANSPORT_TCP, port, 100, room, 0, 0, log);
     int64_t until = s_now_ms() + 400;
     while (s_now_ms() < until)
         s_turn(sw, 10);
@@ -405,7 +407,7 @@ static void test_backoff_schedule(void **state)
     FILE *log = fopen("/dev/null", "w");
     assert_non_null(log);
     uint16_t port = s_free_port(SOCK_STREAM);
-    stream_writer *sw = s_writer(TW_TRANSPORT_TCP, port, 0, 0, 0, log);
+    stream_writer *sw = s_writer(TW_TRANSPORT_TCP, port, 0, 0, 0, 0, log);
     const int expected[] = {100, 200, 400, 800, 1600, 3200, 5000, 5000};
     int64_t clock = 1000000;
     assert_int_equal(stream_writer_next_timeout_ms(sw, clock), 0);  // connect at once
@@ -464,7 +466,7 @@ static void test_reset_mid_report_resends_it_whole(void **state)
     FILE *log = open_memstream(&log_text, &log_size);
     assert_non_null(log);
     int listener = s_socket_on_loopback(SOCK_STREAM, 0, SMALL_BUFFER);
-    stream_writer *sw = s_writer(TW_TRANSPORT_TCP, s_port_of(listener), 0, 0, SMALL_BUFFER, log);
+    stream_writer *sw = s_writer(TW_TRANSPORT_TCP, s_port_of(listener), 0, 0, SMALL_BUFFER, 0, log);
     s_enqueue_report(sw, 0, 3000, 0);
     for (unsigned i = 1; i < 10; i++)
         s_enqueue_report(sw, i, 20, 0);
@@ -519,7 +521,7 @@ static void test_idle_close_detected_and_reconnected(void **state)
     FILE *log = fopen("/dev/null", "w");
     assert_non_null(log);
     int listener = s_socket_on_loopback(SOCK_STREAM, 0, 0);
-    stream_writer *sw = s_writer(TW_TRANSPORT_TCP, s_port_of(listener), 0, 0, 0, log);
+    stream_writer *sw = s_writer(TW_TRANSPORT_TCP, s_port_of(listener), 0, 0, 0, 0, log);
     s_enqueue_report(sw, 1, 5, 0);
     int first = s_accept(sw, listener);
     s_bytes bytes = {0};
@@ -586,21 +588,22 @@ static size_t s_receive_datagrams(stream_writer *sw, int fd, s_datagram *out, si
     return count;
 }
 
-//  A 50 KB report with a 20000-byte line: datagrams of at most 16384 bytes,
-//  cut at line ends (greedily), the long line cut at the limit, and the
-//  next report starting a datagram of its own.
-static void test_udp_splits_at_line_boundaries(void **state)
+//  Sends a 41 KB report ending in a 20000-byte line, then a small one, with
+//  datagrams of at most limit bytes (0: the default), and checks the split:
+//  whole lines, each datagram as full as whole lines allow, a line cut only
+//  when longer than a datagram, report 2 in a datagram of its own, one
+//  source port. Returns the datagram sizes in sizes[] and their count.
+static size_t s_check_udp_split(size_t limit, size_t *sizes, size_t max)
 {
-    (void)state;
+    size_t effective = limit ? limit : STREAM_WRITER_MAX_DATAGRAM;
     int receiver = s_socket_on_loopback(SOCK_DGRAM, 0, 1 << 20);
-    stream_writer *sw = s_writer(TW_TRANSPORT_UDP, s_port_of(receiver), 0, 0, 0, NULL);
+    stream_writer *sw = s_writer(TW_TRANSPORT_UDP, s_port_of(receiver), 0, 0, 0, limit, NULL);
 
     size_t head_len = 0, tail_len = 0;
     char *head = s_make_report(1, 300, &head_len);
     char *tail = s_make_report(2, 10, &tail_len);
-    head[head_len - 1] = '\0';  // drop the empty last line, put a long line there
     s_bytes report = {0};
-    s_append(&report, head, head_len - 1);
+    s_append(&report, head, head_len - 1);  // without its empty last line
     char *long_line = malloc(20001);
     assert_non_null(long_line);
     memset(long_line, 'L', 20000);
@@ -614,7 +617,7 @@ static void test_udp_splits_at_line_boundaries(void **state)
     size_t count = s_receive_datagrams(sw, receiver, grams, 32, report.len + tail_len);
     s_bytes joined = {0};
     for (size_t i = 0; i < count; i++) {
-        assert_true(grams[i].len <= STREAM_WRITER_MAX_DATAGRAM);
+        assert_true(grams[i].len <= effective);
         assert_int_equal(grams[i].from_port, grams[0].from_port);  // one source port
         s_append(&joined, grams[i].data, grams[i].len);
     }
@@ -622,8 +625,6 @@ static void test_udp_splits_at_line_boundaries(void **state)
     assert_memory_equal(joined.data, report.data, report.len);
     assert_memory_equal(joined.data + report.len, tail, tail_len);
 
-    // The split, datagram by datagram: whole lines, each datagram as full
-    // as whole lines allow; the long line in 16384 + 3617 bytes.
     size_t pos = 0, i = 0;
     for (; pos < report.len; i++) {
         assert_true(i < count);
@@ -631,33 +632,31 @@ static void test_udp_splits_at_line_boundaries(void **state)
         size_t left = report.len - pos;
         size_t len = grams[i].len;
         assert_memory_equal(grams[i].data, at, len);
-        if (left > STREAM_WRITER_MAX_DATAGRAM) {
+        if (left > effective) {
             const char *next_line = memchr(at + len, '\n', left - len);
-            bool ends_line = at[len - 1] == '\n';
-            if (ends_line)  // greedy: the next line would not have fit
-                assert_true(next_line && (size_t)(next_line + 1 - at) > STREAM_WRITER_MAX_DATAGRAM);
+            if (at[len - 1] == '\n')  // greedy: the next line would not have fit
+                assert_true(next_line && (size_t)(next_line + 1 - at) > effective);
             else  // cut inside a line only when it is longer than a datagram
-                assert_int_equal(len, STREAM_WRITER_MAX_DATAGRAM);
+                assert_int_equal(len, effective);
         }
         pos += len;
     }
     assert_int_equal(pos, report.len);  // report 2 starts a datagram
+    assert_int_equal(i + 1, count);
     assert_int_equal(grams[i].len, tail_len);
-    print_message("udp: %zu + %zu bytes in %zu datagrams:", report.len, tail_len, count);
-    for (size_t k = 0; k < count; k++)
+    print_message("udp, limit %zu: %zu + %zu bytes in %zu datagrams:", effective, report.len,
+                  tail_len, count);
+    for (size_t k = 0; k < count; k++) {
         print_message(" %zu", grams[k].len);
+        if (k < max)
+            sizes[k] = grams[k].len;
+        free(grams[k].data);
+    }
     print_message("\n");
-    // Lines up to 16 KiB, the lines left before the long one, the long line
-    // cut at 16384, its rest with the empty last line, report 2.
-    assert_int_equal(count, 5);
-    assert_int_equal(grams[2].len, STREAM_WRITER_MAX_DATAGRAM);
-    assert_int_equal(grams[3].len, 20001 - STREAM_WRITER_MAX_DATAGRAM + 1);
 
     const stream_writer_counters *c = stream_writer_get_counters(sw);
     assert_int_equal(c->forwarded, 2);
     assert_int_equal(c->bytes, report.len + tail_len);
-    for (size_t k = 0; k < count; k++)
-        free(grams[k].data);
     free(joined.data);
     free(report.data);
     free(long_line);
@@ -665,6 +664,25 @@ static void test_udp_splits_at_line_boundaries(void **state)
     free(tail);
     close(receiver);
     stream_writer_destroy(&sw);
+    return count;
+}
+
+static void test_udp_splits_at_line_boundaries(void **state)
+{
+    (void)state;
+    size_t sizes[32];
+    // 16 KiB datagrams: lines up to 16 KiB, the lines left before the long
+    // one, the long line cut at 16384, its rest with the empty last line,
+    // then report 2.
+    assert_int_equal(s_check_udp_split(16384, sizes, 32), 5);
+    assert_int_equal(sizes[2], 16384);
+    assert_int_equal(sizes[3], 20001 - 16384 + 1);
+    // The default, 8 KiB: the long line in 8192 + 8192 + 3617 bytes.
+    size_t count = s_check_udp_split(0, sizes, 32);
+    assert_true(count >= 6);
+    assert_int_equal(sizes[count - 4], 8192);
+    assert_int_equal(sizes[count - 3], 8192);
+    assert_int_equal(sizes[count - 2], 20001 - 2 * 8192 + 1);
 }
 
 //  No listener: port-unreachable errors are counted, not fatal; when a
@@ -675,7 +693,7 @@ static void test_udp_refused_is_counted_then_heard(void **state)
     FILE *log = fopen("/dev/null", "w");
     assert_non_null(log);
     uint16_t port = s_free_port(SOCK_DGRAM);
-    stream_writer *sw = s_writer(TW_TRANSPORT_UDP, port, 0, 0, 0, log);
+    stream_writer *sw = s_writer(TW_TRANSPORT_UDP, port, 0, 0, 0, 0, log);
     for (unsigned i = 0; i < 5; i++) {
         s_enqueue_report(sw, i, 3, 0);
         for (int turn = 0; turn < 5; turn++)
