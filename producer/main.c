@@ -92,6 +92,9 @@ static void s_usage(FILE *out)
         "                            before dropping a message for it (default %d)\n"
         "      --no-wait             never wait for slow subscribers (as live capture)\n"
         "      --sndhwm N            messages queued per subscriber (default %d)\n"
+        "      --curve-secret CERT   encrypt with CURVE, our certificate (keygen's NAME)\n"
+        "      --curve-allow DIR     ... and let in only subscribers whose public\n"
+        "                            certificates are in DIR (plaintext ones get nothing)\n"
         "  -h, --help                this text\n"
         "  -V, --version             the version\n"
         "\n"
@@ -137,6 +140,8 @@ enum {
     OPT_SEND_TIMEOUT,
     OPT_NO_WAIT,
     OPT_SNDHWM,
+    OPT_CURVE_SECRET,
+    OPT_CURVE_ALLOW,
 };
 
 static const struct option s_long_options[] = {
@@ -163,6 +168,8 @@ static const struct option s_long_options[] = {
     {"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
     {"no-wait", no_argument, NULL, OPT_NO_WAIT},
     {"sndhwm", required_argument, NULL, OPT_SNDHWM},
+    {"curve-secret", required_argument, NULL, OPT_CURVE_SECRET},
+    {"curve-allow", required_argument, NULL, OPT_CURVE_ALLOW},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -258,6 +265,12 @@ static int s_parse_options(int argc, char **argv, options *o)
         case OPT_NO_WAIT:
             o->no_wait = true;
             break;
+        case OPT_CURVE_SECRET:
+            o->publish.curve_cert = optarg;
+            break;
+        case OPT_CURVE_ALLOW:
+            o->publish.curve_allow_dir = optarg;
+            break;
         case 'h':
             s_usage(stdout);
             return EXIT_SUCCESS;
@@ -279,6 +292,10 @@ static int s_parse_options(int argc, char **argv, options *o)
         fprintf(stderr,
                 "tcpwin-producer: unexpected argument '%s'\nTry 'tcpwin-producer --help'.\n",
                 argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (!o->publish.curve_cert != !o->publish.curve_allow_dir) {
+        fprintf(stderr, "tcpwin-producer: CURVE needs both --curve-secret and --curve-allow\n");
         return EXIT_USAGE;
     }
     if (!o->capture.file == !o->capture.interface) {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "curve.h"
 #include "wire.h"
 
 struct publisher {
@@ -21,7 +22,8 @@ struct publisher {
     uint64_t dropped;
     uint8_t *latest_report;  // encoded, for late joiners
     size_t latest_report_len;
-    int subscriptions;  // subscribe messages seen
+    int subscriptions;       // subscribe messages seen
+    tw_curve_server *curve;  // CURVE guard, when enabled
 };
 
 static uint64_t s_random_run_id(void)
@@ -44,6 +46,10 @@ static bool s_configure(publisher *self, const publisher_options *options)
     zsock_set_sndhwm(self->sock, options->sndhwm > 0 ? options->sndhwm : PUBLISHER_DEFAULT_SNDHWM);
     zsock_set_sndtimeo(self->sock, self->send_timeout_ms);
     zsock_set_linger(self->sock, PUBLISHER_LINGER_MS);
+    if (options->curve_cert &&
+        !(self->curve = tw_curve_server_new(self->sock, options->curve_cert,
+                                            options->curve_allow_dir, "tcpwin-producer")))
+        return false;
     for (size_t i = 0; i < options->n_endpoints; i++) {
         if (zsock_bind(self->sock, "%s", options->endpoints[i]) == -1) {
             fprintf(stderr, "tcpwin-producer: cannot bind '%s': %s\n", options->endpoints[i],
@@ -80,6 +86,7 @@ void publisher_destroy(publisher **self)
     if (!*self)
         return;
     zsock_destroy(&(*self)->sock);
+    tw_curve_server_destroy(&(*self)->curve);
     free((*self)->producer_id);
     free((*self)->latest_report);
     free(*self);

@@ -13,7 +13,9 @@
 
 #include "forward.h"
 #include "print.h"
+#include "curve.h"
 #include "receiver.h"
+#include "relay.h"
 #include "signals.h"
 
 #define DEFAULT_CONNECT "tcp://127.0.0.1:5556"
@@ -26,14 +28,32 @@ typedef struct {
 } options;
 
 typedef int(mode_fn)(receiver *rx, int argc, char **argv);
+typedef int(setup_mode_fn)(const receiver_options *options, int argc, char **argv);
 
+static int s_keygen_main(const receiver_options *options, int argc, char **argv)
+{
+    (void)options;
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
+                "Usage: tcpwin-subscriber keygen NAME\n"
+                "Writes a CURVE certificate pair in czmq's format: NAME (public, give it to the\n"
+                "other side) and NAME_secret (keep it).\n");
+        return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    }
+    return tw_curve_keygen(argv[1], "tcpwin-subscriber") == 0 ? 0 : 1;
+}
+
+//  A mode either reads through a receiver, or sets up its own sockets.
 static const struct {
     const char *name;
     mode_fn *run;
+    setup_mode_fn *run_with_options;
     const char *what;
 } s_modes[] = {
-    {"print", print_main, "print reports (legacy text) or every message (JSON lines)"},
-    {"forward", forward_main, "forward reports as legacy text to a TCP or UDP port (nc)"},
+    {"print", print_main, NULL, "print reports (legacy text) or every message (JSON lines)"},
+    {"forward", forward_main, NULL, "forward reports as legacy text to a TCP or UDP port (nc)"},
+    {"relay", NULL, relay_main, "pass every message on to dashboards (many-to-many)"},
+    {"keygen", NULL, s_keygen_main, "write a CURVE certificate pair"},
 };
 
 static void s_usage(FILE *out)
@@ -47,6 +67,8 @@ static void s_usage(FILE *out)
             "  -t, --topic PREFIX      subscribe to this topic prefix, repeatable\n"
             "                          (default tcpwin.: reports and flow records)\n"
             "      --max-message N     refuse messages larger than N bytes (default 64 MiB)\n"
+            "      --curve-secret CERT encrypt with CURVE: our certificate (keygen's NAME) ...\n"
+            "      --curve-server KEY  ... and the producer's public key (Z85 or its certificate)\n"
             "  -h, --help              this text; MODE --help for a mode's options\n"
             "  -V, --version           the version\n"
             "\n"
@@ -73,9 +95,15 @@ static bool s_append(const char **list, size_t *n, const char *value, const char
 static int s_parse_global(int argc, char **argv, options *o)
 {
     static const struct option longs[] = {
-        {"connect", required_argument, NULL, 'c'},     {"topic", required_argument, NULL, 't'},
-        {"max-message", required_argument, NULL, 'm'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},           {NULL, 0, NULL, 0}};
+        {"connect", required_argument, NULL, 'c'},
+        {"topic", required_argument, NULL, 't'},
+        {"max-message", required_argument, NULL, 'm'},
+        {"curve-secret", required_argument, NULL, 's'},
+        {"curve-server", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
     int opt;
     while ((opt = getopt_long(argc, argv, "+c:t:hV", longs, NULL)) != -1) {
         bool ok = true;
@@ -87,6 +115,10 @@ static int s_parse_global(int argc, char **argv, options *o)
         else if (opt == 'm')
             ok = (o->receive.max_message_bytes = strtoll(optarg, &end, 10)) > 0 && !*end &&
                  o->receive.max_message_bytes <= 0x7fffffff;
+        else if (opt == 's')
+            o->receive.curve_cert = optarg;
+        else if (opt == 'k')
+            o->receive.curve_server_key = optarg;
         else if (opt == 'h') {
             s_usage(stdout);
             return 0;
@@ -103,12 +135,24 @@ static int s_parse_global(int argc, char **argv, options *o)
     return -1;
 }
 
-static mode_fn *s_find_mode(const char *name)
+static int s_find_mode(const char *name)
 {
     for (size_t i = 0; i < sizeof s_modes / sizeof s_modes[0]; i++)
         if (strcmp(s_modes[i].name, name) == 0)
-            return s_modes[i].run;
-    return NULL;
+            return (int)i;
+    return -1;
+}
+
+static int s_run_mode(int mode, const receiver_options *options, int argc, char **argv)
+{
+    if (s_modes[mode].run_with_options)
+        return s_modes[mode].run_with_options(options, argc, argv);
+    receiver *rx = receiver_new(options);
+    if (!rx)
+        return 1;
+    int status = s_modes[mode].run(rx, argc, argv);
+    receiver_destroy(&rx);
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -124,13 +168,12 @@ int main(int argc, char **argv)
     if (status >= 0)
         return status;
     if (optind >= argc) {
-        fprintf(
-            stderr,
-            "tcpwin-subscriber: missing MODE (print, forward)\nTry 'tcpwin-subscriber --help'.\n");
+        fprintf(stderr, "tcpwin-subscriber: missing MODE (print, forward, relay, keygen)\nTry "
+                        "'tcpwin-subscriber --help'.\n");
         return 2;
     }
-    mode_fn *mode = s_find_mode(argv[optind]);
-    if (!mode) {
+    int mode = s_find_mode(argv[optind]);
+    if (mode < 0) {
         fprintf(stderr, "tcpwin-subscriber: unknown mode '%s'\nTry 'tcpwin-subscriber --help'.\n",
                 argv[optind]);
         return 2;
@@ -140,10 +183,5 @@ int main(int argc, char **argv)
 
     zsys_handler_set(NULL);
     signals_install();
-    receiver *rx = receiver_new(&o.receive);
-    if (!rx)
-        return 1;
-    status = mode(rx, argc - optind, argv + optind);
-    receiver_destroy(&rx);
-    return status;
+    return s_run_mode(mode, &o.receive, argc - optind, argv + optind);
 }

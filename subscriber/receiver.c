@@ -10,6 +10,8 @@
 */
 #include "receiver.h"
 
+#include "curve.h"
+
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -77,7 +79,10 @@ receiver *receiver_new(const receiver_options *options)
     zsock_set_maxmsgsize(self->sock, options->max_message_bytes > 0
                                          ? (int)options->max_message_bytes
                                          : DEFAULT_MAX_MESSAGE);
-    if (!s_subscribe_and_connect(self, options))
+    bool curve = options->curve_cert || options->curve_server_key;
+    if ((curve && tw_curve_client_setup(self->sock, options->curve_cert, options->curve_server_key,
+                                        "tcpwin-subscriber") != 0) ||
+        !s_subscribe_and_connect(self, options))
         receiver_destroy(&self);
     return self;
 }

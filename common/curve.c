@@ -1,0 +1,232 @@
+/*  curve: CURVE setup and the guard actor (ZAP handler + handshake monitor). */
+#include "curve.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+
+typedef struct {
+    zsock_t *sock;  // the server socket being guarded
+    const char *allow_dir;
+    const char *program;
+    atomic_uint_fast64_t refused;
+} guard_args;
+
+struct tw_curve_server {
+    zcert_t *cert;
+    zactor_t *guard;
+    guard_args args;
+};
+
+//  An IPv4 peer of an IPv6-enabled socket shows as ::ffff:a.b.c.d; say a.b.c.d.
+static const char *s_plain_address(const char *address)
+{
+    if (!address)
+        return "?";
+    return strncmp(address, "::ffff:", 7) == 0 && strchr(address + 7, '.') ? address + 7 : address;
+}
+
+//  Logs `what` once per key; `seen` remembers the keys.
+static void s_log_once(zhashx_t *seen, const char *key, const char *program, const char *what)
+{
+    if (zhashx_lookup(seen, key))
+        return;
+    zhashx_insert(seen, key, (void *)1);
+    fprintf(stderr, "%s: refused %s\n", program, what);
+}
+
+//  One ZAP request (RFC 27): version, id, domain, address, identity,
+//  mechanism, credentials; the reply lets in known CURVE keys only.
+static void s_answer_zap(zsock_t *zap, zcertstore_t *allowed, zhashx_t *seen, guard_args *args)
+{
+    zmsg_t *request = zmsg_recv(zap);
+    if (!request)
+        return;
+    char *version = zmsg_popstr(request), *id = zmsg_popstr(request);
+    char *domain = zmsg_popstr(request), *address = zmsg_popstr(request);
+    char *identity = zmsg_popstr(request), *mechanism = zmsg_popstr(request);
+    zframe_t *key = zmsg_pop(request);
+    char key_text[41] = "";
+    if (key && zframe_size(key) == 32)
+        zmq_z85_encode(key_text, zframe_data(key), 32);
+    bool ok = mechanism && strcmp(mechanism, "CURVE") == 0 && key_text[0] &&
+              zcertstore_lookup(allowed, key_text);
+    if (!ok) {
+        atomic_fetch_add(&args->refused, 1);
+        char what[160];
+        snprintf(what, sizeof what, "subscriber %s: CURVE key %s is not allowed",
+                 address ? address : "?", key_text[0] ? key_text : "(none)");
+        char *once = zsys_sprintf("%s|%s", s_plain_address(address), key_text);
+        s_log_once(seen, once ? once : what, args->program, what);
+        zstr_free(&once);
+    }
+    zsock_send(zap, "ssssss", version ? version : "1.0", id ? id : "", ok ? "200" : "400",
+               ok ? "OK" : "unknown key", "", "");
+    zframe_destroy(&key);
+    char *strings[] = {version, id, domain, address, identity, mechanism};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+        zstr_free(&strings[i]);
+    zmsg_destroy(&request);
+}
+
+//  A handshake that failed before any ZAP request: the peer does not speak
+//  CURVE (or speaks it wrongly).
+static void s_note_handshake_failure(zactor_t *monitor, zhashx_t *seen, guard_args *args)
+{
+    zmsg_t *event = zmsg_recv(monitor);
+    char *name = event ? zmsg_popstr(event) : NULL;
+    char *value = event ? zmsg_popstr(event) : NULL;
+    char *endpoint = event ? zmsg_popstr(event) : NULL;
+    if (name && strcmp(name, "HANDSHAKE_FAILED_AUTH") != 0) {
+        atomic_fetch_add(&args->refused, 1);
+        char what[256];
+        snprintf(what, sizeof what, "a peer on %s that does not speak CURVE (%s)",
+                 endpoint ? endpoint : "?", name);
+        s_log_once(seen, what, args->program, what);
+    }
+    zstr_free(&name);
+    zstr_free(&value);
+    zstr_free(&endpoint);
+    zmsg_destroy(&event);
+}
+
+static zactor_t *s_start_monitor(zsock_t *sock)
+{
+    zactor_t *monitor = zactor_new(zmonitor, sock);
+    if (!monitor)
+        return NULL;
+    zstr_sendx(monitor, "LISTEN", "HANDSHAKE_FAILED_NO_DETAIL", "HANDSHAKE_FAILED_PROTOCOL",
+               "HANDSHAKE_FAILED_AUTH", NULL);
+    zstr_send(monitor, "START");
+    zsock_wait(monitor);
+    return monitor;
+}
+
+static void s_guard(zsock_t *pipe, void *arg)
+{
+    guard_args *args = arg;
+    zcertstore_t *allowed = zcertstore_new(args->allow_dir);
+    zsock_t *zap = zsock_new_rep(ZAP_ENDPOINT);
+    zactor_t *monitor = s_start_monitor(args->sock);
+    zhashx_t *seen = zhashx_new();
+    zpoller_t *poller = zap && monitor ? zpoller_new(pipe, zap, monitor, NULL) : NULL;
+    zsock_signal(pipe, allowed && poller && seen ? 0 : 1);
+    while (poller) {
+        void *which = zpoller_wait(poller, -1);
+        if (which == zap)
+            s_answer_zap(zap, allowed, seen, args);
+        else if (which == monitor)
+            s_note_handshake_failure(monitor, seen, args);
+        else if (which == pipe || zpoller_terminated(poller))
+            break;  // $TERM from zactor_destroy
+    }
+    zpoller_destroy(&poller);
+    zhashx_destroy(&seen);
+    zactor_destroy(&monitor);
+    zsock_destroy(&zap);
+    zcertstore_destroy(&allowed);
+}
+
+tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const char *allow_dir,
+                                     const char *program)
+{
+    mode_t mode = zsys_file_mode(allow_dir);
+    if (mode == (mode_t)-1 || !S_ISDIR(mode)) {
+        fprintf(stderr, "%s: cannot use '%s' as the directory of allowed keys: not a directory\n",
+                program, allow_dir);
+        return NULL;
+    }
+    tw_curve_server *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cert = zcert_load(cert_path);
+    if (!self->cert || zcert_secret_txt(self->cert)[0] == '\0' ||
+        strcmp(zcert_secret_txt(self->cert), "0000000000000000000000000000000000000000") == 0) {
+        fprintf(stderr,
+                "%s: cannot load the secret certificate '%s' (want the file pair that "
+                "'tcpwin-subscriber keygen NAME' writes)\n",
+                program, cert_path);
+        tw_curve_server_destroy(&self);
+        return NULL;
+    }
+    self->args = (guard_args){.sock = sock, .allow_dir = allow_dir, .program = program};
+    self->guard = zactor_new(s_guard, &self->args);
+    if (!self->guard) {
+        fprintf(stderr, "%s: cannot start the CURVE authenticator\n", program);
+        tw_curve_server_destroy(&self);
+        return NULL;
+    }
+    zcert_apply(self->cert, sock);
+    zsock_set_curve_server(sock, 1);
+    zsock_set_zap_domain(sock, "tcpwin");
+    return self;
+}
+
+void tw_curve_server_destroy(tw_curve_server **self)
+{
+    if (!*self)
+        return;
+    zactor_destroy(&(*self)->guard);
+    zcert_destroy(&(*self)->cert);
+    free(*self);
+    *self = NULL;
+}
+
+uint64_t tw_curve_server_refused(tw_curve_server *self)
+{
+    return atomic_load(&self->args.refused);
+}
+
+//  The server's public key from Z85 text or from a certificate file.
+static char *s_server_key(const char *server_key)
+{
+    uint8_t decoded[32];
+    if (strlen(server_key) == 40 && zmq_z85_decode(decoded, server_key))
+        return strdup(server_key);
+    zcert_t *cert = zcert_load(server_key);
+    char *key = cert ? strdup(zcert_public_txt(cert)) : NULL;
+    zcert_destroy(&cert);
+    return key;
+}
+
+int tw_curve_client_setup(zsock_t *sock, const char *cert_path, const char *server_key,
+                          const char *program)
+{
+    if (!cert_path || !server_key) {
+        fprintf(stderr, "%s: CURVE needs both our certificate and the server's public key\n",
+                program);
+        return -1;
+    }
+    zcert_t *cert = zcert_load(cert_path);
+    char *key = s_server_key(server_key);
+    int rc = 0;
+    if (!cert)
+        fprintf(stderr, "%s: cannot load the certificate '%s'\n", program, cert_path);
+    else if (!key)
+        fprintf(stderr, "%s: '%s' is neither a Z85 public key nor a certificate file\n", program,
+                server_key);
+    else {
+        zcert_apply(cert, sock);
+        zsock_set_curve_serverkey(sock, key);
+    }
+    if (!cert || !key)
+        rc = -1;
+    free(key);
+    zcert_destroy(&cert);
+    return rc;
+}
+
+int tw_curve_keygen(const char *path, const char *program)
+{
+    zcert_t *cert = zcert_new();
+    int rc = cert ? zcert_save(cert, path) : -1;
+    if (rc != 0)
+        fprintf(stderr, "%s: cannot write the certificate pair '%s' and '%s_secret': %s\n", program,
+                path, path, strerror(errno));
+    zcert_destroy(&cert);
+    return rc;
+}

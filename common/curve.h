@@ -1,0 +1,50 @@
+/*  curve: ZeroMQ CURVE encryption and authentication, shared by the
+    producer, the subscriber and the relay.
+
+    The one module of common/ that touches files and threads: both programs
+    need the same server side (the producer, and the relay's dashboard side)
+    and client side, and a reader should find security in one place.
+
+    Server side: our secret certificate on the socket, plus a guard actor
+    that answers libzmq's ZAP requests (a client is let in only when its
+    public key is in the allow directory, czmq's zcertstore, reloaded on
+    change) and watches the socket's handshake failures through a czmq
+    zmonitor. Each refused peer is logged once: a client with an unknown key
+    by its address (from the ZAP request), a client that does not speak CURVE
+    at all (plaintext) by the endpoint it reached, since libzmq 4.3's monitor
+    events carry no peer address.
+
+    Certificates are czmq's format (zcert_save): NAME holds the public key,
+    NAME_secret both keys.
+*/
+#ifndef TW_CURVE_H
+#define TW_CURVE_H
+
+#include <czmq.h>
+#include <stdint.h>
+
+typedef struct tw_curve_server tw_curve_server;
+
+//  Makes sock a CURVE server with the secret certificate at cert_path and
+//  starts its guard. Call before binding. Returns NULL after printing a
+//  message (prefixed by program) when a certificate or the directory fails.
+tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const char *allow_dir,
+                                     const char *program);
+
+//  Stops the guard; sets *self to NULL.
+void tw_curve_server_destroy(tw_curve_server **self);
+
+//  Peers refused so far (unknown key or no CURVE).
+uint64_t tw_curve_server_refused(tw_curve_server *self);
+
+//  Makes sock a CURVE client with our secret certificate and the server's
+//  public key (40 Z85 characters, or the path of its public certificate).
+//  Call before connecting. Returns 0, or -1 after printing a message.
+int tw_curve_client_setup(zsock_t *sock, const char *cert_path, const char *server_key,
+                          const char *program);
+
+//  Writes a new certificate pair: path (public) and path_secret. Returns 0 or
+//  -1 after printing a message.
+int tw_curve_keygen(const char *path, const char *program);
+
+#endif
