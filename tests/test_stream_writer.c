@@ -551,6 +551,110 @@ static void test_idle_close_detected_and_reconnected(void **state)
     fclose(log);
 }
 
+//  A sink whose accept queue is full drops our SYNs: the connect times out
+//  (connect_timeout_ms), is logged once, retried, and succeeds once the
+//  queue has room again.
+static void test_connect_timeout_then_recovery(void **state)
+{
+    (void)state;
+    char *log_text = NULL;
+    size_t log_size = 0;
+    FILE *log = open_memstream(&log_text, &log_size);
+    assert_non_null(log);
+    int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(listener >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(listener, (struct sockaddr *)&address, sizeof address), 0);
+    assert_int_equal(listen(listener, 0), 0);
+    socklen_t size = sizeof address;
+    assert_int_equal(getsockname(listener, (struct sockaddr *)&address, &size), 0);
+    int fillers[4];
+    for (int i = 0; i < 4; i++) {  // fill the accept queue; later SYNs are dropped
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        assert_true(fillers[i] >= 0);
+        int rc = connect(fillers[i], (struct sockaddr *)&address, sizeof address);
+        assert_true(rc == 0 || errno == EINPROGRESS);
+    }
+    usleep(50 * 1000);
+
+    char *text = NULL;
+    assert_true(asprintf(&text, "tcp://127.0.0.1:%u", ntohs(address.sin_port)) > 0);
+    tw_endpoint endpoint;
+    assert_int_equal(tw_endpoint_parse(text, &endpoint, NULL), 0);
+    free(text);
+    stream_writer_options options = {.endpoint = &endpoint, .connect_timeout_ms = 200, .log = log};
+    stream_writer *sw = stream_writer_new(&options);
+    assert_non_null(sw);
+    tw_endpoint_clear(&endpoint);
+    s_enqueue_report(sw, 1, 5, 0);
+    int64_t until = s_now_ms() + 800;
+    while (s_now_ms() < until)
+        s_turn(sw, 20);
+    assert_false(stream_writer_connected(sw));
+    fflush(log);
+    assert_int_equal(s_count_lines_with(log_text, "cannot connect: Connection timed out"), 1);
+
+    // A sink that answers again on the same port.
+    for (int i = 0; i < 4; i++)
+        close(fillers[i]);
+    close(listener);
+    listener = s_socket_on_loopback(SOCK_STREAM, ntohs(address.sin_port), 0);
+    int peer = s_accept(sw, listener);
+    s_bytes bytes = {0};
+    unsigned numbers[2];
+    assert_true(peer >= 0);
+    assert_int_equal(s_read_reports(sw, peer, &bytes, 1, 65536, numbers), 1);
+    assert_int_equal(numbers[0], 1);
+    assert_true(stream_writer_connected(sw));
+    free(bytes.data);
+    close(peer);
+    close(listener);
+    stream_writer_destroy(&sw);
+    fclose(log);
+    free(log_text);
+}
+
+//  The same path over IPv6 loopback, the endpoint written with brackets.
+static void test_ipv6_loopback(void **state)
+{
+    (void)state;
+    int listener = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(listener >= 0);
+    struct sockaddr_in6 address = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    if (bind(listener, (struct sockaddr *)&address, sizeof address) != 0) {
+        close(listener);
+        skip();  // no ::1 here
+    }
+    assert_int_equal(listen(listener, 4), 0);
+    socklen_t size = sizeof address;
+    assert_int_equal(getsockname(listener, (struct sockaddr *)&address, &size), 0);
+    char *text = NULL;
+    assert_true(asprintf(&text, "tcp://[::1]:%u", ntohs(address.sin6_port)) > 0);
+    tw_endpoint endpoint;
+    assert_int_equal(tw_endpoint_parse(text, &endpoint, NULL), 0);
+    free(text);
+    FILE *log = fopen("/dev/null", "w");
+    assert_non_null(log);
+    stream_writer_options options = {.endpoint = &endpoint, .log = log};
+    stream_writer *sw = stream_writer_new(&options);
+    assert_non_null(sw);
+    tw_endpoint_clear(&endpoint);
+    for (unsigned i = 0; i < 3; i++)
+        s_enqueue_report(sw, i, 10, 0);
+    int peer = s_accept(sw, listener);
+    s_bytes bytes = {0};
+    unsigned numbers[4];
+    assert_int_equal(s_read_reports(sw, peer, &bytes, 3, 65536, numbers), 3);
+    assert_int_equal(s_parse_reports(bytes.data, bytes.len, numbers, 4, false), 3);
+    assert_int_equal(numbers[2], 2);
+    free(bytes.data);
+    close(peer);
+    close(listener);
+    stream_writer_destroy(&sw);
+    fclose(log);
+}
+
 // ---------------------------------------------------------------------------
 // UDP
 
@@ -757,6 +861,8 @@ int main(void)
         cmocka_unit_test(test_backoff_schedule),
         cmocka_unit_test(test_reset_mid_report_resends_it_whole),
         cmocka_unit_test(test_idle_close_detected_and_reconnected),
+        cmocka_unit_test(test_connect_timeout_then_recovery),
+        cmocka_unit_test(test_ipv6_loopback),
         cmocka_unit_test(test_udp_splits_at_line_boundaries),
         cmocka_unit_test(test_udp_refused_is_counted_then_heard),
         cmocka_unit_test(test_options_and_counters_line),
