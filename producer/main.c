@@ -478,17 +478,18 @@ int main(int argc, char **argv)
     zsys_handler_set(NULL);
     s_install_signals();
     producer p = {0};
-    p.input = capture_open(&o.capture);
-    if (!p.input)
-        return EXIT_FAILURE;
+    // Bound first, so subscribers can connect while a pipe or FIFO input
+    // is still waiting for its writer.
     p.output = publisher_new(&o.publish);
-    tw_analyzer_sink sink = {s_on_report, o.analysis.flows ? s_on_flow : NULL, p.output};
     if (p.output)
+        p.input = capture_open(&o.capture);
+    tw_analyzer_sink sink = {s_on_report, o.analysis.flows ? s_on_flow : NULL, p.output};
+    if (p.input)
         p.analyzer = tw_analyzer_new(&o.analysis, capture_datalink(p.input), sink);
     status = EXIT_FAILURE;
     if (p.analyzer)
         status = s_run(&p, &o);
-    else if (p.output)
+    else if (p.input)
         fprintf(stderr, "tcpwin-producer: out of memory\n");
     tw_analyzer_destroy(&p.analyzer);
     publisher_destroy(&p.output);

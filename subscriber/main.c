@@ -173,6 +173,8 @@ int main(int argc, char **argv)
         return 2;
     }
     int mode = s_find_mode(argv[optind]);
+    if (mode >= 0 && s_modes[mode].run == forward_main && o.receive.n_topics == 0)
+        o.topics[o.receive.n_topics++] = TW_TOPIC_REPORT;  // the bridge has no use for flows
     if (mode < 0) {
         fprintf(stderr, "tcpwin-subscriber: unknown mode '%s'\nTry 'tcpwin-subscriber --help'.\n",
                 argv[optind]);
