@@ -3,6 +3,14 @@
     The per-packet path is decode + one flow table update; everything that
     is O(flows) or O(hosts) (idle sweep, stalled list, report) happens only
     at interval boundaries.
+
+    Queued packets. A frame is decoded at once (its bytes are only borrowed)
+    into a queue of up to QUEUE_PACKETS decoded packets, which go through the
+    flow table together (tw_flow_table_packets fetches their flows' memory
+    ahead). The queue is flushed before anything looks at the flow table: a
+    report boundary, a tick, the finish, and tw_analyzer_flush. So flows end,
+    and hosts are offered, in the same order and with the same counts as
+    packet by packet; only flow records come out a few packets later.
 */
 #include "analyzer.h"
 
@@ -12,6 +20,8 @@
 #include "host_table.h"
 #include "packet_decode.h"
 #include "report.h"
+
+#define QUEUE_PACKETS 32
 
 struct tw_analyzer {
     tw_analyzer_config config;
@@ -26,6 +36,9 @@ struct tw_analyzer {
     bool have_packet;
     int64_t last_packet_us;
     Tcpwin__Counters counters;  // packet counters; the table ones are filled at report time
+    size_t queued;              // decoded packets not yet in the flow table
+    tw_packet queue[QUEUE_PACKETS];
+    int64_t queue_us[QUEUE_PACKETS];
 };
 
 tw_analyzer_config tw_analyzer_defaults(void)
@@ -113,18 +126,31 @@ static void s_advance_clock(tw_analyzer *self, int64_t now_us)
     s_emit_report(self, boundary, false);
 }
 
-void tw_analyzer_packet(tw_analyzer *self, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
-                        int64_t ts_us)
+void tw_analyzer_flush(tw_analyzer *self)
 {
-    s_advance_clock(self, ts_us);
+    // -ENOMEM: the flow table could not grow; those packets stay counted in
+    // tcpPackets only, as they always were.
+    (void)tw_flow_table_packets(self->flows, self->queue, self->queue_us, self->queued);
+    self->queued = 0;
+}
+
+void tw_analyzer_queue(tw_analyzer *self, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                       int64_t ts_us)
+{
+    if (!self->started || ts_us >= self->next_boundary_us) {
+        tw_analyzer_flush(self);  // the report sees every packet before this one
+        s_advance_clock(self, ts_us);
+    }
     self->have_packet = true;
     self->last_packet_us = ts_us;
     self->counters.packets++;
-    tw_packet packet;
-    switch (tw_packet_decode(self->dlt, data, caplen, wirelen, &packet)) {
+    tw_packet *packet = &self->queue[self->queued];
+    switch (tw_packet_decode(self->dlt, data, caplen, wirelen, packet)) {
     case TW_DECODE_OK:
         self->counters.tcp_packets++;
-        tw_flow_table_packet(self->flows, &packet, ts_us);
+        self->queue_us[self->queued] = ts_us;
+        if (++self->queued == QUEUE_PACKETS)
+            tw_analyzer_flush(self);
         break;
     case TW_DECODE_TRUNCATED:
         self->counters.truncated_packets++;
@@ -140,13 +166,22 @@ void tw_analyzer_packet(tw_analyzer *self, const uint8_t *data, uint32_t caplen,
     }
 }
 
+void tw_analyzer_packet(tw_analyzer *self, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                        int64_t ts_us)
+{
+    tw_analyzer_queue(self, data, caplen, wirelen, ts_us);
+    tw_analyzer_flush(self);
+}
+
 void tw_analyzer_tick(tw_analyzer *self, int64_t now_us)
 {
+    tw_analyzer_flush(self);
     s_advance_clock(self, now_us);
 }
 
 void tw_analyzer_finish(tw_analyzer *self, int64_t end_us)
 {
+    tw_analyzer_flush(self);
     tw_flow_table_expire(self->flows, end_us);
     tw_flow_table_end_all(self->flows, TW_END_END_OF_CAPTURE);
     s_emit_report(self, end_us, true);

@@ -63,9 +63,21 @@ tw_analyzer *tw_analyzer_new(const tw_analyzer_config *config, int dlt, tw_analy
 //  Frees everything; sets *self to NULL.
 void tw_analyzer_destroy(tw_analyzer **self);
 
-//  Analyses one captured frame.
+//  Analyses one captured frame, through to the flow table.
 void tw_analyzer_packet(tw_analyzer *self, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
                         int64_t ts_us);
+
+//  Analyses one captured frame like tw_analyzer_packet, except that the flow
+//  table sees it with the next few frames (faster). Reports, the host table
+//  and the counters come out as with tw_analyzer_packet; flow records may
+//  wait for later frames, or for tw_analyzer_flush, tick or finish. The
+//  frame's bytes are not kept. Flows ended by a queued packet show in
+//  tw_analyzer_counters after the flush.
+void tw_analyzer_queue(tw_analyzer *self, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
+                       int64_t ts_us);
+
+//  Puts the queued frames through the flow table.
+void tw_analyzer_flush(tw_analyzer *self);
 
 //  Lets the clock cross report boundaries without a packet (live capture).
 void tw_analyzer_tick(tw_analyzer *self, int64_t now_us);

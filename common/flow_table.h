@@ -19,9 +19,11 @@
     Every ended flow is handed to the end callback as a tw_flow_record.
 
     Pure: time comes in with each packet (or each tw_flow_table_expire call).
-    Memory: at most max_flows entries of sizeof(tw_flow) bytes plus a bucket
-    array of 4 bytes per entry slot (rounded up to a power of two); the arrays
-    grow on demand, so a small capture costs little.
+    Memory: 112 bytes per flow (a 64-byte hot part and a 48-byte cold part)
+    for at most max_flows flows, plus an index of 8-byte slots, a power of two
+    at least twice the allocated flows: 16 to 32 bytes per flow (16.8 at the
+    default bound of 1,000,000 flows, 128.8 bytes per flow in all). The arrays
+    double on demand, so a small capture costs little.
 */
 #ifndef TW_FLOW_TABLE_H
 #define TW_FLOW_TABLE_H
@@ -95,6 +97,14 @@ void tw_flow_table_destroy(tw_flow_table **self);
 //  when a growing table could not get memory (the packet is then not counted).
 int tw_flow_table_packet(tw_flow_table *self, const tw_packet *packet, int64_t ts_us);
 
+//  Accounts n packets in order, packets[i] captured at ts_us[i], with the
+//  same results as n calls of tw_flow_table_packet, only faster: the memory
+//  of a batch's flows is fetched while the packets before them are counted.
+//  Returns 0, or -ENOMEM when some packet could not be counted (the others
+//  were).
+int tw_flow_table_packets(tw_flow_table *self, const tw_packet *packets, const int64_t *ts_us,
+                          size_t n);
+
 //  Ends the flows that are idle or whose linger has passed at now_us.
 void tw_flow_table_expire(tw_flow_table *self, int64_t now_us);
 
@@ -107,5 +117,9 @@ size_t tw_flow_table_stalled(const tw_flow_table *self, tw_flow_record *out, siz
 
 //  Counters so far.
 tw_flow_counters tw_flow_table_counters(const tw_flow_table *self);
+
+//  Checks the index against the flows (for tests; O(flows) or worse).
+//  Returns 0 when every flow is found through exactly one slot, or -EINVAL.
+int tw_flow_table_check(const tw_flow_table *self);
 
 #endif

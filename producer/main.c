@@ -356,8 +356,10 @@ static int s_read_file(producer *p)
     uint64_t count = 0;
     int rc;
     while (!s_stop && (rc = pcap_next_ex(pcap, &header, &data)) == 1) {
-        tw_analyzer_packet(p->analyzer, data, header->caplen, header->len,
-                           s_packet_time_us(header));
+        // Queued: the flow table takes a few packets at a time (s_finish
+        // flushes the last ones).
+        tw_analyzer_queue(p->analyzer, data, header->caplen, header->len,
+                          s_packet_time_us(header));
         // Late joiners are answered while a long file is read.
         if ((++count & 0xFFFF) == 0)
             publisher_process_subscriptions(p->output, 0);

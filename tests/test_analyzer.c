@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -168,6 +169,153 @@ static void test_tick_crosses_boundaries_without_packets(void **state)
     tw_analyzer_destroy(&a);
 }
 
+//  Every message an analyzer emitted, in order, as (kind, FNV-1a of its
+//  protobuf encoding), for comparing two runs.
+typedef struct {
+    uint64_t *digests;
+    size_t n, cap;
+    size_t reports, flows;
+} message_log;
+
+static uint64_t s_fnv1a(const uint8_t *bytes, size_t n, uint64_t h)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ bytes[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static void s_log_message(message_log *log, uint64_t kind, const uint8_t *bytes, size_t n)
+{
+    if (log->n == log->cap) {
+        log->cap = log->cap ? log->cap * 2 : 1024;
+        log->digests = realloc(log->digests, sizeof *log->digests * log->cap);
+        assert_non_null(log->digests);
+    }
+    log->digests[log->n++] = s_fnv1a(bytes, n, 0xcbf29ce484222325ull ^ kind);
+}
+
+static void s_log_report(Tcpwin__Report *report, void *arg)
+{
+    message_log *log = arg;
+    uint8_t buf[65536];
+    assert_true(tcpwin__report__get_packed_size(report) <= sizeof buf);
+    s_log_message(log, 1, buf, tcpwin__report__pack(report, buf));
+    log->reports++;
+}
+
+static void s_log_flow(Tcpwin__FlowRecord *record, void *arg)
+{
+    message_log *log = arg;
+    uint8_t buf[1024];
+    assert_true(tcpwin__flow_record__get_packed_size(record) <= sizeof buf);
+    s_log_message(log, 2, buf, tcpwin__flow_record__pack(record, buf));
+    log->flows++;
+}
+
+//  Connection c between 10.1.<c>.<c> and 10.9.0.1:80, in either direction.
+static size_t s_conn_frame(uint8_t *f, uint32_t c, bool reverse, uint16_t window, uint8_t flags)
+{
+    size_t len = s_frame(f, 0, 0, window, flags);
+    uint8_t *ip = f + 14, *tcp = ip + 20;
+    uint8_t client[4] = {10, 1, (uint8_t)(c >> 8), (uint8_t)c}, server[4] = {10, 9, 0, 1};
+    uint16_t client_port = (uint16_t)(20000 + c), server_port = 80;
+    memcpy(ip + 12, reverse ? server : client, 4);
+    memcpy(ip + 16, reverse ? client : server, 4);
+    uint16_t sport = reverse ? server_port : client_port,
+             dport = reverse ? client_port : server_port;
+    tcp[0] = (uint8_t)(sport >> 8), tcp[1] = (uint8_t)sport;
+    tcp[2] = (uint8_t)(dport >> 8), tcp[3] = (uint8_t)dport;
+    return len;
+}
+
+static uint64_t s_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+//  Queued frames must give the very messages, in the very order, that
+//  frames analysed one at a time give: reports at the same boundaries with
+//  the same hosts and counters, flow records before the report that follows
+//  them, through closes, idle ends, evictions, ticks and the finish.
+static void test_queued_frames_give_the_same_messages(void **state)
+{
+    (void)state;
+    tw_analyzer_config config = tw_analyzer_defaults();
+    config.min_pkts = 3;
+    config.max_flows = 150;
+    config.max_hosts = 40;
+    config.max_stalled = 5;
+    config.flows = true;
+    message_log one = {0}, queued = {0};
+    tw_analyzer *a =
+        tw_analyzer_new(&config, DLT_EN10MB, (tw_analyzer_sink){s_log_report, s_log_flow, &one});
+    tw_analyzer *b =
+        tw_analyzer_new(&config, DLT_EN10MB, (tw_analyzer_sink){s_log_report, s_log_flow, &queued});
+    assert_non_null(a);
+    assert_non_null(b);
+    uint64_t rng = 42;
+    int64_t t = 1700000000 * SECOND;
+    for (int i = 0; i < 200000; i++) {
+        uint64_t r = s_rand(&rng);
+        // Milliseconds apart; now and then across report boundaries, rarely
+        // past the flow timeout; sometimes a tick of the wall clock.
+        t += (r % 5000 == 0) ? 130 * SECOND : (r % 300 == 0) ? 7 * SECOND : (int64_t)(r % 4000);
+        if (r % 1000 == 1) {
+            tw_analyzer_tick(a, t);
+            tw_analyzer_tick(b, t);
+        }
+        uint32_t kind = (uint32_t)((r >> 20) % 100);
+        uint8_t flags = kind < 3 ? 0x02 : kind < 6 ? 0x11 : kind < 8 ? 0x04 : 0x10;
+        uint32_t w = (uint32_t)((r >> 30) % 8);
+        uint16_t window = w < 2 ? 0 : (uint16_t)(r >> 40);
+        uint8_t f[64];
+        size_t len = s_conn_frame(f, (uint32_t)((r >> 8) % 200), (r >> 16) & 1, window, flags);
+        uint32_t caplen = (r >> 56) == 0 ? 40 : (uint32_t)len;  // a few cut by the snap length
+        tw_analyzer_packet(a, f, caplen, (uint32_t)len, t);
+        tw_analyzer_queue(b, f, caplen, (uint32_t)len, t);
+    }
+    tw_analyzer_finish(a, t);
+    tw_analyzer_finish(b, t);
+    assert_true(one.reports > 100);
+    assert_true(one.flows > 10000);
+    assert_int_equal(one.n, queued.n);
+    assert_int_equal(one.reports, queued.reports);
+    for (size_t i = 0; i < one.n; i++)
+        assert_int_equal(one.digests[i], queued.digests[i]);
+    Tcpwin__Counters ca = tw_analyzer_counters(a), cb = tw_analyzer_counters(b);
+    assert_true(ca.flows_evicted > 0 && ca.hosts_evicted > 0 && ca.truncated_packets > 0);
+    assert_int_equal(ca.flows_evicted, cb.flows_evicted);
+    assert_int_equal(ca.flows_ended, cb.flows_ended);
+    tw_analyzer_destroy(&a);
+    tw_analyzer_destroy(&b);
+    free(one.digests);
+    free(queued.digests);
+}
+
+//  A queued frame reaches the flow table at the latest at a flush.
+static void test_flush_puts_queued_frames_through(void **state)
+{
+    (void)state;
+    sink_log log = {0};
+    tw_analyzer *a = s_new(&log, 1, true);
+    uint8_t f[64];
+    size_t len = s_frame(f, 1, 2, 0, 0x10);
+    tw_analyzer_queue(a, f, (uint32_t)len, (uint32_t)len, 0);
+    assert_int_equal(tw_analyzer_counters(a).tcp_packets, 1);
+    assert_int_equal(tw_analyzer_counters(a).flows_active, 0);  // queued
+    tw_analyzer_flush(a);
+    assert_int_equal(tw_analyzer_counters(a).flows_active, 1);
+    len = s_frame(f, 1, 2, 0, 0x04);
+    tw_analyzer_queue(a, f, (uint32_t)len, (uint32_t)len, 1);
+    tw_analyzer_finish(a, 1);  // flushes first: the RST is counted
+    assert_int_equal(log.flows, 1);
+    assert_int_equal(log.flow_undershoots, 2);
+    tw_analyzer_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +324,8 @@ int main(void)
         cmocka_unit_test(test_window_zero_counts_on_syn_fin_rst_and_data_but_one_does_not),
         cmocka_unit_test(test_malformed_and_truncated_are_counted_apart),
         cmocka_unit_test(test_tick_crosses_boundaries_without_packets),
+        cmocka_unit_test(test_queued_frames_give_the_same_messages),
+        cmocka_unit_test(test_flush_puts_queued_frames_through),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

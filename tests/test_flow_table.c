@@ -1,8 +1,10 @@
 /*  flow_table: counting, episodes, end rules, eviction and window scaling. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -244,6 +246,338 @@ static void test_ipv6_keys_are_distinct(void **state)
     tw_flow_table_destroy(&table);
 }
 
+//  A reproducible stream of pseudo-random numbers (splitmix64).
+static uint64_t s_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+//  Connection `c` of a small universe, in direction `reverse`: IPv4 and
+//  IPv6, so that keys differ in every word of the key.
+static tw_packet s_conn_packet(uint32_t c, bool reverse, uint16_t window, uint8_t flags)
+{
+    tw_packet p = {.ip_version = (c % 3 == 0) ? 6 : 4, .window = window, .flags = flags};
+    p.window_scale = (flags & TW_TCP_SYN) ? (int8_t)(c % 9) : -1;
+    uint8_t *a = reverse ? p.dst : p.src, *b = reverse ? p.src : p.dst;
+    a[0] = 10, a[1] = (uint8_t)(c >> 8), a[2] = (uint8_t)c, a[3] = 1;
+    b[0] = 10, b[3] = 2;
+    if (p.ip_version == 6)
+        a[15] = (uint8_t)c, b[15] = 7;
+    uint16_t client = (uint16_t)(1024 + c * 7), server = 443;
+    p.src_port = reverse ? server : client;
+    p.dst_port = reverse ? client : server;
+    return p;
+}
+
+//  A random packet of one of `connections`: mostly ACKs, some SYNs, FINs
+//  and RSTs, windows 0, 1 and large.
+static tw_packet s_random_packet(uint64_t *rng, uint32_t connections)
+{
+    uint64_t r = s_next(rng);
+    uint32_t c = (uint32_t)(r % connections);
+    bool reverse = (r >> 32) & 1;
+    uint32_t kind = (uint32_t)((r >> 33) % 100);
+    uint8_t flags = kind < 4    ? TW_TCP_SYN
+                    : kind < 8  ? TW_TCP_FIN | TW_TCP_ACK
+                    : kind < 10 ? TW_TCP_RST
+                                : TW_TCP_ACK;
+    uint32_t w = (uint32_t)((r >> 40) % 10);
+    uint16_t window = w < 2 ? 0 : w < 3 ? 1 : (uint16_t)(r >> 48);
+    return s_conn_packet(c, reverse, window, flags);
+}
+
+//  Every flow the table ended, in order, for comparing two tables.
+typedef struct {
+    tw_flow_record *records;
+    size_t n, cap;
+} record_list;
+
+static void s_keep_record(const tw_flow_record *record, void *arg)
+{
+    record_list *list = arg;
+    if (list->n == list->cap) {
+        list->cap = list->cap ? list->cap * 2 : 256;
+        list->records = realloc(list->records, sizeof *list->records * list->cap);
+        assert_non_null(list->records);
+    }
+    list->records[list->n++] = *record;
+}
+
+static void s_assert_same_record(const tw_flow_record *a, const tw_flow_record *b)
+{
+    assert_memory_equal(&a->key, &b->key, sizeof a->key);
+    assert_int_equal(a->first_us, b->first_us);
+    assert_int_equal(a->last_us, b->last_us);
+    assert_int_equal(a->tcp_packets, b->tcp_packets);
+    assert_int_equal(a->undershoot_packets, b->undershoot_packets);
+    assert_int_equal(a->episodes, b->episodes);
+    assert_int_equal(a->zero_window_us, b->zero_window_us);
+    assert_int_equal(a->episode_start_us, b->episode_start_us);
+    assert_int_equal(a->min_window, b->min_window);
+    assert_int_equal(a->window_scale, b->window_scale);
+    assert_int_equal(a->end_reason, b->end_reason);
+}
+
+static void s_assert_same_tables(tw_flow_table *a, const record_list *la, tw_flow_table *b,
+                                 const record_list *lb)
+{
+    assert_int_equal(la->n, lb->n);
+    for (size_t i = 0; i < la->n; i++)
+        s_assert_same_record(&la->records[i], &lb->records[i]);
+    tw_flow_counters ca = tw_flow_table_counters(a), cb = tw_flow_table_counters(b);
+    assert_int_equal(ca.active, cb.active);
+    assert_int_equal(ca.ended, cb.ended);
+    assert_int_equal(ca.evicted, cb.evicted);
+    tw_flow_record sa[8], sb[8];
+    size_t na = tw_flow_table_stalled(a, sa, 8), nb = tw_flow_table_stalled(b, sb, 8);
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na && i < 8; i++)
+        s_assert_same_record(&sa[i], &sb[i]);
+    assert_int_equal(tw_flow_table_check(a), 0);
+    assert_int_equal(tw_flow_table_check(b), 0);
+}
+
+//  The batch entry point must give exactly what packet-by-packet gives,
+//  with closes, idle ends, evictions and a flow that ends and starts again
+//  inside one batch (entries move while the batch is processed).
+static void s_batch_matches_one_by_one(bool threshold_bytes, size_t max_flows, uint64_t seed,
+                                       bool every_end)
+{
+    tw_flow_config config = s_config();
+    config.max_flows = max_flows;
+    config.threshold_bytes = threshold_bytes;
+    config.threshold = threshold_bytes ? 3000 : 1;
+    record_list la = {0}, lb = {0};
+    tw_flow_table *a = tw_flow_table_new(&config, s_keep_record, &la);
+    tw_flow_table *b = tw_flow_table_new(&config, s_keep_record, &lb);
+    assert_non_null(a);
+    assert_non_null(b);
+    uint64_t rng = seed;
+    enum { CHUNK = 100 };
+    tw_packet packets[CHUNK];
+    int64_t ts[CHUNK];
+    int64_t now = 0;
+    for (int round = 0; round < 400; round++) {
+        size_t n = 1 + s_next(&rng) % CHUNK;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = s_next(&rng);
+            // Mostly microseconds apart; now and then past the linger or the idle timeout.
+            now += (r % 100 == 0) ? 61 * SECOND : (r % 50 == 0) ? 3 * SECOND : (int64_t)(r % 1000);
+            packets[i] = s_random_packet(&rng, 300);
+            ts[i] = now;
+            assert_int_equal(tw_flow_table_packet(a, &packets[i], ts[i]), 0);
+        }
+        assert_int_equal(tw_flow_table_packets(b, packets, ts, n), 0);
+        if (round % 7 == 0) {
+            tw_flow_table_expire(a, now);
+            tw_flow_table_expire(b, now);
+        }
+        s_assert_same_tables(a, &la, b, &lb);
+    }
+    tw_flow_table_end_all(a, TW_END_END_OF_CAPTURE);
+    tw_flow_table_end_all(b, TW_END_END_OF_CAPTURE);
+    s_assert_same_tables(a, &la, b, &lb);
+    assert_true(la.n > 1000);
+    bool seen[TW_END_EVICTED + 1] = {false};
+    for (size_t i = 0; i < la.n; i++)
+        seen[la.records[i].end_reason] = true;
+    // The stream exercised the ways a flow ends (in a small table, most
+    // flows are evicted before they can close or idle).
+    if (every_end)
+        assert_true(seen[TW_END_FIN] && seen[TW_END_RST] && seen[TW_END_IDLE] &&
+                    seen[TW_END_END_OF_CAPTURE]);
+    assert_true(seen[TW_END_EVICTED] == (max_flows < 600));  // 600 keys
+    tw_flow_table_destroy(&a);
+    tw_flow_table_destroy(&b);
+    free(la.records);
+    free(lb.records);
+}
+
+static void test_batch_matches_one_by_one(void **state)
+{
+    (void)state;
+    s_batch_matches_one_by_one(false, 100000, 1, true);  // grows from its first allocation
+    s_batch_matches_one_by_one(true, 1000, 3, true);     // window scaling from the SYNs
+    s_batch_matches_one_by_one(false, 50, 2, false);     // full: evictions inside batches
+    s_batch_matches_one_by_one(false, 1, 4, false);      // one flow at a time
+}
+
+//  What a flow should hold, kept by the test: packets since it started.
+typedef struct {
+    uint64_t packets[512][2];  // per connection and direction
+    uint64_t live;
+    uint64_t ended;
+} flow_model;
+
+static uint32_t s_model_connection(const tw_flow_record *record, bool *reverse)
+{
+    *reverse = record->key.src_port == 443;
+    uint16_t client = *reverse ? record->key.dst_port : record->key.src_port;
+    return (uint32_t)(client - 1024) / 7;
+}
+
+static void s_model_end(const tw_flow_record *record, void *arg)
+{
+    flow_model *model = arg;
+    bool reverse;
+    uint32_t c = s_model_connection(record, &reverse);
+    // The ended flow was live, with every packet sent on its key since it started.
+    assert_true(model->packets[c][reverse] > 0);
+    assert_int_equal(record->tcp_packets, model->packets[c][reverse]);
+    model->packets[c][reverse] = 0;
+    model->live--;
+    model->ended++;
+}
+
+//  Many inserts and removals in small index tables, where runs of slots
+//  wrap around and backward-shift deletion moves slots across homes: after
+//  every packet the index is checked against the flows, and every flow that
+//  ends must have counted exactly its own packets (a lost or duplicated
+//  index slot would start a second flow on the same key).
+static void s_index_churn(size_t max_flows, uint32_t connections, uint64_t seed)
+{
+    static flow_model model;
+    memset(&model, 0, sizeof model);
+    tw_flow_config config = s_config();
+    config.max_flows = max_flows;
+    config.idle_timeout_us = 1000;
+    config.linger_us = 100;
+    tw_flow_table *table = tw_flow_table_new(&config, s_model_end, &model);
+    assert_non_null(table);
+    uint64_t rng = seed;
+    int64_t now = 0;
+    for (int i = 0; i < 20000; i++) {
+        now += (int64_t)(s_next(&rng) % 40);
+        tw_packet p = s_random_packet(&rng, connections);
+        bool reverse = p.src_port == 443;
+        uint32_t c = (uint32_t)((reverse ? p.dst_port : p.src_port) - 1024) / 7;
+        assert_int_equal(tw_flow_table_packet(table, &p, now), 0);
+        if (model.packets[c][reverse]++ == 0)
+            model.live++;
+        assert_int_equal(tw_flow_table_counters(table).active, model.live);
+        assert_int_equal(tw_flow_table_check(table), 0);
+        if (i % 500 == 0) {
+            tw_flow_table_expire(table, now);
+            assert_int_equal(tw_flow_table_counters(table).active, model.live);
+            assert_int_equal(tw_flow_table_check(table), 0);
+        }
+    }
+    assert_true(model.ended > 1000);
+    tw_flow_table_end_all(table, TW_END_END_OF_CAPTURE);
+    assert_int_equal(model.live, 0);
+    assert_int_equal(tw_flow_table_counters(table).ended, model.ended);
+    tw_flow_table_destroy(&table);
+}
+
+static void test_index_survives_churn_in_small_tables(void **state)
+{
+    (void)state;
+    s_index_churn(1, 3, 11);
+    s_index_churn(2, 5, 12);
+    s_index_churn(7, 20, 13);      // 16 slots: long runs that wrap around
+    s_index_churn(64, 100, 14);    // evictions on most new flows
+    s_index_churn(2000, 500, 15);  // grows; ends by idle time and closes only
+}
+
+static void test_index_keeps_every_key_of_a_large_table(void **state)
+{
+    (void)state;
+    tw_flow_config config = s_config();
+    config.max_flows = 300000;
+    config.idle_timeout_us = 1000 * SECOND;
+    tw_flow_table *table = tw_flow_table_new(&config, NULL, NULL);
+    // Sequential addresses and ports, as a scan or a load generator sends them.
+    for (uint32_t i = 0; i < 200000; i++) {
+        tw_packet p = s_packet(1, 2, 100, TW_TCP_ACK);
+        p.src[1] = (uint8_t)(i >> 16), p.src[2] = (uint8_t)(i >> 8), p.src[3] = (uint8_t)i;
+        p.src_port = (uint16_t)(i * 13);
+        assert_int_equal(tw_flow_table_packet(table, &p, i), 0);
+    }
+    assert_int_equal(tw_flow_table_check(table), 0);
+    // Half of them close (RST, then the linger passes): half the index is
+    // emptied by backward shifts while the other half must stay reachable.
+    for (uint32_t i = 0; i < 200000; i += 2) {
+        tw_packet p = s_packet(1, 2, 100, TW_TCP_RST);
+        p.src[1] = (uint8_t)(i >> 16), p.src[2] = (uint8_t)(i >> 8), p.src[3] = (uint8_t)i;
+        p.src_port = (uint16_t)(i * 13);
+        tw_flow_table_packet(table, &p, 200000);
+    }
+    tw_flow_table_expire(table, 200000 + 3 * SECOND);
+    assert_int_equal(tw_flow_table_counters(table).active, 100000);
+    assert_int_equal(tw_flow_table_check(table), 0);
+    for (uint32_t i = 1; i < 200000; i += 2) {
+        tw_packet p = s_packet(1, 2, 100, TW_TCP_ACK);
+        p.src[1] = (uint8_t)(i >> 16), p.src[2] = (uint8_t)(i >> 8), p.src[3] = (uint8_t)i;
+        p.src_port = (uint16_t)(i * 13);
+        tw_flow_table_packet(table, &p, 200000 + 4 * SECOND);
+    }
+    assert_int_equal(tw_flow_table_counters(table).active, 100000);  // all found, none new
+    tw_flow_table_destroy(&table);
+}
+
+static void test_batch_of_one_flow_counts_every_packet(void **state)
+{
+    (void)state;
+    ended_log log = {0};
+    tw_flow_config config = s_config();
+    tw_flow_table *table = tw_flow_table_new(&config, s_on_end, &log);
+    tw_packet zero = s_packet(1, 2, 0, TW_TCP_ACK);
+    tw_packet open = s_packet(1, 2, 100, TW_TCP_ACK);
+    tw_flow_table_packet(table, &open, 0);
+    // Batches of the same flow: the flow's entry is reused within a batch.
+    tw_packet batch[64];
+    int64_t ts[64];
+    for (int i = 0; i < 64; i++)
+        batch[i] = (i % 4 == 3) ? open : zero, ts[i] = 1 + i;
+    assert_int_equal(tw_flow_table_packets(table, batch, ts, 64), 0);
+    tw_flow_table_end_all(table, TW_END_END_OF_CAPTURE);
+    assert_int_equal(log.n, 1);
+    assert_int_equal(log.ended[0].tcp_packets, 65);
+    assert_int_equal(log.ended[0].undershoot_packets, 48);
+    assert_int_equal(log.ended[0].episodes, 16);
+    assert_int_equal(log.ended[0].zero_window_us, 16 * 3);
+    assert_int_equal(log.ended[0].min_window, 0);
+    tw_flow_table_destroy(&table);
+}
+
+//  Within one batch, a packet ends a closed connection (both directions, so
+//  entries move and the last one is freed) and the next packet, on the
+//  other direction, must start a new flow: the lookup of the batch's start
+//  pointed at memory that no longer holds a live flow.
+static void test_batch_starts_new_flows_after_ends_in_the_same_batch(void **state)
+{
+    (void)state;
+    ended_log log = {0};
+    tw_flow_config config = s_config();
+    tw_flow_table *table = tw_flow_table_new(&config, s_on_end, &log);
+    tw_packet other = s_packet(7, 8, 100, TW_TCP_ACK);
+    tw_packet forward = s_packet(1, 2, 100, TW_TCP_ACK);
+    tw_packet backward = s_packet(2, 1, 100, TW_TCP_ACK);
+    tw_packet rst = s_packet(1, 2, 100, TW_TCP_RST);
+    tw_flow_table_packet(table, &other, 0);
+    tw_flow_table_packet(table, &forward, 0);
+    tw_flow_table_packet(table, &backward, 0);  // the last entry
+    tw_flow_table_packet(table, &rst, 1);       // both directions close
+    tw_packet batch[] = {forward, backward, backward};
+    int64_t ts[] = {3 * SECOND, 3 * SECOND, 3 * SECOND + 1};
+    assert_int_equal(tw_flow_table_packets(table, batch, ts, 3), 0);
+    assert_int_equal(log.n, 2);  // the closed connection, both ways
+    assert_int_equal(log.ended[0].tcp_packets + log.ended[1].tcp_packets, 3);
+    assert_int_equal(tw_flow_table_counters(table).active, 3);  // other, and both anew
+    assert_int_equal(tw_flow_table_check(table), 0);
+    tw_flow_table_end_all(table, TW_END_END_OF_CAPTURE);
+    assert_int_equal(log.n, 5);
+    uint64_t backward_packets = 0;
+    for (int i = 2; i < 5; i++)
+        if (log.ended[i].key.src[3] == 2)
+            backward_packets = log.ended[i].tcp_packets;
+    assert_int_equal(backward_packets, 2);
+    tw_flow_table_destroy(&table);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +591,11 @@ int main(void)
         cmocka_unit_test(test_threshold_bytes_uses_window_scale_from_both_syns),
         cmocka_unit_test(test_threshold_bytes_without_handshake_compares_raw),
         cmocka_unit_test(test_ipv6_keys_are_distinct),
+        cmocka_unit_test(test_batch_matches_one_by_one),
+        cmocka_unit_test(test_index_survives_churn_in_small_tables),
+        cmocka_unit_test(test_index_keeps_every_key_of_a_large_table),
+        cmocka_unit_test(test_batch_of_one_flow_counts_every_packet),
+        cmocka_unit_test(test_batch_starts_new_flows_after_ends_in_the_same_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
