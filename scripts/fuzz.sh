@@ -15,6 +15,7 @@ set -euo pipefail
 # tests/fuzz/CMakeLists.txt.
 ALL_TARGETS=(
     fuzz_packet_decode
+    fuzz_subscriber_decode
 )
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

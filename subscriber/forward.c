@@ -229,6 +229,7 @@ static int s_run(receiver *rx, stream_writer *sw, forward_counters *fc)
     while (!signals_stop_requested()) {
         if (signals_take_usr1())
             s_print_counters(rx, sw, fc);
+        receiver_poll_events(rx);
         zmq_pollitem_t items[2] = {{.socket = receiver_socket(rx), .events = ZMQ_POLLIN}};
         int count = 1;
         if (stream_writer_fd(sw) >= 0) {

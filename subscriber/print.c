@@ -83,11 +83,11 @@ static void s_print_counters(const receiver *rx)
     fprintf(
         stderr,
         "tcpwin-subscriber: received %llu, gaps %llu (lost %llu), duplicates %llu, restarts %llu, "
-        "bad frames %llu, bad payloads %llu, bad versions %llu\n",
+        "bad frames %llu, bad payloads %llu, bad versions %llu, disconnects %llu\n",
         (unsigned long long)c->received, (unsigned long long)c->gaps, (unsigned long long)c->lost,
         (unsigned long long)c->duplicates, (unsigned long long)c->restarts,
         (unsigned long long)c->bad_frames, (unsigned long long)c->bad_payloads,
-        (unsigned long long)c->bad_versions);
+        (unsigned long long)c->bad_versions, (unsigned long long)c->disconnects);
 }
 
 //  Handles one received message. Returns -1 to go on, or an exit status.
@@ -116,7 +116,8 @@ int print_main(receiver *rx, int argc, char **argv)
     while (status < 0 && !signals_stop_requested()) {
         if (signals_take_usr1())
             s_print_counters(rx);
-        if (zmq_poll(&item, 1, -1) == -1 && errno != EINTR) {
+        receiver_poll_events(rx);
+        if (zmq_poll(&item, 1, 1000) == -1 && errno != EINTR) {
             fprintf(stderr, "tcpwin-subscriber: poll failed: %s\n", zmq_strerror(errno));
             return 1;
         }

@@ -24,8 +24,11 @@
 struct receiver {
     zsock_t *sock;
     void *raw;
-    zhashx_t *streams;  // "topic|run id|producer id" -> last sequence
-    zhashx_t *runs;     // "topic|producer id" -> latest run id
+    zhashx_t *streams;       // "topic|run id|producer id" -> last sequence
+    zhashx_t *runs;          // "topic|producer id" -> latest run id
+    zactor_t *monitor;       // socket events, for counting disconnections
+    zlist_t *endpoints;      // what we connected to, for reconnecting
+    zhashx_t *silent_since;  // endpoint -> when it disconnected (+1), until libzmq retries
     receiver_counters counters;
 };
 
@@ -50,6 +53,7 @@ static bool s_subscribe_and_connect(receiver *self, const receiver_options *opti
     for (size_t i = 0; i < options->n_topics; i++)
         zsock_set_subscribe(self->sock, options->topics[i]);
     for (size_t i = 0; i < options->n_endpoints; i++) {
+        zlist_append(self->endpoints, (void *)options->endpoints[i]);
         if (zsock_connect(self->sock, "%s", options->endpoints[i]) != 0) {
             fprintf(stderr, "tcpwin-subscriber: cannot connect to '%s': %s\n",
                     options->endpoints[i], zmq_strerror(zmq_errno()));
@@ -67,13 +71,28 @@ receiver *receiver_new(const receiver_options *options)
     self->sock = zsock_new(ZMQ_SUB);
     self->streams = s_new_table();
     self->runs = s_new_table();
-    if (!self->sock || !self->streams || !self->runs) {
+    self->endpoints = zlist_new();
+    self->silent_since = zhashx_new();
+    if (self->endpoints) {
+        zlist_autofree(self->endpoints);  // strings, copied and compared by value
+        zlist_comparefn(self->endpoints, (zlist_compare_fn *)strcmp);
+    }
+    if (!self->sock || !self->streams || !self->runs || !self->endpoints || !self->silent_since) {
         fprintf(stderr, "tcpwin-subscriber: cannot create the ZeroMQ socket: %s\n",
                 zmq_strerror(zmq_errno()));
         receiver_destroy(&self);
         return NULL;
     }
     self->raw = zsock_resolve(self->sock);
+    // libzmq drops a connection whose peer sends more than ZMQ_MAXMSGSIZE
+    // without a word: the monitor's DISCONNECTED event is how we see it.
+    self->monitor = zactor_new(zmonitor, self->sock);
+    if (self->monitor) {
+        zstr_sendx(self->monitor, "LISTEN", "DISCONNECTED", "CONNECTED", "CONNECT_DELAYED",
+                   "CONNECT_RETRIED", NULL);
+        zstr_send(self->monitor, "START");
+        zsock_wait(self->monitor);
+    }
     zsock_set_ipv6(self->sock, 1);
     zsock_set_linger(self->sock, 0);
     zsock_set_maxmsgsize(self->sock, options->max_message_bytes > 0
@@ -91,9 +110,12 @@ void receiver_destroy(receiver **self)
 {
     if (!*self)
         return;
+    zactor_destroy(&(*self)->monitor);
     zsock_destroy(&(*self)->sock);
     zhashx_destroy(&(*self)->streams);
     zhashx_destroy(&(*self)->runs);
+    zlist_destroy(&(*self)->endpoints);
+    zhashx_destroy(&(*self)->silent_since);
     free(*self);
     *self = NULL;
 }
@@ -205,8 +227,73 @@ static int s_decode(receiver *self, zmq_msg_t *topic, zmq_msg_t *payload, tw_mes
     return rc;
 }
 
+//  libzmq ends a connection on a protocol error (a message over
+//  ZMQ_MAXMSGSIZE is one) for good, while after an ordinary disconnection it
+//  reconnects by itself at once (a CONNECT_* event follows within its 100 ms
+//  interval). A dashboard must not lose its producer forever to one oversized
+//  message: an endpoint that stays silent GIVE_UP_MS after its disconnection,
+//  once every queued message has been read, is connected again by us.
+#define GIVE_UP_MS 1000
+
+static void s_note_disconnect(receiver *self, const char *endpoint)
+{
+    uint64_t n = ++self->counters.disconnects;
+    // Logged at 1, 2, 4, ...: a peer that keeps sending oversized messages
+    // is dropped again after every reconnection.
+    if ((n & (n - 1)) == 0)
+        fprintf(stderr,
+                "tcpwin-subscriber: disconnected from %s (%" PRIu64
+                " so far): the producer went away, or sent a message over --max-message\n",
+                endpoint, n);
+    if (zlist_exists(self->endpoints, (void *)endpoint))
+        zhashx_update(self->silent_since, endpoint, (void *)(intptr_t)(zclock_mono() + 1));
+}
+
+static void s_reconnect_given_up(receiver *self)
+{
+    // Never while messages wait: zmq_disconnect would throw them away (and
+    // libzmq holds back its own retries until they are read).
+    if (zsock_events(self->sock) & ZMQ_POLLIN)
+        return;
+    int64_t now = zclock_mono();
+    zlistx_t *keys = zhashx_keys(self->silent_since);
+    for (const char *endpoint = keys ? zlistx_first(keys) : NULL; endpoint;
+         endpoint = zlistx_next(keys)) {
+        int64_t since = (intptr_t)zhashx_lookup(self->silent_since, endpoint) - 1;
+        if (now - since < GIVE_UP_MS)
+            continue;
+        zhashx_delete(self->silent_since, endpoint);
+        zsock_disconnect(self->sock, "%s", endpoint);
+        if (zsock_connect(self->sock, "%s", endpoint) != 0)
+            fprintf(stderr, "tcpwin-subscriber: cannot connect to '%s' again: %s\n", endpoint,
+                    zmq_strerror(zmq_errno()));
+    }
+    zlistx_destroy(&keys);
+}
+
+void receiver_poll_events(receiver *self)
+{
+    while (self->monitor && (zsock_events(self->monitor) & ZMQ_POLLIN)) {
+        zmsg_t *event = zmsg_recv(self->monitor);
+        char *name = event ? zmsg_popstr(event) : NULL;
+        char *value = event ? zmsg_popstr(event) : NULL;
+        char *endpoint = event ? zmsg_popstr(event) : NULL;
+        if (name && endpoint && strcmp(name, "DISCONNECTED") == 0)
+            s_note_disconnect(self, endpoint);
+        else if (endpoint)
+            zhashx_delete(self->silent_since, endpoint);  // libzmq is on it
+        zstr_free(&name);
+        zstr_free(&value);
+        zstr_free(&endpoint);
+        zmsg_destroy(&event);
+    }
+    if (zhashx_size(self->silent_since) > 0)
+        s_reconnect_given_up(self);
+}
+
 int receiver_recv(receiver *self, tw_message *msg)
 {
+    receiver_poll_events(self);
     zmq_msg_t topic, payload;
     zmq_msg_init(&topic);
     zmq_msg_init(&payload);

@@ -39,6 +39,7 @@ typedef struct {
     uint64_t bad_payloads;   // undecodable payload or unknown topic
     uint64_t bad_versions;   // another schema major
     uint64_t streams_reset;  // sequence tables cleared at their bound
+    uint64_t disconnects;    // a producer went away, or sent more than max_message_bytes
 } receiver_counters;
 
 //  Creates the socket and connects it. Returns NULL after printing a message
@@ -55,6 +56,10 @@ void *receiver_socket(receiver *self);
 //  with tw_message_free), 0 when nothing new was available or the message was
 //  skipped, -1 when the socket failed (EINTR included: check your signals).
 int receiver_recv(receiver *self, tw_message *msg);
+
+//  Handles pending socket events (disconnections) without blocking; called
+//  by receiver_recv too. Call it now and then when no message comes.
+void receiver_poll_events(receiver *self);
 
 //  Counters so far.
 const receiver_counters *receiver_get_counters(const receiver *self);
