@@ -30,6 +30,9 @@
 #define TW_DEFAULT_FLOW_TIMEOUT_S 120
 #define TW_DEFAULT_LINGER_US      2000000
 #define TW_DEFAULT_MAX_STALLED    100
+//  A host row encodes to at most about 100 bytes, so this many keep a report
+//  under the subscribers' default 64 MiB message limit (--max-message).
+#define TW_MAX_HOSTS_LIMIT 500000
 
 typedef struct {
     uint32_t interval_s;

@@ -201,7 +201,8 @@ static bool s_parse_numeric_option(int opt, const char *arg, options *o)
     case OPT_MAX_FLOWS:
         return s_parse_number("max-flows", arg, 1, 100000000, &v) && ((a->max_flows = v), 1);
     case OPT_MAX_HOSTS:
-        return s_parse_number("max-hosts", arg, 1, 10000000, &v) && ((a->max_hosts = v), 1);
+        return s_parse_number("max-hosts", arg, 1, TW_MAX_HOSTS_LIMIT, &v) &&
+               ((a->max_hosts = v), 1);
     case OPT_FLOW_TIMEOUT:
         return s_parse_number("flow-timeout", arg, 1, day, &v) &&
                ((a->flow_timeout_us = (int64_t)v * 1000000), 1);
@@ -358,8 +359,7 @@ static int s_read_file(producer *p)
     while (!s_stop && (rc = pcap_next_ex(pcap, &header, &data)) == 1) {
         // Queued: the flow table takes a few packets at a time (s_finish
         // flushes the last ones).
-        tw_analyzer_queue(p->analyzer, data, header->caplen, header->len,
-                          s_packet_time_us(header));
+        tw_analyzer_queue(p->analyzer, data, header->caplen, header->len, s_packet_time_us(header));
         // Late joiners are answered while a long file is read.
         if ((++count & 0xFFFF) == 0)
             publisher_process_subscriptions(p->output, 0);
