@@ -59,7 +59,7 @@ static void s_answer_zap(zsock_t *zap, zcertstore_t *allowed, zhashx_t *seen, gu
         atomic_fetch_add(&args->refused, 1);
         char what[160];
         snprintf(what, sizeof what, "subscriber %s: CURVE key %s is not allowed",
-                 address ? address : "?", key_text[0] ? key_text : "(none)");
+                 s_plain_address(address), key_text[0] ? key_text : "(none)");
         char *once = zsys_sprintf("%s|%s", s_plain_address(address), key_text);
         s_log_once(seen, once ? once : what, args->program, what);
         zstr_free(&once);

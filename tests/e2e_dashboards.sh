@@ -119,20 +119,28 @@ mkdir -p "$keys/allow"
 for name in server dashboard stranger; do "$SUBSCRIBER" keygen "$keys/$name"; done
 cp "$keys/dashboard" "$keys/allow/"
 port=$(free_port)
-"$SUBSCRIBER" --connect "tcp://127.0.0.1:$port" --curve-secret "$keys/dashboard" --curve-server "$keys/server" \
-    print --until-final >"$work/curve-ok.txt" &
-ok=$!
+# The refused ones first: they keep retrying for a second before the
+# authorised one lets the replay start, so "logged once" is tested for real.
+"$PRODUCER" -r "$DATA/zeek__206_example_b.pcap" --publish "tcp://127.0.0.1:$port" --curve-secret "$keys/server" \
+    --curve-allow "$keys/allow" --wait-subscribers 1 --wait-timeout 20 2>"$work/curve.err" &
+curve_producer=$!
 "$SUBSCRIBER" --connect "tcp://127.0.0.1:$port" print >"$work/curve-plain.txt" &
 plain=$!
 "$SUBSCRIBER" --connect "tcp://127.0.0.1:$port" --curve-secret "$keys/stranger" --curve-server "$keys/server" \
     print >"$work/curve-stranger.txt" &
 stranger=$!
-pids+=($ok $plain $stranger)
-"$PRODUCER" -r "$DATA/zeek__206_example_b.pcap" --publish "tcp://127.0.0.1:$port" --curve-secret "$keys/server" \
-    --curve-allow "$keys/allow" --wait-subscribers 1 --wait-timeout 10 2>"$work/curve.err"
-wait_pid "$ok" 10
+pids+=($curve_producer $plain $stranger)
+sleep 1.5
+"$SUBSCRIBER" --connect "tcp://127.0.0.1:$port" --curve-secret "$keys/dashboard" --curve-server "$keys/server" \
+    print --until-final >"$work/curve-ok.txt" &
+ok=$!
+pids+=($ok)
+wait_pid "$ok" 20
+wait_pid "$curve_producer" 10
 sleep 0.5
 kill "$plain" "$stranger" 2>/dev/null
+echo "CURVE: producer log:"
+cat "$work/curve.err"
 check "CURVE: the authorised subscriber got the table" grep -qxF "$(printf '192.168.72.14\t460\t0.123913')" "$work/curve-ok.txt"
 check "CURVE: the plaintext subscriber got nothing" [ ! -s "$work/curve-plain.txt" ]
 check "CURVE: the unknown key got nothing" [ ! -s "$work/curve-stranger.txt" ]
