@@ -43,6 +43,7 @@
 #define BATCH         32  // packets hashed and prefetched ahead of their processing
 #define FIRST_ENTRIES 1024
 #define MAX_SLOTS     ((uint64_t)1 << 32)  // a home is a 32-bit tag's low bits
+#define CONTROL_FLAGS (TW_TCP_SYN | TW_TCP_FIN | TW_TCP_RST)
 
 enum {
     STATE_SYN_SEEN = 0x01,
@@ -54,9 +55,14 @@ enum {
 
 //  The flow key as five words, compared and hashed a word at a time.
 typedef struct {
-    uint64_t addresses[4];   // source then destination, 16 bytes each
-    uint64_t ports_version;  // src_port | dst_port << 16 | ip_version << 32
+    uint64_t addresses[4];  // source then destination, 16 bytes each
+    uint32_t ports;         // source and destination port, as in the packet
+    uint32_t ip_version;
 } s_key;
+
+_Static_assert(offsetof(tw_packet, dst_port) == offsetof(tw_packet, src_port) + 2 &&
+                   offsetof(tw_flow_key, dst_port) == offsetof(tw_flow_key, src_port) + 2,
+               "both ports are copied as one 32-bit word");
 
 //  What every packet of the flow reads or writes: one cache line.
 typedef struct {
@@ -66,7 +72,7 @@ typedef struct {
     uint32_t undershoots_low;  // the carries out of it are in the cold part
     uint16_t min_window;
     uint8_t state;
-    uint8_t shift;  // applied to this side's windows (bytes mode)
+    uint8_t shift;  // applied to this side's windows (bytes mode only)
 } s_hot;
 
 _Static_assert(sizeof(s_hot) == CACHE_LINE, "a hot flow entry is one cache line");
@@ -93,6 +99,7 @@ struct tw_flow_table {
     uint64_t *slots;     // the index: tag << 32 | (entry + 1), 0 when empty
     uint32_t slot_mask;  // slot count - 1 (a power of two, >= 2 * capacity up to 2^32)
     uint32_t evict_cursor;
+    uint32_t stalled;  // live flows in an episode (STATE_IN_EPISODE)
     uint64_t ended;
     uint64_t evicted;
 };
@@ -122,56 +129,73 @@ static inline uint64_t s_mix(uint64_t a, uint64_t b)
     return (uint64_t)product ^ (uint64_t)(product >> 64);
 }
 
-//  The key's 32-bit tag. Three independent multiplies over the five words
-//  of the key, so the hashes of a batch overlap in the pipeline.
+static inline uint64_t s_rotate(uint64_t x)
+{
+    return x << 32 | x >> 32;
+}
+
+static inline uint64_t s_ports_version(const s_key *key)
+{
+    return (uint64_t)key->ports | (uint64_t)key->ip_version << 32;
+}
+
+//  The tag of a key given as its five words: folded into two, then one
+//  multiply. The fold loses nothing for IPv4 (each address fills half a
+//  word, the ports and version the other word) and keeps the two
+//  directions apart.
+static inline uint32_t s_hash_words(uint64_t src0, uint64_t src1, uint64_t dst0, uint64_t dst1,
+                                    uint64_t ports_version)
+{
+    uint64_t a = src0 ^ s_rotate(dst0) ^ 0xa0761d6478bd642full;
+    uint64_t b = src1 ^ s_rotate(dst1) ^ ports_version ^ 0xe7037ed1a0b428dbull;
+    uint64_t h = s_mix(a, b);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
 static inline uint32_t s_hash(const s_key *key)
 {
-    uint64_t src =
-        s_mix(key->addresses[0] ^ 0xa0761d6478bd642full, key->addresses[1] ^ 0xe7037ed1a0b428dbull);
-    uint64_t dst =
-        s_mix(key->addresses[2] ^ 0x8ebc6af09c88c6e3ull, key->addresses[3] ^ 0x589965cc75374cc3ull);
-    uint64_t h =
-        s_mix(src ^ dst ^ 0x1d8e4e27c47d124full, key->ports_version ^ 0x9e3779b97f4a7c15ull);
-    return (uint32_t)(h ^ (h >> 32));
+    return s_hash_words(key->addresses[0], key->addresses[1], key->addresses[2], key->addresses[3],
+                        s_ports_version(key));
 }
 
 static inline bool s_key_equal(const s_key *a, const s_key *b)
 {
     return ((a->addresses[0] ^ b->addresses[0]) | (a->addresses[1] ^ b->addresses[1]) |
             (a->addresses[2] ^ b->addresses[2]) | (a->addresses[3] ^ b->addresses[3]) |
-            (a->ports_version ^ b->ports_version)) == 0;
+            (s_ports_version(a) ^ s_ports_version(b))) == 0;
 }
 
-static inline uint64_t s_ports_version(uint16_t src_port, uint16_t dst_port, uint8_t ip_version)
+//  Fills the key from the packet and returns its tag, hashing the words as
+//  they are loaded (reading them back from the key just written would wait
+//  on store forwarding).
+static inline uint32_t s_make_key(s_key *key, const tw_packet *packet)
 {
-    return (uint64_t)src_port | (uint64_t)dst_port << 16 | (uint64_t)ip_version << 32;
-}
-
-static inline void s_make_key(s_key *key, const tw_packet *packet)
-{
-    memcpy(&key->addresses[0], packet->src, sizeof packet->src);
-    memcpy(&key->addresses[2], packet->dst, sizeof packet->dst);
-    key->ports_version = s_ports_version(packet->src_port, packet->dst_port, packet->ip_version);
+    uint64_t words[4];
+    memcpy(words, packet->src, sizeof packet->src);
+    memcpy(words + 2, packet->dst, sizeof packet->dst);
+    memcpy(key->addresses, words, sizeof words);
+    memcpy(&key->ports, &packet->src_port, sizeof key->ports);
+    key->ip_version = packet->ip_version;
+    return s_hash_words(words[0], words[1], words[2], words[3],
+                        (uint64_t)key->ports | (uint64_t)packet->ip_version << 32);
 }
 
 static void s_reverse_key(s_key *reverse, const s_key *key)
 {
-    uint64_t pv = key->ports_version;
     reverse->addresses[0] = key->addresses[2];
     reverse->addresses[1] = key->addresses[3];
     reverse->addresses[2] = key->addresses[0];
     reverse->addresses[3] = key->addresses[1];
-    reverse->ports_version =
-        s_ports_version((uint16_t)(pv >> 16), (uint16_t)pv, (uint8_t)(pv >> 32));
+    reverse->ports = key->ports << 16 | key->ports >> 16;  // swaps the two halves
+    reverse->ip_version = key->ip_version;
 }
 
 static void s_public_key(tw_flow_key *out, const s_key *key)
 {
     memcpy(out->src, &key->addresses[0], sizeof out->src);
     memcpy(out->dst, &key->addresses[2], sizeof out->dst);
-    out->src_port = (uint16_t)key->ports_version;
-    out->dst_port = (uint16_t)(key->ports_version >> 16);
-    out->ip_version = (uint8_t)(key->ports_version >> 32);
+    memcpy(&out->src_port, &key->ports, sizeof key->ports);
+    out->ip_version = (uint8_t)key->ip_version;
     memset(out->pad, 0, sizeof out->pad);
 }
 
@@ -184,6 +208,16 @@ static inline uint32_t s_slot_entry(uint64_t slot)
 {
     return (uint32_t)slot - 1;
 }
+
+//  A packet's key, as the batch prepares it: its tag, and guesses at its
+//  entry and (control packets only) at the reverse direction's entry.
+typedef struct {
+    s_key key;
+    uint32_t tag;
+    uint32_t guess;
+    uint32_t reverse_tag;
+    uint32_t reverse_guess;
+} s_lookup;
 
 static uint32_t s_find(const tw_flow_table *self, const s_key *key, uint32_t tag)
 {
@@ -201,6 +235,16 @@ static uint32_t s_find_reverse(const tw_flow_table *self, const s_key *key)
     s_key reverse;
     s_reverse_key(&reverse, key);
     return s_find(self, &reverse, s_hash(&reverse));
+}
+
+//  The entry of key: the guess when that live entry holds the key (live keys
+//  are unique, so it is the one), else what the index says.
+static inline uint32_t s_find_guessed(const tw_flow_table *self, const s_key *key, uint32_t tag,
+                                      uint32_t guess)
+{
+    if (guess < self->count && s_key_equal(&self->hot[guess].key, key))
+        return guess;
+    return s_find(self, key, tag);
 }
 
 static void s_index(tw_flow_table *self, uint32_t tag, uint32_t entry)
@@ -239,6 +283,7 @@ static void s_unindex(tw_flow_table *self, uint32_t hole)
 
 static void s_remove(tw_flow_table *self, uint32_t index)
 {
+    self->stalled -= (self->hot[index].state & STATE_IN_EPISODE) != 0;
     s_unindex(self, s_slot_of(self, s_hash(&self->hot[index].key), index));
     uint32_t last = --self->count;
     if (index != last) {
@@ -376,10 +421,9 @@ static uint32_t s_insert(tw_flow_table *self, const s_key *key, uint32_t tag, in
     return index;
 }
 
+//  The shift is 0 unless the threshold is in bytes and scaling is in force.
 static bool s_is_undershoot(const tw_flow_table *self, const s_hot *flow, const tw_packet *packet)
 {
-    if (!self->config.threshold_bytes)
-        return packet->window < self->config.threshold;
     // A SYN's own window is never scaled (RFC 7323).
     uint32_t shift = (packet->flags & TW_TCP_SYN) ? 0 : flow->shift;
     return ((uint64_t)packet->window << shift) < self->config.threshold;
@@ -390,18 +434,19 @@ static void s_count(tw_flow_table *self, uint32_t index, const tw_packet *packet
     s_hot *flow = &self->hot[index];
     flow->last_us = ts_us;
     flow->tcp_packets++;
-    if (packet->window < flow->min_window)
-        flow->min_window = packet->window;
+    flow->min_window = packet->window < flow->min_window ? packet->window : flow->min_window;
     if (s_is_undershoot(self, flow, packet)) {
         if (++flow->undershoots_low == 0)
             self->cold[index].undershoots_high++;
         if (!(flow->state & STATE_IN_EPISODE)) {
             flow->state |= STATE_IN_EPISODE;
+            self->stalled++;
             self->cold[index].episodes++;
             self->cold[index].episode_start_us = ts_us;
         }
     } else if (flow->state & STATE_IN_EPISODE) {
         flow->state &= ~STATE_IN_EPISODE;
+        self->stalled--;
         self->cold[index].zero_window_us += ts_us - self->cold[index].episode_start_us;
     }
 }
@@ -425,7 +470,8 @@ static void s_on_syn(tw_flow_table *self, uint32_t index, uint32_t reverse, cons
 {
     self->hot[index].state |= STATE_SYN_SEEN;
     self->cold[index].window_scale = packet->window_scale;
-    if (reverse == NONE || !(self->hot[reverse].state & STATE_SYN_SEEN))
+    if (!self->config.threshold_bytes || reverse == NONE ||
+        !(self->hot[reverse].state & STATE_SYN_SEEN))
         return;
     int8_t ours = self->cold[index].window_scale, theirs = self->cold[reverse].window_scale;
     bool scaled = ours >= 0 && theirs >= 0;
@@ -434,9 +480,11 @@ static void s_on_syn(tw_flow_table *self, uint32_t index, uint32_t reverse, cons
 }
 
 static void s_on_control(tw_flow_table *self, uint32_t index, const tw_packet *packet,
-                         int64_t ts_us)
+                         const s_lookup *lookup, int64_t ts_us)
 {
-    uint32_t reverse = s_find_reverse(self, &self->hot[index].key);
+    s_key key;
+    s_reverse_key(&key, &self->hot[index].key);
+    uint32_t reverse = s_find_guessed(self, &key, lookup->reverse_tag, lookup->reverse_guess);
     if (packet->flags & TW_TCP_SYN)
         s_on_syn(self, index, reverse, packet);
     if (packet->flags & TW_TCP_RST) {
@@ -481,21 +529,17 @@ static uint32_t s_live_flow(tw_flow_table *self, const s_key *key, uint32_t tag,
     return s_insert(self, key, tag, ts_us);
 }
 
-//  One packet, given its key, tag and a guess at its entry (any value; a
-//  guess is trusted only if that live entry holds the key, since live keys
-//  are unique).
-static inline int s_packet(tw_flow_table *self, const tw_packet *packet, const s_key *key,
-                           uint32_t tag, uint32_t guess, int64_t ts_us)
+//  One packet, once the batch has prepared its lookup.
+static inline int s_packet(tw_flow_table *self, const tw_packet *packet, const s_lookup *lookup,
+                           int64_t ts_us)
 {
-    uint32_t index = guess;
-    if (index >= self->count || !s_key_equal(&self->hot[index].key, key))
-        index = s_find(self, key, tag);
-    index = s_live_flow(self, key, tag, index, ts_us);
+    uint32_t index = s_find_guessed(self, &lookup->key, lookup->tag, lookup->guess);
+    index = s_live_flow(self, &lookup->key, lookup->tag, index, ts_us);
     if (index == NONE)
         return -ENOMEM;
     s_count(self, index, packet, ts_us);
-    if (packet->flags & (TW_TCP_SYN | TW_TCP_FIN | TW_TCP_RST))
-        s_on_control(self, index, packet, ts_us);
+    if (packet->flags & CONTROL_FLAGS)
+        s_on_control(self, index, packet, lookup, ts_us);
     return 0;
 }
 
@@ -504,43 +548,87 @@ int tw_flow_table_packet(tw_flow_table *self, const tw_packet *packet, int64_t t
     return tw_flow_table_packets(self, packet, &ts_us, 1);
 }
 
-//  The entry that the first slot with this tag names, or NONE, and warms
-//  the cache for it. A guess only: the slot may name another key, or change
-//  before the packet is processed.
+//  The entry that the slot at `pos` names when it carries this tag, else
+//  `otherwise`; without a branch, since whether a slot matches is random.
+static inline uint32_t s_entry_if_tagged(const tw_flow_table *self, uint32_t pos, uint32_t tag,
+                                         uint32_t otherwise)
+{
+    uint64_t slot = self->slots[pos & self->slot_mask];
+    return s_slot_tag(slot) == tag ? s_slot_entry(slot) : otherwise;
+}
+
+//  A guess at the entry of the key with this tag: the one its home slot or
+//  the next names, if their tags match (most keys sit at their home or one
+//  slot on; the others are found by the lookup proper), and warms the cache
+//  for it. Only a guess: the slot may name another key, or change before the
+//  packet is processed.
 static inline uint32_t s_guess_entry(const tw_flow_table *self, uint32_t tag)
 {
-    for (uint32_t pos = tag & self->slot_mask;; pos = (pos + 1) & self->slot_mask) {
-        uint64_t slot = self->slots[pos];
-        if (slot == 0)
-            return NONE;
-        if (s_slot_tag(slot) == tag) {
-            __builtin_prefetch(&self->hot[s_slot_entry(slot)], 1);
-            return s_slot_entry(slot);
-        }
+    uint32_t guess = s_entry_if_tagged(self, tag + 1, tag, NONE);
+    guess = s_entry_if_tagged(self, tag, tag, guess);
+    __builtin_prefetch(&self->hot[guess < self->capacity ? guess : 0], 1);
+    return guess;
+}
+
+static inline void s_prefetch_cold(const tw_flow_table *self, uint32_t entry)
+{
+    if (entry < self->capacity)
+        __builtin_prefetch(&self->cold[entry], 1);
+}
+
+static inline void s_prefetch_slot(const tw_flow_table *self, uint32_t tag)
+{
+    __builtin_prefetch(&self->slots[tag & self->slot_mask]);
+}
+
+//  Hashes a batch of at most BATCH packets, warms the cache for their slots,
+//  then for the entries the slots name, then processes the packets in order.
+//  Control packets (a few in a hundred) also need the reverse direction's
+//  entry: they are listed apart so that the other packets take no branch
+//  for them.
+static int s_batch(tw_flow_table *self, const tw_packet *packets, const int64_t *ts_us, size_t n)
+{
+    s_lookup lookups[BATCH];
+    uint8_t control[BATCH];
+    size_t n_control = 0;
+    for (size_t i = 0; i < n; i++) {
+        lookups[i].tag = s_make_key(&lookups[i].key, &packets[i]);
+        lookups[i].reverse_guess = NONE;
+        s_prefetch_slot(self, lookups[i].tag);
+        control[n_control] = (uint8_t)i;
+        n_control += (packets[i].flags & CONTROL_FLAGS) != 0;
     }
+    for (size_t k = 0; k < n_control; k++) {
+        s_lookup *lookup = &lookups[control[k]];
+        s_key reverse;
+        s_reverse_key(&reverse, &lookup->key);
+        lookup->reverse_tag = s_hash(&reverse);
+        s_prefetch_slot(self, lookup->reverse_tag);
+    }
+    for (size_t i = 0; i < n; i++)
+        lookups[i].guess = s_guess_entry(self, lookups[i].tag);
+    // The cold parts that a control packet will touch.
+    for (size_t k = 0; k < n_control; k++) {
+        s_lookup *lookup = &lookups[control[k]];
+        lookup->reverse_guess = s_guess_entry(self, lookup->reverse_tag);
+        s_prefetch_cold(self, lookup->guess);
+        s_prefetch_cold(self, lookup->reverse_guess);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s_packet(self, &packets[i], &lookups[i], ts_us[i]) != 0)
+            rc = -ENOMEM;
+    return rc;
 }
 
 int tw_flow_table_packets(tw_flow_table *self, const tw_packet *packets, const int64_t *ts_us,
                           size_t n)
 {
-    s_key keys[BATCH];
-    uint32_t tags[BATCH], guesses[BATCH];
     int rc = 0;
-    while (n > 0) {
-        size_t m = n < BATCH ? n : BATCH;
-        for (size_t i = 0; i < m; i++) {
-            s_make_key(&keys[i], &packets[i]);
-            tags[i] = s_hash(&keys[i]);
-            __builtin_prefetch(&self->slots[tags[i] & self->slot_mask]);
-        }
-        for (size_t i = 0; i < m; i++)
-            guesses[i] = s_guess_entry(self, tags[i]);
-        for (size_t i = 0; i < m; i++)
-            if (s_packet(self, &packets[i], &keys[i], tags[i], guesses[i], ts_us[i]) != 0)
-                rc = -ENOMEM;
-        packets += m;
-        ts_us += m;
-        n -= m;
+    for (size_t done = 0; done < n; done += BATCH) {
+        size_t m = n - done < BATCH ? n - done : BATCH;
+        if (s_batch(self, packets + done, ts_us + done, m) != 0)
+            rc = -ENOMEM;
     }
     return rc;
 }
@@ -563,17 +651,15 @@ void tw_flow_table_end_all(tw_flow_table *self, tw_end_reason reason)
         s_end(self, self->count - 1, reason);
 }
 
+//  The count is kept as flows enter and leave episodes, so the walk stops
+//  once it has listed what fits.
 size_t tw_flow_table_stalled(const tw_flow_table *self, tw_flow_record *out, size_t max)
 {
-    size_t stalled = 0;
-    for (uint32_t i = 0; i < self->count; i++) {
-        if (!(self->hot[i].state & STATE_IN_EPISODE))
-            continue;
-        if (stalled < max)
-            s_fill_record(self, i, 0, &out[stalled]);
-        stalled++;
-    }
-    return stalled;
+    size_t listed = 0, wanted = self->stalled < max ? self->stalled : max;
+    for (uint32_t i = 0; i < self->count && listed < wanted; i++)
+        if (self->hot[i].state & STATE_IN_EPISODE)
+            s_fill_record(self, i, 0, &out[listed++]);
+    return self->stalled;
 }
 
 tw_flow_counters tw_flow_table_counters(const tw_flow_table *self)
@@ -600,6 +686,11 @@ int tw_flow_table_check(const tw_flow_table *self)
                 return -EINVAL;  // a hole between its home and it: unreachable
     }
     if (used != self->count)
+        return -EINVAL;
+    uint32_t stalled = 0;
+    for (uint32_t i = 0; i < self->count; i++)
+        stalled += (self->hot[i].state & STATE_IN_EPISODE) != 0;
+    if (stalled != self->stalled)
         return -EINVAL;
     for (uint32_t i = 0; i < self->count; i++)
         if (s_find(self, &self->hot[i].key, s_hash(&self->hot[i].key)) != i)

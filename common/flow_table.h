@@ -118,8 +118,9 @@ size_t tw_flow_table_stalled(const tw_flow_table *self, tw_flow_record *out, siz
 //  Counters so far.
 tw_flow_counters tw_flow_table_counters(const tw_flow_table *self);
 
-//  Checks the index against the flows (for tests; O(flows) or worse).
-//  Returns 0 when every flow is found through exactly one slot, or -EINVAL.
+//  Checks the table's bookkeeping against its flows (for tests; O(flows) or
+//  worse). Returns 0 when every flow is found through exactly one slot and
+//  the stalled count is right, or -EINVAL.
 int tw_flow_table_check(const tw_flow_table *self);
 
 #endif
