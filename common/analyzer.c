@@ -21,7 +21,7 @@
 #include "packet_decode.h"
 #include "report.h"
 
-#define QUEUE_PACKETS 32
+#define QUEUE_PACKETS 128
 
 struct tw_analyzer {
     tw_analyzer_config config;

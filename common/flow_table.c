@@ -40,10 +40,12 @@
 #define MAX_SHIFT     14  // RFC 7323: larger window scale values are treated as 14
 #define CACHE_LINE    64
 #define HUGE_PAGE     ((size_t)2 << 20)
-#define BATCH         32  // packets hashed and prefetched ahead of their processing
+#define BATCH         128  // packets hashed and prefetched ahead of their processing
 #define FIRST_ENTRIES 1024
 #define MAX_SLOTS     ((uint64_t)1 << 32)  // a home is a 32-bit tag's low bits
 #define CONTROL_FLAGS (TW_TCP_SYN | TW_TCP_FIN | TW_TCP_RST)
+
+_Static_assert(BATCH <= 256, "a batch index fits in a byte");
 
 enum {
     STATE_SYN_SEEN = 0x01,
@@ -548,24 +550,32 @@ int tw_flow_table_packet(tw_flow_table *self, const tw_packet *packet, int64_t t
     return tw_flow_table_packets(self, packet, &ts_us, 1);
 }
 
-//  The entry that the slot at `pos` names when it carries this tag, else
-//  `otherwise`; without a branch, since whether a slot matches is random.
-static inline uint32_t s_entry_if_tagged(const tw_flow_table *self, uint32_t pos, uint32_t tag,
-                                         uint32_t otherwise)
+//  The entry that the first slot from `pos` on with this tag names, or NONE
+//  at the end of the run.
+static uint32_t s_guess_in_run(const tw_flow_table *self, uint32_t pos, uint32_t tag)
 {
-    uint64_t slot = self->slots[pos & self->slot_mask];
-    return s_slot_tag(slot) == tag ? s_slot_entry(slot) : otherwise;
+    for (;; pos = (pos + 1) & self->slot_mask) {
+        uint64_t slot = self->slots[pos];
+        if (slot == 0)
+            return NONE;
+        if (s_slot_tag(slot) == tag)
+            return s_slot_entry(slot);
+    }
 }
 
-//  A guess at the entry of the key with this tag: the one its home slot or
-//  the next names, if their tags match (most keys sit at their home or one
-//  slot on; the others are found by the lookup proper), and warms the cache
-//  for it. Only a guess: the slot may name another key, or change before the
-//  packet is processed.
+//  A guess at the entry of the key with this tag (the one the first slot
+//  with this tag names), and warms the cache for it. Most keys sit at their
+//  home slot or the next, which are looked at without a branch, since
+//  whether they match is random; runs that go on are rarer. Only a guess:
+//  the slot may name another key, or change before the packet is processed.
 static inline uint32_t s_guess_entry(const tw_flow_table *self, uint32_t tag)
 {
-    uint32_t guess = s_entry_if_tagged(self, tag + 1, tag, NONE);
-    guess = s_entry_if_tagged(self, tag, tag, guess);
+    uint32_t pos = tag & self->slot_mask;
+    uint64_t home = self->slots[pos], next = self->slots[(pos + 1) & self->slot_mask];
+    uint32_t guess = s_slot_tag(next) == tag ? s_slot_entry(next) : NONE;
+    guess = s_slot_tag(home) == tag ? s_slot_entry(home) : guess;
+    if (guess == NONE && home != 0 && next != 0)
+        guess = s_guess_in_run(self, pos + 2, tag);
     __builtin_prefetch(&self->hot[guess < self->capacity ? guess : 0], 1);
     return guess;
 }
@@ -589,7 +599,7 @@ static inline void s_prefetch_slot(const tw_flow_table *self, uint32_t tag)
 static int s_batch(tw_flow_table *self, const tw_packet *packets, const int64_t *ts_us, size_t n)
 {
     s_lookup lookups[BATCH];
-    uint8_t control[BATCH];
+    uint8_t control[BATCH];  // indices of the control packets
     size_t n_control = 0;
     for (size_t i = 0; i < n; i++) {
         lookups[i].tag = s_make_key(&lookups[i].key, &packets[i]);

@@ -356,7 +356,7 @@ static void s_batch_matches_one_by_one(bool threshold_bytes, size_t max_flows, u
     assert_non_null(a);
     assert_non_null(b);
     uint64_t rng = seed;
-    enum { CHUNK = 100 };
+    enum { CHUNK = 300 };  // more than one internal batch at a time
     tw_packet packets[CHUNK];
     int64_t ts[CHUNK];
     int64_t now = 0;
