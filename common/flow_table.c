@@ -554,7 +554,7 @@ int tw_flow_table_packet(tw_flow_table *self, const tw_packet *packet, int64_t t
 //  at the end of the run.
 static uint32_t s_guess_in_run(const tw_flow_table *self, uint32_t pos, uint32_t tag)
 {
-    for (;; pos = (pos + 1) & self->slot_mask) {
+    for (pos &= self->slot_mask;; pos = (pos + 1) & self->slot_mask) {
         uint64_t slot = self->slots[pos];
         if (slot == 0)
             return NONE;

@@ -346,28 +346,43 @@ static void s_report_read_error(producer *p, uint64_t count)
                 capture_name(p->input), (unsigned long long)count, why);
 }
 
+//  What the file callback needs: the producer and a count of packets.
+typedef struct {
+    producer *p;
+    uint64_t count;
+} file_reader;
+
+static void s_on_file_packet(u_char *arg, const struct pcap_pkthdr *header, const u_char *data)
+{
+    file_reader *reader = (file_reader *)arg;
+    // Queued: the flow table takes a few packets at a time (s_finish
+    // flushes the last ones).
+    tw_analyzer_queue(reader->p->analyzer, data, header->caplen, header->len,
+                      s_packet_time_us(header));
+    // Late joiners are answered while a long file is read.
+    if ((++reader->count & 0xFFFF) == 0)
+        publisher_process_subscriptions(reader->p->output, 0);
+    if (s_stop)
+        pcap_breakloop(capture_handle(reader->p->input));
+}
+
 //  Reads the whole file. Returns 0; EXIT_DAMAGED when libpcap stopped at
 //  damage after some packets (they were analysed); EXIT_FAILURE when not even
 //  the first packet could be read (nothing is published then).
 static int s_read_file(producer *p)
 {
     pcap_t *pcap = capture_handle(p->input);
-    struct pcap_pkthdr *header;
-    const u_char *data;
-    uint64_t count = 0;
-    int rc;
-    while (!s_stop && (rc = pcap_next_ex(pcap, &header, &data)) == 1) {
-        // Queued: the flow table takes a few packets at a time (s_finish
-        // flushes the last ones).
-        tw_analyzer_queue(p->analyzer, data, header->caplen, header->len, s_packet_time_us(header));
-        // Late joiners are answered while a long file is read.
-        if ((++count & 0xFFFF) == 0)
-            publisher_process_subscriptions(p->output, 0);
-    }
-    if (s_stop || rc == PCAP_ERROR_BREAK)
+    file_reader reader = {.p = p};
+    int rc = 0;
+    // One pcap_dispatch reads to the end of the file (or a pcap_breakloop on
+    // a signal): it spares pcap_next_ex's per-packet call and copy of the
+    // header. 0 is the end of the file.
+    while (!s_stop && (rc = pcap_dispatch(pcap, -1, s_on_file_packet, (u_char *)&reader)) > 0)
+        ;
+    if (s_stop || rc == 0 || rc == PCAP_ERROR_BREAK)
         return 0;
-    s_report_read_error(p, count);
-    return count == 0 ? EXIT_FAILURE : EXIT_DAMAGED;
+    s_report_read_error(p, reader.count);
+    return reader.count == 0 ? EXIT_FAILURE : EXIT_DAMAGED;
 }
 
 static void s_on_live_packet(u_char *arg, const struct pcap_pkthdr *header, const u_char *data)
