@@ -83,6 +83,7 @@ Tcpwin__Counters tw_analyzer_counters(const tw_analyzer *self)
     counters.flows_active = flows.active;
     counters.flows_ended = flows.ended;
     counters.flows_evicted = flows.evicted;
+    counters.packets_untracked = flows.untracked;
     counters.hosts_evicted = tw_host_table_evicted(self->hosts);
     return counters;
 }
@@ -104,6 +105,8 @@ static void s_emit_report(tw_analyzer *self, int64_t time_us, bool final)
     };
     input.counters.stalled_omitted = stalled - listed;
     Tcpwin__Report *report = tw_report_build(self->hosts, &input);
+    if (!report)
+        self->counters.reports_lost++;
     if (report && self->sink.on_report)
         self->sink.on_report(report, self->sink.arg);
     tw_report_free(report);
@@ -128,8 +131,8 @@ static void s_advance_clock(tw_analyzer *self, int64_t now_us)
 
 void tw_analyzer_flush(tw_analyzer *self)
 {
-    // -ENOMEM: the flow table could not grow; those packets stay counted in
-    // tcpPackets only, as they always were.
+    // -ENOMEM: the flow table could not grow; it counts the packets it lost
+    // (packetsUntracked in the reports).
     (void)tw_flow_table_packets(self->flows, self->queue, self->queue_us, self->queued);
     self->queued = 0;
 }

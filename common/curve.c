@@ -13,7 +13,7 @@ typedef struct {
     zsock_t *sock;  // the server socket being guarded
     const char *allow_dir;
     const char *program;
-    atomic_uint_fast64_t refused;
+    atomic_bool ready;  // set by the guard once it answers ZAP and watches
 } guard_args;
 
 struct tw_curve_server {
@@ -31,10 +31,17 @@ static const char *s_plain_address(const char *address)
 }
 
 //  Logs `what` once per key; `seen` remembers the keys.
+//  Peers remembered for logging once; past this the memory is cleared (a
+//  hostile client could otherwise grow it forever) and peers may be logged
+//  again.
+#define MAX_REMEMBERED_PEERS 4096
+
 static void s_log_once(zhashx_t *seen, const char *key, const char *program, const char *what)
 {
     if (zhashx_lookup(seen, key))
         return;
+    if (zhashx_size(seen) >= MAX_REMEMBERED_PEERS)
+        zhashx_purge(seen);
     zhashx_insert(seen, key, (void *)1);
     fprintf(stderr, "%s: refused %s\n", program, what);
 }
@@ -56,13 +63,10 @@ static void s_answer_zap(zsock_t *zap, zcertstore_t *allowed, zhashx_t *seen, gu
     bool ok = mechanism && strcmp(mechanism, "CURVE") == 0 && key_text[0] &&
               zcertstore_lookup(allowed, key_text);
     if (!ok) {
-        atomic_fetch_add(&args->refused, 1);
         char what[160];
         snprintf(what, sizeof what, "subscriber %s: CURVE key %s is not allowed",
                  s_plain_address(address), key_text[0] ? key_text : "(none)");
-        char *once = zsys_sprintf("%s|%s", s_plain_address(address), key_text);
-        s_log_once(seen, once ? once : what, args->program, what);
-        zstr_free(&once);
+        s_log_once(seen, s_plain_address(address), args->program, what);
     }
     zsock_send(zap, "ssssss", version ? version : "1.0", id ? id : "", ok ? "200" : "400",
                ok ? "OK" : "unknown key", "", "");
@@ -82,7 +86,6 @@ static void s_note_handshake_failure(zactor_t *monitor, zhashx_t *seen, guard_ar
     char *value = event ? zmsg_popstr(event) : NULL;
     char *endpoint = event ? zmsg_popstr(event) : NULL;
     if (name && strcmp(name, "HANDSHAKE_FAILED_AUTH") != 0) {
-        atomic_fetch_add(&args->refused, 1);
         char what[256];
         snprintf(what, sizeof what, "a peer on %s that does not speak CURVE (%s)",
                  endpoint ? endpoint : "?", name);
@@ -114,6 +117,8 @@ static void s_guard(zsock_t *pipe, void *arg)
     zactor_t *monitor = s_start_monitor(args->sock);
     zhashx_t *seen = zhashx_new();
     zpoller_t *poller = zap && monitor ? zpoller_new(pipe, zap, monitor, NULL) : NULL;
+    // czmq 4.2's zactor_new ignores this status, hence the flag as well.
+    atomic_store(&args->ready, allowed && poller && seen);
     zsock_signal(pipe, allowed && poller && seen ? 0 : 1);
     while (poller) {
         void *which = zpoller_wait(poller, -1);
@@ -155,7 +160,8 @@ tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const
     }
     self->args = (guard_args){.sock = sock, .allow_dir = allow_dir, .program = program};
     self->guard = zactor_new(s_guard, &self->args);
-    if (!self->guard) {
+    // Without its guard a CURVE server lets every key in: refuse to go on.
+    if (!self->guard || !atomic_load(&self->args.ready)) {
         fprintf(stderr, "%s: cannot start the CURVE authenticator\n", program);
         tw_curve_server_destroy(&self);
         return NULL;
@@ -174,11 +180,6 @@ void tw_curve_server_destroy(tw_curve_server **self)
     zcert_destroy(&(*self)->cert);
     free(*self);
     *self = NULL;
-}
-
-uint64_t tw_curve_server_refused(tw_curve_server *self)
-{
-    return atomic_load(&self->args.refused);
 }
 
 //  The server's public key from Z85 text or from a certificate file.

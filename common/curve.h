@@ -9,10 +9,10 @@
     that answers libzmq's ZAP requests (a client is let in only when its
     public key is in the allow directory, czmq's zcertstore, reloaded on
     change) and watches the socket's handshake failures through a czmq
-    zmonitor. Each refused peer is logged once: a client with an unknown key
-    by its address (from the ZAP request), a client that does not speak CURVE
-    at all (plaintext) by the endpoint it reached, since libzmq 4.3's monitor
-    events carry no peer address.
+    zmonitor. Each refused peer is logged once (remembered up to 4096 peers): a
+    client with an unknown key by its address (from the ZAP request), a client that does not speak
+   CURVE at all (plaintext) by the endpoint it reached, since libzmq 4.3's monitor events carry no
+   peer address.
 
     Certificates are czmq's format (zcert_save): NAME holds the public key,
     NAME_secret both keys.
@@ -33,9 +33,6 @@ tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const
 
 //  Stops the guard; sets *self to NULL.
 void tw_curve_server_destroy(tw_curve_server **self);
-
-//  Peers refused so far (unknown key or no CURVE).
-uint64_t tw_curve_server_refused(tw_curve_server *self);
 
 //  Makes sock a CURVE client with our secret certificate and the server's
 //  public key (40 Z85 characters, or the path of its public certificate).

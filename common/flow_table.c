@@ -103,6 +103,7 @@ struct tw_flow_table {
     uint32_t evict_cursor;
     uint32_t stalled;  // live flows in an episode (STATE_IN_EPISODE)
     uint64_t ended;
+    uint64_t untracked;  // packets not counted: the table could not grow
     uint64_t evicted;
 };
 
@@ -408,8 +409,10 @@ static uint32_t s_insert(tw_flow_table *self, const s_key *key, uint32_t tag, in
 {
     if (self->count == self->config.max_flows)
         s_evict_one(self);
-    else if (self->count == self->capacity && s_grow(self) != 0)
+    else if (self->count == self->capacity && s_grow(self) != 0) {
+        self->untracked++;  // the packet is lost to the analysis: say so
         return NONE;
+    }
     uint32_t index = self->count++;
     self->hot[index] = (s_hot){
         .key = *key,
@@ -675,8 +678,10 @@ size_t tw_flow_table_stalled(const tw_flow_table *self, tw_flow_record *out, siz
 
 tw_flow_counters tw_flow_table_counters(const tw_flow_table *self)
 {
-    return (tw_flow_counters){
-        .active = self->count, .ended = self->ended, .evicted = self->evicted};
+    return (tw_flow_counters){.active = self->count,
+                              .ended = self->ended,
+                              .evicted = self->evicted,
+                              .untracked = self->untracked};
 }
 
 int tw_flow_table_check(const tw_flow_table *self)

@@ -82,6 +82,7 @@ typedef struct {
     uint64_t active;
     uint64_t ended;  // every end, evictions included
     uint64_t evicted;
+    uint64_t untracked;  // packets not counted because memory ran out
 } tw_flow_counters;
 
 typedef struct tw_flow_table tw_flow_table;

@@ -126,8 +126,10 @@ static uint32_t s_take_slot(tw_host_table *self)
         size_t grown =
             self->allocated * 2 < self->max_hosts ? self->allocated * 2 : self->max_hosts;
         host_row *rows = realloc(self->rows, sizeof *rows * grown);
-        if (!rows)
+        if (!rows) {
+            self->evicted++;  // the new host is dropped: counted like an eviction
             return NONE;
+        }
         self->rows = rows;
         self->allocated = (uint32_t)grown;
     }

@@ -1,7 +1,7 @@
 /*  report: protobuf-c messages from the analysis tables.
 
     A report is one allocation for the fixed parts and one per array, so
-    freeing it is four calls and nothing can leak half-built.
+    freeing it is three calls and nothing can leak half-built.
 */
 #include "report.h"
 

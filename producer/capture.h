@@ -50,7 +50,7 @@ int capture_fd(capture *self);
 //  Packets the kernel or interface dropped so far (live; 0 for files).
 uint64_t capture_drops(capture *self);
 
-//  A printable name of the input ("file 'x.pcap'", "interface 'eth0'").
+//  A printable name of the input ("'x.pcap'", "standard input", "interface 'eth0'").
 const char *capture_name(const capture *self);
 
 #endif

@@ -47,7 +47,8 @@ static void s_on_signal(int signo)
 }
 
 //  Our own handlers (czmq's are switched off in main): SIGINT/SIGTERM end the
-//  capture cleanly; no SA_RESTART, so a blocking poll returns EINTR.
+//  capture cleanly; no SA_RESTART, so a blocking poll in the main thread
+//  returns EINTR (the live loop also wakes at least every second).
 static void s_install_signals(void)
 {
     struct sigaction action = {.sa_handler = s_on_signal};
@@ -387,8 +388,8 @@ static int s_read_file(producer *p)
 
 static void s_on_live_packet(u_char *arg, const struct pcap_pkthdr *header, const u_char *data)
 {
-    tw_analyzer_packet((tw_analyzer *)arg, data, header->caplen, header->len,
-                       s_packet_time_us(header));
+    tw_analyzer_queue((tw_analyzer *)arg, data, header->caplen, header->len,
+                      s_packet_time_us(header));
 }
 
 static int s_poll_timeout_ms(producer *p)
@@ -420,6 +421,7 @@ static int s_read_live(producer *p)
                     pcap_geterr(capture_handle(p->input)));
             return EXIT_FAILURE;
         }
+        tw_analyzer_flush(p->analyzer);  // a live batch ends with its dispatch
         if (rc > 0 && (items[1].revents & ZMQ_POLLIN))
             publisher_process_subscriptions(p->output, 0);
         int64_t now = s_wall_clock_us();

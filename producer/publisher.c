@@ -85,8 +85,9 @@ void publisher_destroy(publisher **self)
 {
     if (!*self)
         return;
-    zsock_destroy(&(*self)->sock);
+    // The guard's monitor must let go of the socket before it is closed.
     tw_curve_server_destroy(&(*self)->curve);
+    zsock_destroy(&(*self)->sock);
     free((*self)->producer_id);
     free((*self)->latest_report);
     free(*self);
@@ -138,7 +139,9 @@ static int s_send(publisher *self, const char *topic, const void *payload, size_
     int rc = s_set_nodrop(self, 0);
     if (rc == 0)
         rc = s_send_frames(self, topic, payload, len);
-    s_set_nodrop(self, 1);
+    if (s_set_nodrop(self, 1) != 0)
+        fprintf(stderr, "tcpwin-producer: cannot turn ZMQ_XPUB_NODROP back on: %s\n",
+                zmq_strerror(errno));
     s_note_drop(self);
     return rc;
 }
@@ -157,8 +160,11 @@ int publisher_send_report(publisher *self, Tcpwin__Report *report)
     report->counters->messages_dropped = self->dropped;
     size_t len;
     uint8_t *payload = tw_wire_encode(&report->base, &len);
-    if (!payload)
+    if (!payload) {
+        fprintf(stderr, "tcpwin-producer: out of memory: report %llu not sent\n",
+                (unsigned long long)self->report_sequence);
         return -1;
+    }
     free(self->latest_report);
     self->latest_report = payload;
     self->latest_report_len = len;
@@ -171,8 +177,11 @@ int publisher_send_flow(publisher *self, Tcpwin__FlowRecord *record)
     uint8_t stack[512];
     size_t len = protobuf_c_message_get_packed_size(&record->base);
     uint8_t *payload = len <= sizeof stack ? stack : malloc(len);
-    if (!payload)
+    if (!payload) {
+        fprintf(stderr, "tcpwin-producer: out of memory: flow record %llu not sent\n",
+                (unsigned long long)self->flow_sequence);
         return -1;
+    }
     protobuf_c_message_pack(&record->base, payload);
     int rc = s_send(self, TW_TOPIC_FLOW, payload, len);
     if (payload != stack)
@@ -230,9 +239,4 @@ int publisher_wait_subscribers(publisher *self, int count, int timeout_ms)
 void *publisher_socket(publisher *self)
 {
     return self->raw;
-}
-
-uint64_t publisher_dropped(const publisher *self)
-{
-    return self->dropped;
 }

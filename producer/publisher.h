@@ -64,7 +64,4 @@ int publisher_wait_subscribers(publisher *self, int count, int timeout_ms);
 //  The raw libzmq socket, for zmq_poll (readable: subscription messages).
 void *publisher_socket(publisher *self);
 
-//  Messages some stalled subscriber lost after the send timeout.
-uint64_t publisher_dropped(const publisher *self);
-
 #endif

@@ -237,7 +237,10 @@ static int s_run(receiver *rx, stream_writer *sw, forward_counters *fc)
             items[1].events = s_to_zmq_events(stream_writer_events(sw));
             count = 2;
         }
+        // Bounded, so a stop signal that lands just before the poll is seen.
         long timeout = stream_writer_next_timeout_ms(sw, s_now_ms());
+        if (timeout < 0 || timeout > 1000)
+            timeout = 1000;
         if (zmq_poll(items, count, timeout) < 0) {
             if (errno == EINTR)
                 continue;

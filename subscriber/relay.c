@@ -39,7 +39,11 @@ static int s_parse(int argc, char **argv, relay_options *o)
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-        if (opt == 'b' && o->n_binds < MAX_BINDS)
+        if (opt == 'b' && o->n_binds == MAX_BINDS) {
+            fprintf(stderr, "tcpwin-subscriber: relay: too many --bind endpoints (at most %d)\n",
+                    MAX_BINDS);
+            return 2;
+        } else if (opt == 'b')
             o->binds[o->n_binds++] = optarg;
         else if (opt == 's')
             o->curve_secret = optarg;
@@ -114,8 +118,8 @@ int relay_main(const receiver_options *upstream, int argc, char **argv)
         if (status)
             fprintf(stderr, "tcpwin-subscriber: relay: %s\n", zmq_strerror(errno));
     }
+    tw_curve_server_destroy(&curve);  // its monitor first, then the socket
     zsock_destroy(&xsub);
     zsock_destroy(&xpub);
-    tw_curve_server_destroy(&curve);
     return status;
 }
