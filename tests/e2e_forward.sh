@@ -143,7 +143,7 @@ sleep 1
 nc -d -l 127.0.0.1 "$nport" >"$work/t3b.nc" &
 nc_pid=$!
 pids+=("$nc_pid")
-wait_for_size "$work/t3b.nc" "$ref7_size" 10
+wait_for_size "$work/t3b.nc" "$ref7_size" 30
 stop_forward 3
 wait_pid "$nc_pid" 5 >/dev/null
 check "3: first sink got the first run whole" cmp "$work/ref5.txt" "$work/t3a.nc"
