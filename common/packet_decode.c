@@ -550,11 +550,11 @@ static int8_t s_window_scale(const uint8_t *tcp, uint32_t header_len)
     return -1;
 }
 
-static void s_copy_addresses(const s_cursor *c, tw_packet *out)
+//  The addresses of the IP header at ip, of the given version.
+static void s_copy_addresses(const uint8_t *ip, uint8_t ip_version, tw_packet *out)
 {
-    const uint8_t *ip = c->data + c->ip_off;
-    out->ip_version = c->ip_version;
-    if (c->ip_version == 4) {
+    out->ip_version = ip_version;
+    if (ip_version == 4) {
         memcpy(out->src, ip + 12, 4);
         memset(out->src + 4, 0, sizeof out->src - 4);
         memcpy(out->dst, ip + 16, 4);
@@ -563,6 +563,16 @@ static void s_copy_addresses(const s_cursor *c, tw_packet *out)
         memcpy(out->src, ip + 8, 16);
         memcpy(out->dst, ip + 24, 16);
     }
+}
+
+//  The fields of a TCP header whose first TCP_WINDOW_END bytes are there.
+static void s_copy_tcp_fields(const uint8_t *tcp, tw_packet *out)
+{
+    out->src_port = (uint16_t)s_be16(tcp);
+    out->dst_port = (uint16_t)s_be16(tcp + 2);
+    out->flags = tcp[13];
+    out->window = (uint16_t)s_be16(tcp + 14);
+    out->window_scale = -1;
 }
 
 static tw_decode_status s_tcp(const s_cursor *c, tw_packet *out)
@@ -574,15 +584,11 @@ static tw_decode_status s_tcp(const s_cursor *c, tw_packet *out)
     uint32_t header_len = (uint32_t)(p[12] >> 4) * 4;
     if (header_len < TCP_MIN_HEADER_LEN)
         return TW_DECODE_MALFORMED;
-    out->src_port = (uint16_t)s_be16(p);
-    out->dst_port = (uint16_t)s_be16(p + 2);
-    out->flags = p[13];
-    out->window = (uint16_t)s_be16(p + 14);
-    out->window_scale = -1;
+    s_copy_tcp_fields(p, out);
     // Options cut by the snap length (or by the IP length) just yield no scale.
     if (p[13] & TW_TCP_SYN)
         out->window_scale = s_window_scale(p, header_len < left ? header_len : left);
-    s_copy_addresses(c, out);
+    s_copy_addresses(c->data + c->ip_off, c->ip_version, out);
     return TW_DECODE_OK;
 }
 
@@ -604,6 +610,7 @@ static bool s_fast_tcp(const uint8_t *data, uint32_t caplen, uint32_t wirelen, t
     off += 2;
     const uint8_t *ip = data + off, *tcp;
     uint32_t tcp_room;  // bytes the IP header says follow it
+    uint8_t ip_version;
     if (type == ETHERTYPE_IPV4) {
         uint32_t total = s_be16(ip + 2);
         if (ip[0] != 0x45 || ip[9] != PROTO_TCP || total < 40 || total > caplen - off ||
@@ -611,11 +618,7 @@ static bool s_fast_tcp(const uint8_t *data, uint32_t caplen, uint32_t wirelen, t
             return false;
         tcp = ip + 20;
         tcp_room = total - 20;
-        out->ip_version = 4;
-        memcpy(out->src, ip + 12, 4);
-        memset(out->src + 4, 0, 12);
-        memcpy(out->dst, ip + 16, 4);
-        memset(out->dst + 4, 0, 12);
+        ip_version = 4;
     } else if (type == ETHERTYPE_IPV6) {
         uint32_t payload = s_be16(ip + 4);
         if (caplen - off < 60 || (ip[0] >> 4) != 6 || ip[6] != PROTO_TCP || payload < 20 ||
@@ -623,19 +626,14 @@ static bool s_fast_tcp(const uint8_t *data, uint32_t caplen, uint32_t wirelen, t
             return false;
         tcp = ip + 40;
         tcp_room = payload;
-        out->ip_version = 6;
-        memcpy(out->src, ip + 8, 16);
-        memcpy(out->dst, ip + 24, 16);
+        ip_version = 6;
     } else {
         return false;
     }
     if ((tcp[13] & TW_TCP_SYN) || (tcp[12] >> 4) < 5 || (uint32_t)(tcp[12] >> 4) * 4 > tcp_room)
         return false;
-    out->src_port = (uint16_t)s_be16(tcp);
-    out->dst_port = (uint16_t)s_be16(tcp + 2);
-    out->flags = tcp[13];
-    out->window = (uint16_t)s_be16(tcp + 14);
-    out->window_scale = -1;
+    s_copy_addresses(ip, ip_version, out);
+    s_copy_tcp_fields(tcp, out);
     return true;
 }
 
