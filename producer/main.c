@@ -3,7 +3,8 @@
     One loop: a file is read as fast as libpcap delivers it (the publisher
     only blocks when a subscriber that keeps up needs a moment); a live
     interface is polled together with the XPUB socket and the report timer.
-    Reports and flow records go from the analyzer straight to the publisher.
+    The analyzer hands over plain snapshots and ended flows; report_builder
+    turns a snapshot into the published Report, the publisher sends it.
 */
 #include <czmq.h>
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include "analyzer.h"
 #include "capture.h"
 #include "publisher.h"
+#include "report_builder.h"
 
 enum { EXIT_USAGE = 2, EXIT_DAMAGED = 3 };
 
@@ -36,6 +38,7 @@ typedef struct {
     capture *input;
     tw_analyzer *analyzer;
     publisher *output;
+    uint64_t reports_lost;  // not published for want of memory
 } producer;
 
 static volatile sig_atomic_t s_stop;
@@ -308,14 +311,26 @@ static int s_parse_options(int argc, char **argv, options *o)
     return -1;
 }
 
-static void s_on_report(Tcpwin__Report *report, void *arg)
+static void s_on_report(const tw_report_snapshot *snapshot, void *arg)
 {
-    publisher_send_report(arg, report);
+    producer *p = arg;
+    report_edge_counters edges = {
+        .capture_drops = capture_drops(p->input),
+        .messages_dropped = publisher_dropped(p->output),
+        .reports_lost = p->reports_lost,
+    };
+    Tcpwin__Report *report = report_build(snapshot, &edges);
+    if (!report || publisher_send_report(p->output, report) == -ENOMEM)
+        p->reports_lost++;
+    tw_report_free(report);
 }
 
-static void s_on_flow(Tcpwin__FlowRecord *record, void *arg)
+static void s_on_flow(const tw_flow_record *flow, void *arg)
 {
-    publisher_send_flow(arg, record);
+    producer *p = arg;
+    tw_flow_message message;
+    tw_flow_message_init(&message, flow);
+    (void)publisher_send_flow(p->output, &message.record);  // it counts and logs its failures
 }
 
 static int64_t s_packet_time_us(const struct pcap_pkthdr *header)
@@ -425,10 +440,8 @@ static int s_read_live(producer *p)
         if (rc > 0 && (items[1].revents & ZMQ_POLLIN))
             publisher_process_subscriptions(p->output, 0);
         int64_t now = s_wall_clock_us();
-        if (now >= tw_analyzer_next_boundary(p->analyzer)) {
-            tw_analyzer_set_capture_drops(p->analyzer, capture_drops(p->input));
+        if (now >= tw_analyzer_next_boundary(p->analyzer))
             tw_analyzer_tick(p->analyzer, now);
-        }
     }
     return EXIT_SUCCESS;
 }
@@ -439,7 +452,6 @@ static void s_finish(producer *p)
     bool live = capture_is_live(p->input);
     if (live || !tw_analyzer_last_packet(p->analyzer, &end_us))
         end_us = s_wall_clock_us();
-    tw_analyzer_set_capture_drops(p->analyzer, capture_drops(p->input));
     tw_analyzer_finish(p->analyzer, end_us);
 }
 
@@ -502,7 +514,7 @@ int main(int argc, char **argv)
     p.output = publisher_new(&o.publish);
     if (p.output)
         p.input = capture_open(&o.capture);
-    tw_analyzer_sink sink = {s_on_report, o.analysis.flows ? s_on_flow : NULL, p.output};
+    tw_analyzer_sink sink = {s_on_report, o.analysis.flows ? s_on_flow : NULL, &p};
     if (p.input)
         p.analyzer = tw_analyzer_new(&o.analysis, capture_datalink(p.input), sink);
     status = EXIT_FAILURE;

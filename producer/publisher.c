@@ -99,9 +99,9 @@ static int s_set_nodrop(publisher *self, int on)
     return zmq_setsockopt(self->raw, ZMQ_XPUB_NODROP, &on, sizeof on);
 }
 
-//  Sends both frames; EAGAIN means a subscriber's queue stayed full for the
-//  whole send timeout (NODROP on). Interrupted sends are retried: the final
-//  report must go out even after SIGINT.
+//  Sends both frames. Returns 0, or -1 with errno set: EAGAIN means a subscriber's queue stayed
+//  full for the whole send timeout (NODROP on). Interrupted sends are retried: the final report
+//  must go out even after SIGINT.
 static int s_send_frames(publisher *self, const char *topic, const void *payload, size_t len)
 {
     int rc;
@@ -127,13 +127,14 @@ static void s_note_drop(publisher *self)
                 (unsigned long long)self->dropped);
 }
 
+//  Sends one message. Returns 0 or -EIO (logged).
 static int s_send(publisher *self, const char *topic, const void *payload, size_t len)
 {
     if (s_send_frames(self, topic, payload, len) == 0)
         return 0;
     if (errno != EAGAIN) {
         fprintf(stderr, "tcpwin-producer: send failed: %s\n", zmq_strerror(errno));
-        return -1;
+        return -EIO;
     }
     // The stalled peer loses this one; everybody else still gets it.
     int rc = s_set_nodrop(self, 0);
@@ -143,7 +144,7 @@ static int s_send(publisher *self, const char *topic, const void *payload, size_
         fprintf(stderr, "tcpwin-producer: cannot turn ZMQ_XPUB_NODROP back on: %s\n",
                 zmq_strerror(errno));
     s_note_drop(self);
-    return rc;
+    return rc == 0 ? 0 : -EIO;
 }
 
 static void s_fill_header(publisher *self, Tcpwin__Header *header, uint64_t sequence)
@@ -157,13 +158,12 @@ static void s_fill_header(publisher *self, Tcpwin__Header *header, uint64_t sequ
 int publisher_send_report(publisher *self, Tcpwin__Report *report)
 {
     s_fill_header(self, report->header, ++self->report_sequence);
-    report->counters->messages_dropped = self->dropped;
     size_t len;
     uint8_t *payload = tw_wire_encode(&report->base, &len);
     if (!payload) {
         fprintf(stderr, "tcpwin-producer: out of memory: report %llu not sent\n",
                 (unsigned long long)self->report_sequence);
-        return -1;
+        return -ENOMEM;
     }
     free(self->latest_report);
     self->latest_report = payload;
@@ -180,7 +180,7 @@ int publisher_send_flow(publisher *self, Tcpwin__FlowRecord *record)
     if (!payload) {
         fprintf(stderr, "tcpwin-producer: out of memory: flow record %llu not sent\n",
                 (unsigned long long)self->flow_sequence);
-        return -1;
+        return -ENOMEM;
     }
     protobuf_c_message_pack(&record->base, payload);
     int rc = s_send(self, TW_TOPIC_FLOW, payload, len);
@@ -219,7 +219,7 @@ int publisher_process_subscriptions(publisher *self, int timeout_ms)
         zmq_msg_close(&msg);
     }
     if (rc == -1 && errno == EINTR)
-        return -1;
+        return -EINTR;
     return 0;
 }
 
@@ -231,9 +231,14 @@ int publisher_wait_subscribers(publisher *self, int count, int timeout_ms)
         if (left <= 0)
             break;
         if (publisher_process_subscriptions(self, (int)left) != 0)
-            return -1;
+            return -EINTR;
     }
     return self->subscriptions;
+}
+
+uint64_t publisher_dropped(const publisher *self)
+{
+    return self->dropped;
 }
 
 void *publisher_socket(publisher *self)

@@ -46,19 +46,24 @@ publisher *publisher_new(const publisher_options *options);
 //  to go out; sets *self to NULL.
 void publisher_destroy(publisher **self);
 
-//  Fills the report's header (and its messages_dropped counter), sends it and
-//  keeps it as the latest for replay. Returns 0 or -1 (interrupted or failed).
+//  Fills the report's header, sends it and keeps it as the latest for
+//  replay. Returns 0, -ENOMEM when it could not be encoded (not sent), or
+//  -EIO when the send failed.
 int publisher_send_report(publisher *self, Tcpwin__Report *report);
 
-//  Fills the record's header and sends it. Returns 0 or -1.
+//  Fills the record's header and sends it. Returns 0, -ENOMEM or -EIO.
 int publisher_send_flow(publisher *self, Tcpwin__FlowRecord *record);
 
+//  Messages dropped for slow subscribers so far (see messages_dropped in
+//  proto/tcpwin.proto for what is counted).
+uint64_t publisher_dropped(const publisher *self);
+
 //  Handles pending subscription messages, waiting up to timeout_ms for the
-//  first one (0: don't wait). Returns 0, or -1 when interrupted.
+//  first one (0: don't wait). Returns 0, or -EINTR when interrupted.
 int publisher_process_subscriptions(publisher *self, int timeout_ms);
 
 //  Waits until `count` subscriptions arrived or timeout_ms passed. Returns the
-//  number seen, or -1 when interrupted by a signal.
+//  number seen, or -EINTR when interrupted by a signal.
 int publisher_wait_subscribers(publisher *self, int count, int timeout_ms);
 
 //  The raw libzmq socket, for zmq_poll (readable: subscription messages).

@@ -11,14 +11,13 @@
 # Exits non-zero when a target crashes (or fails to build).
 set -euo pipefail
 
-# The fuzz targets, one per line; each is also a tcpwin_add_fuzzer() line in
-# tests/fuzz/CMakeLists.txt.
-ALL_TARGETS=(
-    fuzz_packet_decode
-    fuzz_subscriber_decode
-)
-
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The fuzz targets are the files tests/fuzz/fuzz_*.c, as in its CMakeLists.txt.
+ALL_TARGETS=()
+for src in "$ROOT"/tests/fuzz/fuzz_*.c; do
+    name=${src##*/}
+    ALL_TARGETS+=("${name%.c}")
+done
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 CC_FUZZ=${CC_FUZZ:-clang}

@@ -18,8 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_STREAMS         4096
-#define DEFAULT_MAX_MESSAGE (64 * 1024 * 1024)
+#define MAX_STREAMS 4096
 
 struct receiver {
     zsock_t *sock;
@@ -97,7 +96,7 @@ receiver *receiver_new(const receiver_options *options)
     zsock_set_linger(self->sock, 0);
     zsock_set_maxmsgsize(self->sock, options->max_message_bytes > 0
                                          ? (int)options->max_message_bytes
-                                         : DEFAULT_MAX_MESSAGE);
+                                         : TW_MAX_MESSAGE_BYTES);
     bool curve = options->curve_cert || options->curve_server_key;
     if ((curve && tw_curve_client_setup(self->sock, options->curve_cert, options->curve_server_key,
                                         "tcpwin-subscriber") != 0) ||

@@ -16,7 +16,24 @@
 #include <cmocka.h>
 #include <pcap/dlt.h>
 
+#include "link_type.h"
 #include "packet_decode.h"
+
+// The analysis defines the link-type numbers itself (link_type.h) so that it
+// needs no libpcap header; they must be libpcap's (this test only includes
+// <pcap/dlt.h>, it does not link libpcap).
+_Static_assert(TW_LINK_NULL == DLT_NULL, "DLT_NULL");
+_Static_assert(TW_LINK_ETHERNET == DLT_EN10MB, "DLT_EN10MB");
+_Static_assert(TW_LINK_RAW_DLT == DLT_RAW, "DLT_RAW (Linux)");
+_Static_assert(TW_LINK_LOOP == DLT_LOOP, "DLT_LOOP");
+_Static_assert(TW_LINK_LINUX_SLL == DLT_LINUX_SLL, "DLT_LINUX_SLL");
+#ifdef DLT_LINUX_SLL2
+_Static_assert(TW_LINK_LINUX_SLL2 == DLT_LINUX_SLL2, "DLT_LINUX_SLL2");
+#endif
+#ifdef DLT_IPV4
+_Static_assert(TW_LINK_IPV4 == DLT_IPV4, "DLT_IPV4");
+_Static_assert(TW_LINK_IPV6 == DLT_IPV6, "DLT_IPV6");
+#endif
 
 #define MAX_FRAME       1024
 #define MAX_FIXUPS      16

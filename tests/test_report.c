@@ -1,5 +1,6 @@
-/*  report: messages built from the tables, and the size bound that keeps a
-    report under the subscribers' default message limit. */
+/*  report: messages built from the analysis' snapshots and flows, and the
+    size bound that keeps a report under the subscribers' default message
+    limit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,7 @@
 #include "analyzer.h"
 #include "report.h"
 
-#define DEFAULT_MAX_MESSAGE (64 * 1024 * 1024)
+#include "wire.h"
 
 static tw_flow_record s_worst_case_flow(uint32_t i)
 {
@@ -37,20 +38,21 @@ static void test_largest_report_fits_the_default_message_limit(void **state)
     tw_flow_record stalled[TW_DEFAULT_MAX_STALLED];
     for (int i = 0; i < TW_DEFAULT_MAX_STALLED; i++)
         stalled[i] = s_worst_case_flow((uint32_t)i);
-    tw_report_input input = {.time_us = INT64_MAX,
-                             .interval_s = UINT32_MAX,
-                             .final = true,
-                             .stalled = stalled,
-                             .n_stalled = TW_DEFAULT_MAX_STALLED};
-    tcpwin__counters__init(&input.counters);
-    Tcpwin__Report *report = tw_report_build(hosts, &input);
+    tw_report_snapshot input = {.time_us = INT64_MAX,
+                                .interval_s = UINT32_MAX,
+                                .final = true,
+                                .hosts = hosts,
+                                .stalled = stalled,
+                                .n_stalled = TW_DEFAULT_MAX_STALLED};
+    memset(&input.counters, 0xff, sizeof input.counters);  // the largest varints
+    Tcpwin__Report *report = tw_report_from_snapshot(&input);
     assert_non_null(report);
     report->header->producer_id = "a-producer-id-of-sixty-four-characters-which-is-long-enough-ok";
     report->header->run_id = UINT64_MAX;
     report->header->sequence = UINT64_MAX;
     size_t size = protobuf_c_message_get_packed_size(&report->base);
     print_message("%d IPv6 hosts: %zu bytes\n", TW_MAX_HOSTS_LIMIT, size);
-    assert_true(size < DEFAULT_MAX_MESSAGE);
+    assert_true(size < TW_MAX_MESSAGE_BYTES);
     tw_report_free(report);
     tw_host_table_destroy(&hosts);
 }
@@ -67,8 +69,14 @@ static void test_rows_and_stalled_flows_carry_their_fields(void **state)
     f.key.src_port = 3254;
     f.key.dst_port = 80;
     tw_host_table_offer(hosts, &f);
-    tw_report_input input = {.time_us = 5, .interval_s = 5, .stalled = &f, .n_stalled = 1};
-    Tcpwin__Report *r = tw_report_build(hosts, &input);
+    tw_report_snapshot input = {
+        .time_us = 5, .interval_s = 5, .hosts = hosts, .stalled = &f, .n_stalled = 1};
+    input.counters.packets = 7;
+    input.counters.stalled_omitted = 3;
+    Tcpwin__Report *r = tw_report_from_snapshot(&input);
+    assert_int_equal(r->counters->packets, 7);
+    assert_int_equal(r->counters->stalled_omitted, 3);
+    assert_int_equal(r->counters->capture_drops, 0);  // the producer's to fill
     assert_int_equal(r->n_hosts, 1);
     assert_int_equal(r->hosts[0]->ip.len, 4);
     assert_memory_equal(r->hosts[0]->ip.data, f.key.src, 4);
@@ -83,11 +91,29 @@ static void test_rows_and_stalled_flows_carry_their_fields(void **state)
     tw_host_table_destroy(&hosts);
 }
 
+static void test_flow_message_points_into_itself(void **state)
+{
+    (void)state;
+    tw_flow_record f = {.tcp_packets = 9, .undershoot_packets = 2, .end_reason = TW_END_RST};
+    f.key.ip_version = 6;
+    memset(f.key.src, 0x20, 16);
+    memset(f.key.dst, 0xfe, 16);
+    tw_flow_message m;
+    tw_flow_message_init(&m, &f);
+    assert_ptr_equal(m.record.header, &m.header);
+    assert_int_equal(m.record.src_ip.len, 16);
+    assert_memory_equal(m.record.src_ip.data, f.key.src, 16);
+    assert_memory_equal(m.record.dst_ip.data, f.key.dst, 16);
+    assert_int_equal(m.record.end_reason, TCPWIN__END_REASON__END_REASON_RST);
+    assert_int_equal(m.record.tcp_packets, 9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_largest_report_fits_the_default_message_limit),
         cmocka_unit_test(test_rows_and_stalled_flows_carry_their_fields),
+        cmocka_unit_test(test_flow_message_points_into_itself),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,11 @@
 #define TW_TOPIC_FLOW   "tcpwin.flow"
 #define TW_SCHEMA_MAJOR TCPWIN__SCHEMA_VERSION__SCHEMA_VERSION_MAJOR
 
+//  The largest message a subscriber takes by default (--max-message). The
+//  producer's bounds keep every report under it: TW_MAX_HOSTS_LIMIT rows
+//  (analyzer.h) encode to less (test_report checks the worst case).
+#define TW_MAX_MESSAGE_BYTES (64 * 1024 * 1024)
+
 typedef enum { TW_MSG_REPORT, TW_MSG_FLOW } tw_msg_kind;
 
 //  A decoded message; owns what protobuf-c unpacked.

@@ -1,9 +1,16 @@
-/*  analyzer: the whole window analysis, from captured frames to messages.
+/*  analyzer: the whole window analysis, from captured frames to plain values.
 
-    decode -> flow table -> host table -> reports at interval boundaries.
-    Pure: frames and their timestamps come in, Report and FlowRecord messages
-    go out through the sink callbacks (borrowed for the duration of the call).
-    No I/O and no clock reads, so a test can drive an hour of traffic.
+    decode -> flow table -> host table -> snapshots at interval boundaries.
+    Pure: frames and their timestamps come in; report snapshots and ended
+    flows go out through the sink callbacks as plain C values (borrowed for
+    the duration of the call). No I/O, no clock reads, no wire format: the
+    producer turns a snapshot into the published Report (report_builder), so
+    a test can drive an hour of traffic and look at the numbers directly.
+
+    Ended flows. The flow table ends flows in the middle of a batch of
+    packets; their records are queued here and handed to on_flow only after
+    the batch (or the expiry sweep) is done, so a slow consumer behind on_flow
+    never holds the table mid-batch.
 
     Reports: boundaries are multiples of interval_s since the epoch, in the
     capture's clock. A packet that crosses one or more boundaries first
@@ -19,7 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tcpwin.pb-c.h"
+#include "flow_table.h"
+#include "host_table.h"
 
 //  Defaults, documented in the README and --help.
 #define TW_DEFAULT_INTERVAL_S     5
@@ -48,9 +56,41 @@ typedef struct {
     bool flows;           // emit a FlowRecord per ended flow
 } tw_analyzer_config;
 
+//  The analysis' own run counters. The capture's drops and the publisher's
+//  are not the analysis' to know: the producer adds them to the Report.
 typedef struct {
-    void (*on_report)(Tcpwin__Report *report, void *arg);
-    void (*on_flow)(Tcpwin__FlowRecord *record, void *arg);
+    uint64_t packets;            // frames seen
+    uint64_t tcp_packets;        // decoded down to a TCP header
+    uint64_t malformed_packets;  // headers that contradict themselves
+    uint64_t truncated_packets;  // cut by the snap length before the window
+    uint64_t fragments_skipped;  // non-first IP fragments
+    uint64_t flows_active;       // in the flow table now
+    uint64_t flows_ended;        // every end, evictions included
+    uint64_t flows_evicted;      // ended because the table was full
+    uint64_t packets_untracked;  // not counted: the flow table had no memory
+    uint64_t hosts_evicted;      // host rows dropped by the bound or the TTL
+    uint64_t stalled_omitted;    // stalled flows past max_stalled, this report
+} tw_run_counters;
+
+//  What a report says, as plain values. Borrowed: valid only during the
+//  on_report call (hosts is the live table; walk it with
+//  tw_host_table_first/next, rows in insertion order).
+typedef struct {
+    int64_t time_us;  // the boundary (or the end), capture clock
+    uint32_t interval_s;
+    bool final;
+    uint32_t threshold;
+    uint32_t min_pkts;
+    bool threshold_bytes;
+    tw_run_counters counters;
+    const tw_host_table *hosts;
+    const tw_flow_record *stalled;  // the listed stalled flows
+    size_t n_stalled;
+} tw_report_snapshot;
+
+typedef struct {
+    void (*on_report)(const tw_report_snapshot *snapshot, void *arg);
+    void (*on_flow)(const tw_flow_record *flow, void *arg);  // with config.flows
     void *arg;
 } tw_analyzer_sink;
 
@@ -59,7 +99,7 @@ typedef struct tw_analyzer tw_analyzer;
 //  A configuration with every default filled in.
 tw_analyzer_config tw_analyzer_defaults(void);
 
-//  Creates an analyzer for frames of link type dlt (libpcap DLT_*). Returns
+//  Creates an analyzer for frames of link type dlt (link_type.h). Returns
 //  NULL when out of memory or the configuration is invalid.
 tw_analyzer *tw_analyzer_new(const tw_analyzer_config *config, int dlt, tw_analyzer_sink sink);
 
@@ -95,10 +135,7 @@ int64_t tw_analyzer_next_boundary(const tw_analyzer *self);
 //  Capture time of the last packet, and whether there was one.
 bool tw_analyzer_last_packet(const tw_analyzer *self, int64_t *ts_us);
 
-//  Drops the capture layer reported (pcap_stats), copied into later reports.
-void tw_analyzer_set_capture_drops(tw_analyzer *self, uint64_t drops);
-
-//  Run counters so far (flows_active etc. filled in).
-Tcpwin__Counters tw_analyzer_counters(const tw_analyzer *self);
+//  Run counters so far (flows_active etc. filled in; stalled_omitted 0).
+tw_run_counters tw_analyzer_counters(const tw_analyzer *self);
 
 #endif

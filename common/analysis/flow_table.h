@@ -35,6 +35,7 @@
 #include "packet_decode.h"
 
 typedef enum {
+    TW_END_NONE = 0,  // still live (a stalled flow in a report)
     TW_END_FIN = 1,
     TW_END_RST = 2,
     TW_END_IDLE = 3,

@@ -1,4 +1,4 @@
-/*  report: protobuf-c messages from the analysis tables.
+/*  report: protobuf-c messages from the analysis' snapshots and flows.
 
     A report is one allocation for the fixed parts and one per array, so
     freeing it is three calls and nothing can leak half-built.
@@ -87,7 +87,7 @@ static bool s_build_hosts(Tcpwin__Report *report, const tw_host_table *hosts)
     return true;
 }
 
-static bool s_build_stalled(Tcpwin__Report *report, const tw_report_input *input)
+static bool s_build_stalled(Tcpwin__Report *report, const tw_report_snapshot *input)
 {
     size_t n = input->n_stalled;
     void **pointers = s_alloc_cells(n, sizeof(stalled_cell));
@@ -103,7 +103,23 @@ static bool s_build_stalled(Tcpwin__Report *report, const tw_report_input *input
     return true;
 }
 
-Tcpwin__Report *tw_report_build(const tw_host_table *hosts, const tw_report_input *input)
+static void s_fill_counters(Tcpwin__Counters *out, const tw_run_counters *in)
+{
+    tcpwin__counters__init(out);
+    out->packets = in->packets;
+    out->tcp_packets = in->tcp_packets;
+    out->malformed_packets = in->malformed_packets;
+    out->truncated_packets = in->truncated_packets;
+    out->fragments_skipped = in->fragments_skipped;
+    out->flows_active = in->flows_active;
+    out->flows_ended = in->flows_ended;
+    out->flows_evicted = in->flows_evicted;
+    out->packets_untracked = in->packets_untracked;
+    out->hosts_evicted = in->hosts_evicted;
+    out->stalled_omitted = in->stalled_omitted;
+}
+
+Tcpwin__Report *tw_report_from_snapshot(const tw_report_snapshot *input)
 {
     report_block *block = calloc(1, sizeof *block);
     if (!block)
@@ -111,7 +127,7 @@ Tcpwin__Report *tw_report_build(const tw_host_table *hosts, const tw_report_inpu
     Tcpwin__Report *report = &block->report;
     tcpwin__report__init(report);
     tcpwin__header__init(&block->header);
-    block->counters = input->counters;
+    s_fill_counters(&block->counters, &input->counters);
     report->header = &block->header;
     report->counters = &block->counters;
     report->time_us = input->time_us;
@@ -120,7 +136,7 @@ Tcpwin__Report *tw_report_build(const tw_host_table *hosts, const tw_report_inpu
     report->threshold = input->threshold;
     report->min_pkts = input->min_pkts;
     report->threshold_bytes = input->threshold_bytes;
-    if (!s_build_hosts(report, hosts) || !s_build_stalled(report, input)) {
+    if (!s_build_hosts(report, input->hosts) || !s_build_stalled(report, input)) {
         tw_report_free(report);
         return NULL;
     }
@@ -149,13 +165,17 @@ static Tcpwin__EndReason s_end_reason(tw_end_reason reason)
         return TCPWIN__END_REASON__END_REASON_END_OF_CAPTURE;
     case TW_END_EVICTED:
         return TCPWIN__END_REASON__END_REASON_EVICTED;
+    case TW_END_NONE:
+        break;
     }
     return TCPWIN__END_REASON__END_REASON_UNSPECIFIED;
 }
 
-void tw_flow_record_fill(Tcpwin__FlowRecord *out, Tcpwin__Header *header, uint8_t addr[32],
-                         const tw_flow_record *flow)
+void tw_flow_message_init(tw_flow_message *message, const tw_flow_record *flow)
 {
+    Tcpwin__FlowRecord *out = &message->record;
+    Tcpwin__Header *header = &message->header;
+    uint8_t *addr = message->addresses;
     tcpwin__flow_record__init(out);
     tcpwin__header__init(header);
     size_t len = s_ip_len(flow->key.ip_version);

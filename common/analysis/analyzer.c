@@ -1,4 +1,4 @@
-/*  analyzer: wires decode, flow table, host table and report building.
+/*  analyzer: wires decode, flow table, host table and report snapshots.
 
     The per-packet path is decode + one flow table update; everything that
     is O(flows) or O(hosts) (idle sweep, stalled list, report) happens only
@@ -11,17 +11,21 @@
     report boundary, a tick, the finish, and tw_analyzer_flush. So flows end,
     and hosts are offered, in the same order and with the same counts as
     packet by packet; only flow records come out a few packets later.
+
+    Ended flows are queued (ENDED_QUEUE records) and delivered after the
+    batch. A batch ends at most three flows per packet (an eviction to make
+    room, and both directions on a RST), so the queue never fills inside a
+    batch; in a sweep (expiry, end of capture) a full queue is delivered and
+    the sweep goes on.
 */
 #include "analyzer.h"
 
 #include <stdlib.h>
 
-#include "flow_table.h"
-#include "host_table.h"
 #include "packet_decode.h"
-#include "report.h"
 
 #define QUEUE_PACKETS 128
+#define ENDED_QUEUE   (3 * QUEUE_PACKETS)
 
 struct tw_analyzer {
     tw_analyzer_config config;
@@ -29,16 +33,18 @@ struct tw_analyzer {
     tw_analyzer_sink sink;
     tw_flow_table *flows;
     tw_host_table *hosts;
-    tw_flow_record *stalled;  // scratch for the report, max_stalled entries
+    tw_flow_record *stalled;  // scratch for the report, max_stalled + 1 entries
     int64_t interval_us;
     int64_t next_boundary_us;
     bool started;  // next_boundary_us is set
     bool have_packet;
     int64_t last_packet_us;
-    Tcpwin__Counters counters;  // packet counters; the table ones are filled at report time
-    size_t queued;              // decoded packets not yet in the flow table
+    tw_run_counters counters;  // packet counters; the table ones are filled at report time
+    size_t queued;             // decoded packets not yet in the flow table
     tw_packet queue[QUEUE_PACKETS];
     int64_t queue_us[QUEUE_PACKETS];
+    size_t n_ended;  // ended flows not yet handed to on_flow
+    tw_flow_record ended[ENDED_QUEUE];
 };
 
 tw_analyzer_config tw_analyzer_defaults(void)
@@ -63,22 +69,28 @@ static int64_t s_floor_to(int64_t t, int64_t step)
     return q * step;
 }
 
+//  Hands the queued ended flows to on_flow, oldest first.
+static void s_deliver_ended(tw_analyzer *self)
+{
+    for (size_t i = 0; i < self->n_ended; i++)
+        self->sink.on_flow(&self->ended[i], self->sink.arg);
+    self->n_ended = 0;
+}
+
 static void s_on_flow_end(const tw_flow_record *flow, void *arg)
 {
     tw_analyzer *self = arg;
     tw_host_table_offer(self->hosts, flow);
     if (!self->config.flows || !self->sink.on_flow)
         return;
-    Tcpwin__FlowRecord record;
-    Tcpwin__Header header;
-    uint8_t addresses[32];
-    tw_flow_record_fill(&record, &header, addresses, flow);
-    self->sink.on_flow(&record, self->sink.arg);
+    if (self->n_ended == ENDED_QUEUE)
+        s_deliver_ended(self);  // only in a sweep: a batch ends fewer (see the top)
+    self->ended[self->n_ended++] = *flow;
 }
 
-Tcpwin__Counters tw_analyzer_counters(const tw_analyzer *self)
+tw_run_counters tw_analyzer_counters(const tw_analyzer *self)
 {
-    Tcpwin__Counters counters = self->counters;
+    tw_run_counters counters = self->counters;
     tw_flow_counters flows = tw_flow_table_counters(self->flows);
     counters.flows_active = flows.active;
     counters.flows_ended = flows.ended;
@@ -90,9 +102,10 @@ Tcpwin__Counters tw_analyzer_counters(const tw_analyzer *self)
 
 static void s_emit_report(tw_analyzer *self, int64_t time_us, bool final)
 {
+    s_deliver_ended(self);  // records of flows ended before the report go first
     size_t stalled = tw_flow_table_stalled(self->flows, self->stalled, self->config.max_stalled);
     size_t listed = stalled < self->config.max_stalled ? stalled : self->config.max_stalled;
-    tw_report_input input = {
+    tw_report_snapshot snapshot = {
         .time_us = time_us,
         .interval_s = self->config.interval_s,
         .final = final,
@@ -100,16 +113,13 @@ static void s_emit_report(tw_analyzer *self, int64_t time_us, bool final)
         .min_pkts = self->config.min_pkts,
         .threshold_bytes = self->config.threshold_bytes,
         .counters = tw_analyzer_counters(self),
+        .hosts = self->hosts,
         .stalled = self->stalled,
         .n_stalled = listed,
     };
-    input.counters.stalled_omitted = stalled - listed;
-    Tcpwin__Report *report = tw_report_build(self->hosts, &input);
-    if (!report)
-        self->counters.reports_lost++;
-    if (report && self->sink.on_report)
-        self->sink.on_report(report, self->sink.arg);
-    tw_report_free(report);
+    snapshot.counters.stalled_omitted = stalled - listed;
+    if (self->sink.on_report)
+        self->sink.on_report(&snapshot, self->sink.arg);
 }
 
 //  Crosses the boundaries up to now_us, if any: one report at the last one.
@@ -135,6 +145,7 @@ void tw_analyzer_flush(tw_analyzer *self)
     // (packetsUntracked in the reports).
     (void)tw_flow_table_packets(self->flows, self->queue, self->queue_us, self->queued);
     self->queued = 0;
+    s_deliver_ended(self);
 }
 
 void tw_analyzer_queue(tw_analyzer *self, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
@@ -201,11 +212,6 @@ bool tw_analyzer_last_packet(const tw_analyzer *self, int64_t *ts_us)
     return self->have_packet;
 }
 
-void tw_analyzer_set_capture_drops(tw_analyzer *self, uint64_t drops)
-{
-    self->counters.capture_drops = drops;
-}
-
 tw_analyzer *tw_analyzer_new(const tw_analyzer_config *config, int dlt, tw_analyzer_sink sink)
 {
     if (config->interval_s == 0 || !tw_link_supported(dlt))
@@ -217,7 +223,6 @@ tw_analyzer *tw_analyzer_new(const tw_analyzer_config *config, int dlt, tw_analy
     self->dlt = dlt;
     self->sink = sink;
     self->interval_us = (int64_t)config->interval_s * 1000000;
-    tcpwin__counters__init(&self->counters);
     tw_flow_config flow_config = {
         .threshold = config->threshold,
         .threshold_bytes = config->threshold_bytes,

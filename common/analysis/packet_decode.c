@@ -23,29 +23,9 @@
 */
 #include "packet_decode.h"
 
-#include <pcap/dlt.h>
 #include <string.h>
 
-// Older <pcap/dlt.h> may lack the newer link types; their values are fixed.
-#ifndef DLT_LINUX_SLL2
-#define DLT_LINUX_SLL2 276
-#endif
-#ifndef DLT_IPV4
-#define DLT_IPV4 228
-#endif
-#ifndef DLT_IPV6
-#define DLT_IPV6 229
-#endif
-
-// pcap files say LINKTYPE_RAW (101); libpcap maps it to DLT_RAW (12, or 14
-// on OpenBSD), but a reader may hand us any of them. Accept the other
-// platform's value too unless that value means something else here.
-#define LINKTYPE_RAW 101
-#if DLT_RAW == 12 && !(defined(DLT_PPP_BSDOS) && DLT_PPP_BSDOS == 14)
-#define DLT_RAW_OTHER 14
-#elif DLT_RAW == 14 && DLT_LOOP != 12
-#define DLT_RAW_OTHER 12
-#endif
+#include "link_type.h"
 
 // Tunnels nest at most this many IP headers deep; deeper is MALFORMED.
 #define MAX_IP_LAYERS 8
@@ -163,25 +143,23 @@ static inline uint32_t s_be16(const uint8_t *p)
 static inline s_link s_link_of(int dlt)
 {
     switch (dlt) {
-    case DLT_EN10MB:
+    case TW_LINK_ETHERNET:
         return LINK_ETHERNET;
-    case DLT_LINUX_SLL:
+    case TW_LINK_LINUX_SLL:
         return LINK_SLL;
-    case DLT_LINUX_SLL2:
+    case TW_LINK_LINUX_SLL2:
         return LINK_SLL2;
-    case DLT_NULL:
+    case TW_LINK_NULL:
         return LINK_NULL;
-    case DLT_LOOP:
+    case TW_LINK_LOOP:
         return LINK_LOOP;
-    case DLT_RAW:
-    case LINKTYPE_RAW:
-#ifdef DLT_RAW_OTHER
-    case DLT_RAW_OTHER:
-#endif
+    case TW_LINK_RAW_DLT:
+    case TW_LINK_RAW_OPENBSD:
+    case TW_LINK_RAW:
         return LINK_RAW;
-    case DLT_IPV4:
+    case TW_LINK_IPV4:
         return LINK_IPV4;
-    case DLT_IPV6:
+    case TW_LINK_IPV6:
         return LINK_IPV6;
     default:
         return LINK_UNSUPPORTED;
@@ -640,7 +618,7 @@ static bool s_fast_tcp(const uint8_t *data, uint32_t caplen, uint32_t wirelen, t
 tw_decode_status tw_packet_decode(int dlt, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
                                   tw_packet *out)
 {
-    if (dlt == DLT_EN10MB && s_fast_tcp(data, caplen, wirelen, out))
+    if (dlt == TW_LINK_ETHERNET && s_fast_tcp(data, caplen, wirelen, out))
         return TW_DECODE_OK;
     s_cursor c = {
         .data = data,

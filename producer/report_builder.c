@@ -1,0 +1,13 @@
+/*  report_builder: snapshot + capture statistics + publisher counts -> Report. */
+#include "report_builder.h"
+
+Tcpwin__Report *report_build(const tw_report_snapshot *snapshot, const report_edge_counters *edges)
+{
+    Tcpwin__Report *report = tw_report_from_snapshot(snapshot);
+    if (!report)
+        return NULL;
+    report->counters->capture_drops = edges->capture_drops;
+    report->counters->messages_dropped = edges->messages_dropped;
+    report->counters->reports_lost = edges->reports_lost;
+    return report;
+}

@@ -1,0 +1,29 @@
+/*  report_builder: the one place a published Report is assembled.
+
+    Every field of a Report has one owner. The analysis owns the snapshot
+    (hosts, stalled flows, its run counters); the capture owns its drop
+    count; the publisher owns messages_dropped and the header (producer id,
+    run id, sequence, filled as it sends); the producer's loop owns
+    reports_lost. report_build puts the first three together here, so
+    nothing patches a report after it was built.
+*/
+#ifndef TW_REPORT_BUILDER_H
+#define TW_REPORT_BUILDER_H
+
+#include <stdint.h>
+
+#include "analyzer.h"
+#include "report.h"
+
+//  The producer's own counters, beside the analysis' snapshot.
+typedef struct {
+    uint64_t capture_drops;     // packets the kernel or interface dropped (live)
+    uint64_t messages_dropped;  // messages a slow subscriber lost (publisher)
+    uint64_t reports_lost;      // reports not published for want of memory
+} report_edge_counters;
+
+//  Builds the Report to publish (header left for the publisher). Returns NULL
+//  when out of memory; free it with tw_report_free.
+Tcpwin__Report *report_build(const tw_report_snapshot *snapshot, const report_edge_counters *edges);
+
+#endif
