@@ -19,8 +19,12 @@
 
 #include "analyzer.h"
 #include "capture.h"
+#include "endpoint.h"
+#include "number.h"
+#include "program.h"
 #include "publisher.h"
 #include "report_builder.h"
+#include "signals.h"
 
 enum { EXIT_USAGE = 2, EXIT_DAMAGED = 3 };
 
@@ -40,26 +44,6 @@ typedef struct {
     publisher *output;
     uint64_t reports_lost;  // not published for want of memory
 } producer;
-
-static volatile sig_atomic_t s_stop;
-
-static void s_on_signal(int signo)
-{
-    (void)signo;
-    s_stop = 1;
-}
-
-//  Our own handlers (czmq's are switched off in main): SIGINT/SIGTERM end the
-//  capture cleanly; no SA_RESTART, so a blocking poll in the main thread
-//  returns EINTR (the live loop also wakes at least every second).
-static void s_install_signals(void)
-{
-    struct sigaction action = {.sa_handler = s_on_signal};
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, NULL);
-    sigaction(SIGTERM, &action, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
 
 static void s_usage(FILE *out)
 {
@@ -106,23 +90,8 @@ static void s_usage(FILE *out)
         "3 the capture file is damaged or truncated (read up to the damage, final report sent).\n",
         CAPTURE_DEFAULT_SNAPLEN, TW_DEFAULT_INTERVAL_S, TW_DEFAULT_THRESHOLD, TW_DEFAULT_MIN_PKTS,
         TW_DEFAULT_MAX_FLOWS, TW_DEFAULT_MAX_HOSTS, TW_DEFAULT_FLOW_TIMEOUT_S,
-        TW_DEFAULT_MAX_STALLED, PUBLISHER_DEFAULT_ENDPOINT, PUBLISHER_DEFAULT_TIMEOUT_MS,
+        TW_DEFAULT_MAX_STALLED, TW_DEFAULT_PUBLISH, PUBLISHER_DEFAULT_TIMEOUT_MS,
         PUBLISHER_DEFAULT_SNDHWM);
-}
-
-static bool s_parse_number(const char *name, const char *text, unsigned long long min,
-                           unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (errno || end == text || *end || text[0] == '-' || value < min || value > max) {
-        fprintf(stderr, "tcpwin-producer: --%s wants a number from %llu to %llu, not '%s'\n", name,
-                min, max, text);
-        return false;
-    }
-    *out = value;
-    return true;
 }
 
 enum {
@@ -182,49 +151,53 @@ static const struct option s_long_options[] = {
 //  Options that take a number: where it goes, its name and its range.
 static bool s_parse_numeric_option(int opt, const char *arg, options *o)
 {
-    unsigned long long v;
-    const unsigned long long day = 86400;
+    uint64_t v;
+    const uint64_t day = 86400;
     tw_analyzer_config *a = &o->analysis;
     switch (opt) {
     case 's':
-        return s_parse_number("snaplen", arg, 64, 262144, &v) && ((o->capture.snaplen = (int)v), 1);
+        return tw_number_option("snaplen", arg, 64, 262144, &v) &&
+               ((o->capture.snaplen = (int)v), 1);
     case 'B':
-        return s_parse_number("buffer-size", arg, 1, INT_MAX, &v) &&
+        return tw_number_option("buffer-size", arg, 1, INT_MAX, &v) &&
                ((o->capture.buffer_bytes = (int)v), 1);
     case OPT_INTERVAL:
-        return s_parse_number("interval", arg, 1, day, &v) && ((a->interval_s = (uint32_t)v), 1);
+        return tw_number_option("interval", arg, 1, day, &v) && ((a->interval_s = (uint32_t)v), 1);
     case OPT_THRESHOLD:
-        return s_parse_number("threshold", arg, 0, 65536, &v) && ((a->threshold = (uint32_t)v), 1);
+        return tw_number_option("threshold", arg, 0, 65536, &v) &&
+               ((a->threshold = (uint32_t)v), 1);
     case OPT_THRESHOLD_BYTES:
         a->threshold_bytes = true;
-        return s_parse_number("threshold-bytes", arg, 0, UINT32_MAX, &v) &&
+        return tw_number_option("threshold-bytes", arg, 0, UINT32_MAX, &v) &&
                ((a->threshold = (uint32_t)v), 1);
     case OPT_MIN_PKTS:
-        return s_parse_number("min-pkts", arg, 1, UINT32_MAX, &v) &&
+        return tw_number_option("min-pkts", arg, 1, UINT32_MAX, &v) &&
                ((a->min_pkts = (uint32_t)v), 1);
     case OPT_MAX_FLOWS:
-        return s_parse_number("max-flows", arg, 1, 100000000, &v) && ((a->max_flows = v), 1);
+        return tw_number_option("max-flows", arg, 1, 100000000, &v) && ((a->max_flows = v), 1);
     case OPT_MAX_HOSTS:
-        return s_parse_number("max-hosts", arg, 1, TW_MAX_HOSTS_LIMIT, &v) &&
+        return tw_number_option("max-hosts", arg, 1, TW_MAX_HOSTS_LIMIT, &v) &&
                ((a->max_hosts = v), 1);
     case OPT_FLOW_TIMEOUT:
-        return s_parse_number("flow-timeout", arg, 1, day, &v) &&
+        return tw_number_option("flow-timeout", arg, 1, day, &v) &&
                ((a->flow_timeout_us = (int64_t)v * 1000000), 1);
     case OPT_HOST_TTL:
-        return s_parse_number("host-ttl", arg, 0, 365 * day, &v) &&
+        return tw_number_option("host-ttl", arg, 0, 365 * day, &v) &&
                ((a->host_ttl_us = (int64_t)v * 1000000), 1);
     case OPT_MAX_STALLED:
-        return s_parse_number("max-stalled", arg, 0, 100000, &v) && ((a->max_stalled = v), 1);
+        return tw_number_option("max-stalled", arg, 0, 100000, &v) && ((a->max_stalled = v), 1);
     case OPT_WAIT_SUBSCRIBERS:
-        return s_parse_number("wait-subscribers", arg, 0, 100000, &v) &&
+        return tw_number_option("wait-subscribers", arg, 0, 100000, &v) &&
                ((o->wait_subscribers = (int)v), 1);
     case OPT_WAIT_TIMEOUT:
-        return s_parse_number("wait-timeout", arg, 0, day, &v) && ((o->wait_timeout_s = (int)v), 1);
+        return tw_number_option("wait-timeout", arg, 0, day, &v) &&
+               ((o->wait_timeout_s = (int)v), 1);
     case OPT_SEND_TIMEOUT:
-        return s_parse_number("send-timeout", arg, 0, 3600000, &v) &&
+        return tw_number_option("send-timeout", arg, 0, 3600000, &v) &&
                ((o->publish.send_timeout_ms = (int)v), 1);
     case OPT_SNDHWM:
-        return s_parse_number("sndhwm", arg, 1, 10000000, &v) && ((o->publish.sndhwm = (int)v), 1);
+        return tw_number_option("sndhwm", arg, 1, 10000000, &v) &&
+               ((o->publish.sndhwm = (int)v), 1);
     }
     return false;
 }
@@ -232,9 +205,11 @@ static bool s_parse_numeric_option(int opt, const char *arg, options *o)
 static bool s_add_endpoint(options *o, const char *endpoint)
 {
     if (o->publish.n_endpoints == sizeof o->endpoints / sizeof o->endpoints[0]) {
-        fprintf(stderr, "tcpwin-producer: too many --publish endpoints (at most 64)\n");
+        tw_log("too many --publish endpoints (at most 64)");
         return false;
     }
+    if (!tw_endpoint_option("publish", endpoint, TW_ENDPOINT_ZMQ_BIND))
+        return false;
     o->endpoints[o->publish.n_endpoints++] = endpoint;
     return true;
 }
@@ -378,7 +353,7 @@ static void s_on_file_packet(u_char *arg, const struct pcap_pkthdr *header, cons
     // Late joiners are answered while a long file is read.
     if ((++reader->count & 0xFFFF) == 0)
         publisher_process_subscriptions(reader->p->output, 0);
-    if (s_stop)
+    if (signals_stop_requested())
         pcap_breakloop(capture_handle(reader->p->input));
 }
 
@@ -393,9 +368,10 @@ static int s_read_file(producer *p)
     // One pcap_dispatch reads to the end of the file (or a pcap_breakloop on
     // a signal): it spares pcap_next_ex's per-packet call and copy of the
     // header. 0 is the end of the file.
-    while (!s_stop && (rc = pcap_dispatch(pcap, -1, s_on_file_packet, (u_char *)&reader)) > 0)
+    while (!signals_stop_requested() &&
+           (rc = pcap_dispatch(pcap, -1, s_on_file_packet, (u_char *)&reader)) > 0)
         ;
-    if (s_stop || rc == 0 || rc == PCAP_ERROR_BREAK)
+    if (signals_stop_requested() || rc == 0 || rc == PCAP_ERROR_BREAK)
         return 0;
     s_report_read_error(p, reader.count);
     return reader.count == 0 ? EXIT_FAILURE : EXIT_DAMAGED;
@@ -423,7 +399,7 @@ static int s_read_live(producer *p)
         {.socket = publisher_socket(p->output), .events = ZMQ_POLLIN},
     };
     tw_analyzer_tick(p->analyzer, s_wall_clock_us());
-    while (!s_stop) {
+    while (!signals_stop_requested()) {
         int rc = zmq_poll(items, 2, s_poll_timeout_ms(p));
         if (rc == -1 && errno != EINTR) {
             fprintf(stderr, "tcpwin-producer: poll failed: %s\n", zmq_strerror(errno));
@@ -490,6 +466,7 @@ static void s_default_options(options *o, char *hostname, size_t size)
 
 int main(int argc, char **argv)
 {
+    tw_program_set_name(TW_PRODUCER_NAME);
     char hostname[256];
     options o;
     s_default_options(&o, hostname, sizeof hostname);
@@ -501,13 +478,13 @@ int main(int argc, char **argv)
     if (status >= 0)
         return status;
     if (o.publish.n_endpoints == 0)
-        s_add_endpoint(&o, PUBLISHER_DEFAULT_ENDPOINT);
+        o.endpoints[o.publish.n_endpoints++] = TW_DEFAULT_PUBLISH;
     // Live capture never waits for a subscriber: the packets would be lost.
     if (o.no_wait || o.capture.interface)
         o.publish.send_timeout_ms = 0;
 
     zsys_handler_set(NULL);
-    s_install_signals();
+    signals_install();
     producer p = {0};
     // Bound first, so subscribers can connect while a pipe or FIFO input
     // is still waiting for its writer.

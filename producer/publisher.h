@@ -21,7 +21,6 @@
 
 #include "tcpwin.pb-c.h"
 
-#define PUBLISHER_DEFAULT_ENDPOINT   "tcp://127.0.0.1:5556"
 #define PUBLISHER_DEFAULT_SNDHWM     1000
 #define PUBLISHER_DEFAULT_TIMEOUT_MS 5000
 #define PUBLISHER_LINGER_MS          5000

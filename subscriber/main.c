@@ -14,12 +14,14 @@
 #include "forward.h"
 #include "print.h"
 #include "curve.h"
+#include "endpoint.h"
+#include "number.h"
+#include "program.h"
 #include "receiver.h"
 #include "relay.h"
 #include "signals.h"
 
-#define DEFAULT_CONNECT "tcp://127.0.0.1:5556"
-#define MAX_LIST        64
+#define MAX_LIST 64
 
 typedef struct {
     const char *endpoints[MAX_LIST];
@@ -66,14 +68,14 @@ static void s_usage(FILE *out)
             "  -c, --connect ENDPOINT  a producer, repeatable (default %s)\n"
             "  -t, --topic PREFIX      subscribe to this topic prefix, repeatable\n"
             "                          (default tcpwin.: reports and flow records)\n"
-            "      --max-message N     refuse messages larger than N bytes (default 64 MiB)\n"
+            "      --max-message N     refuse messages larger than N bytes (default %d MiB)\n"
             "      --curve-secret CERT encrypt with CURVE: our certificate (keygen's NAME) ...\n"
             "      --curve-server KEY  ... and the producer's public key (Z85 or its certificate)\n"
             "  -h, --help              this text; MODE --help for a mode's options\n"
             "  -V, --version           the version\n"
             "\n"
             "Modes:\n",
-            DEFAULT_CONNECT);
+            TW_DEFAULT_CONNECT, TW_MAX_MESSAGE_BYTES >> 20);
     for (size_t i = 0; i < sizeof s_modes / sizeof s_modes[0]; i++)
         fprintf(out, "  %-8s %s\n", s_modes[i].name, s_modes[i].what);
     fprintf(out,
@@ -107,14 +109,15 @@ static int s_parse_global(int argc, char **argv, options *o)
     int opt;
     while ((opt = getopt_long(argc, argv, "+c:t:hV", longs, NULL)) != -1) {
         bool ok = true;
-        char *end;
+        uint64_t n;
         if (opt == 'c')
-            ok = s_append(o->endpoints, &o->receive.n_endpoints, optarg, "--connect endpoints");
+            ok = tw_endpoint_option("connect", optarg, TW_ENDPOINT_ZMQ_CONNECT) &&
+                 s_append(o->endpoints, &o->receive.n_endpoints, optarg, "--connect endpoints");
         else if (opt == 't')
             ok = s_append(o->topics, &o->receive.n_topics, optarg, "--topic prefixes");
         else if (opt == 'm')
-            ok = (o->receive.max_message_bytes = strtoll(optarg, &end, 10)) > 0 && !*end &&
-                 o->receive.max_message_bytes <= 0x7fffffff;
+            ok = tw_number_option("max-message", optarg, 1, INT32_MAX, &n) &&
+                 ((o->receive.max_message_bytes = (int64_t)n), true);
         else if (opt == 's')
             o->receive.curve_cert = optarg;
         else if (opt == 'k')
@@ -157,6 +160,7 @@ static int s_run_mode(int mode, const receiver_options *options, int argc, char 
 
 int main(int argc, char **argv)
 {
+    tw_program_set_name(TW_SUBSCRIBER_NAME);
     options o = {0};
     o.receive.endpoints = o.endpoints;
     o.receive.topics = o.topics;
@@ -181,7 +185,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (o.receive.n_endpoints == 0)
-        o.endpoints[o.receive.n_endpoints++] = DEFAULT_CONNECT;
+        o.endpoints[o.receive.n_endpoints++] = TW_DEFAULT_CONNECT;
 
     zsys_handler_set(NULL);
     signals_install();

@@ -9,13 +9,14 @@
 
 #include "json_lines.h"
 #include "legacy_text.h"
+#include "number.h"
 #include "signals.h"
 
 typedef struct {
     bool json;
-    unsigned long long count;  // reports to print before exiting, 0: forever
-    bool until_final;          // exit after a final report
-    bool stats;                // print the counters at exit
+    uint64_t count;    // reports to print before exiting, 0: forever
+    bool until_final;  // exit after a final report
+    bool stats;        // print the counters at exit
 } print_options;
 
 static void s_usage(FILE *out)
@@ -40,7 +41,6 @@ static int s_parse(int argc, char **argv, print_options *o)
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
-        char *end = NULL;
         if (opt == 'h') {
             s_usage(stdout);
             return 0;
@@ -50,13 +50,11 @@ static int s_parse(int argc, char **argv, print_options *o)
             o->until_final = true;
         } else if (opt == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "text") == 0)) {
             o->json = strcmp(optarg, "json") == 0;
-        } else if (opt == 'c' && optarg[0] != '-' &&
-                   (o->count = strtoull(optarg, &end, 10), !*end) && *optarg) {
+        } else if (opt == 'c' && tw_number_option("count", optarg, 0, UINT64_MAX, &o->count)) {
             continue;
         } else {
-            if (opt == 'f' || opt == 'c')
-                fprintf(stderr, "tcpwin-subscriber: print: bad value '%s' for --%s\n", optarg,
-                        opt == 'f' ? "format" : "count");
+            if (opt == 'f')
+                fprintf(stderr, "tcpwin-subscriber: print: bad value '%s' for --format\n", optarg);
             s_usage(stderr);
             return 2;
         }

@@ -6,6 +6,7 @@
 #include <getopt.h>
 
 #include "curve.h"
+#include "endpoint.h"
 
 #define MAX_BINDS 64
 
@@ -43,9 +44,11 @@ static int s_parse(int argc, char **argv, relay_options *o)
             fprintf(stderr, "tcpwin-subscriber: relay: too many --bind endpoints (at most %d)\n",
                     MAX_BINDS);
             return 2;
-        } else if (opt == 'b')
+        } else if (opt == 'b') {
+            if (!tw_endpoint_option("bind", optarg, TW_ENDPOINT_ZMQ_BIND))
+                return 2;
             o->binds[o->n_binds++] = optarg;
-        else if (opt == 's')
+        } else if (opt == 's')
             o->curve_secret = optarg;
         else if (opt == 'a')
             o->curve_allow = optarg;

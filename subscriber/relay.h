@@ -10,9 +10,10 @@
 #ifndef TW_RELAY_H
 #define TW_RELAY_H
 
+#include "endpoint.h"
 #include "receiver.h"
 
-#define RELAY_DEFAULT_BIND "tcp://127.0.0.1:5557"
+#define RELAY_DEFAULT_BIND TW_DEFAULT_RELAY_BIND
 
 //  Runs the relay until SIGINT/SIGTERM. upstream holds the producers and the
 //  client-side CURVE settings; argv the mode's own options. Returns the exit

@@ -43,7 +43,22 @@ check "missing interface: exit 1" [ $rc -eq 1 ]
 "$PRODUCER" -r "$sample" --publish "bogus://x" 2>"$work/bind.err"
 rc=$?
 check "bad endpoint: names it" grep -q "bogus://x" "$work/bind.err"
-check "bad endpoint: exit 1" [ $rc -eq 1 ]
+# A malformed endpoint is bad usage (exit 2), refused by the parser every
+# endpoint option shares; an endpoint that cannot be bound is exit 1.
+check "bad endpoint: exit 2" [ $rc -eq 2 ]
+check "bad endpoint: says what is expected" grep -q "expected tcp://HOST:PORT" "$work/bind.err"
+taken=$(free_port)
+nc -l 127.0.0.1 "$taken" &
+holder=$!
+pids+=("$holder")
+for _ in $(seq 1 50); do ss -ltn "sport = :$taken" | grep -q LISTEN && break; sleep 0.1; done
+"$PRODUCER" -r "$sample" --publish "tcp://127.0.0.1:$taken" 2>"$work/bind2.err"
+rc=$?
+check "endpoint in use: names it" grep -q "cannot bind 'tcp://127.0.0.1:$taken'" "$work/bind2.err"
+check "endpoint in use: exit 1" [ $rc -eq 1 ]
+"$SUBSCRIBER" --connect "tcp://127.0.0.1:0" print 2>"$work/connect.err"
+check "bad --connect: exit 2" [ $? -eq 2 ]
+check "bad --connect: says why" grep -q "port must be 1 to 65535" "$work/connect.err"
 "$PRODUCER" -r "$sample" -i lo 2>/dev/null
 check "two inputs: exit 2" [ $? -eq 2 ]
 "$PRODUCER" -r "$sample" --interval soon 2>/dev/null

@@ -106,11 +106,45 @@ static void test_invalid_endpoints(void **state)
     free(long_name);
 }
 
+static void s_expect_for(const char *text, tw_endpoint_use use, int rc, const char *reason_part)
+{
+    tw_endpoint endpoint;
+    const char *reason = NULL;
+    int got = tw_endpoint_parse_for(text, use, &endpoint, &reason);
+    if (got != rc || (rc != 0 && (!reason || !strstr(reason, reason_part))))
+        fail_msg("'%s' (use %d): rc %d, reason '%s'", text, (int)use, got, reason ? reason : "");
+    tw_endpoint_clear(&endpoint);
+}
+
+//  --publish, --connect and --to share one parser: the same host and port
+//  rules, each use with its own transports.
+static void test_each_use_takes_its_transports(void **state)
+{
+    (void)state;
+    s_expect_for("tcp://127.0.0.1:5556", TW_ENDPOINT_ZMQ_BIND, 0, NULL);
+    s_expect_for("tcp://*:5556", TW_ENDPOINT_ZMQ_BIND, 0, NULL);
+    s_expect_for("ipc:///tmp/tcpwin.sock", TW_ENDPOINT_ZMQ_BIND, 0, NULL);
+    s_expect_for("tcp://[::1]:5556", TW_ENDPOINT_ZMQ_CONNECT, 0, NULL);
+    s_expect_for("ipc:///tmp/tcpwin.sock", TW_ENDPOINT_ZMQ_CONNECT, 0, NULL);
+    s_expect_for("tcp://*:5556", TW_ENDPOINT_ZMQ_CONNECT, -EINVAL, "only letters");
+    s_expect_for("udp://127.0.0.1:5556", TW_ENDPOINT_ZMQ_CONNECT, -EINVAL, "ipc://PATH");
+    s_expect_for("udp://127.0.0.1:5556", TW_ENDPOINT_ZMQ_BIND, -EINVAL, "HOST may be *");
+    s_expect_for("ipc://", TW_ENDPOINT_ZMQ_BIND, -EINVAL, "missing path");
+    s_expect_for("ipc:///tmp/x", TW_ENDPOINT_SINK, -EINVAL, "expected tcp://HOST:PORT or udp://");
+    s_expect_for("tcp://127.0.0.1:0", TW_ENDPOINT_ZMQ_BIND, -EINVAL, "1 to 65535");
+    s_expect_for("tcp://127.0.0.1:0", TW_ENDPOINT_ZMQ_CONNECT, -EINVAL, "1 to 65535");
+    s_expect_for("tcp://127.0.0.1:0", TW_ENDPOINT_SINK, -EINVAL, "1 to 65535");
+    s_expect_for("tcp://10.0.0.256:1", TW_ENDPOINT_ZMQ_CONNECT, -EINVAL, "not a valid IPv4");
+    char control[] = "ipc://a\033[31m";  // an escape sequence in a path
+    s_expect_for(control, TW_ENDPOINT_ZMQ_BIND, -EINVAL, "control character");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_endpoints),
         cmocka_unit_test(test_invalid_endpoints),
+        cmocka_unit_test(test_each_use_takes_its_transports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

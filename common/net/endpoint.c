@@ -1,4 +1,4 @@
-/*  endpoint: parsing tcp://HOST:PORT and udp://HOST:PORT.
+/*  endpoint: parsing tcp://HOST:PORT, udp://HOST:PORT and ipc://PATH.
 
     Strict on purpose: an endpoint is typed by an operator in a compose file
     or on a command line, and a typo found at start ("port must be 1 to
@@ -6,6 +6,8 @@
     forever. Nothing here touches the network.
 */
 #include "endpoint.h"
+
+#include "program.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -18,7 +20,45 @@
 
 #define MAX_HOST_NAME 253  // RFC 1035, without the trailing dot
 
-static const char *const SCHEMES[] = {"tcp://", "udp://"};
+#define MAX_IPC_PATH 107  // sun_path holds 108 bytes with the NUL
+
+static const struct {
+    const char *prefix;
+    tw_transport transport;
+} SCHEMES[] = {
+    {"tcp://", TW_TRANSPORT_TCP},
+    {"udp://", TW_TRANSPORT_UDP},
+    {"ipc://", TW_TRANSPORT_IPC},
+};
+
+static bool s_transport_allowed(tw_transport transport, tw_endpoint_use use)
+{
+    if (use == TW_ENDPOINT_SINK)
+        return transport != TW_TRANSPORT_IPC;
+    return transport != TW_TRANSPORT_UDP;
+}
+
+static const char *s_expected(tw_endpoint_use use)
+{
+    if (use == TW_ENDPOINT_SINK)
+        return "expected tcp://HOST:PORT or udp://HOST:PORT";
+    if (use == TW_ENDPOINT_ZMQ_BIND)
+        return "expected tcp://HOST:PORT (HOST may be *) or ipc://PATH";
+    return "expected tcp://HOST:PORT or ipc://PATH";
+}
+
+static const char *s_check_ipc_path(const char *path)
+{
+    size_t len = strlen(path);
+    if (len == 0)
+        return "missing path after ipc://";
+    if (len > MAX_IPC_PATH)
+        return "ipc path longer than 107 characters";
+    for (const char *p = path; *p; p++)
+        if (iscntrl((unsigned char)*p))
+            return "ipc path holds a control character";
+    return NULL;
+}
 
 //  A host name as resolvers accept it: letters, digits, '-', '_' and '.'.
 //  A name of digits and dots only must be a valid IPv4 address, so that
@@ -94,8 +134,8 @@ static const char *s_parse_port(const char *text, uint16_t *port)
 }
 
 //  Splits "HOST:PORT" or "[V6]:PORT"; returns the reason on failure.
-static const char *s_parse_authority(const char *text, const char **host, size_t *host_len,
-                                     uint16_t *port)
+static const char *s_parse_authority(const char *text, bool wildcard, const char **host,
+                                     size_t *host_len, uint16_t *port)
 {
     const char *colon;
     const char *why;
@@ -117,30 +157,37 @@ static const char *s_parse_authority(const char *text, const char **host, size_t
             return "missing ':PORT'";
         *host = text;
         *host_len = (size_t)(colon - text);
-        why = s_check_host_name(*host, *host_len);
+        bool any = wildcard && *host_len == 1 && text[0] == '*';
+        why = any ? NULL : s_check_host_name(*host, *host_len);
         if (why)
             return why;
     }
     return s_parse_port(colon + 1, port);
 }
 
-int tw_endpoint_parse(const char *text, tw_endpoint *out, const char **reason)
+int tw_endpoint_parse_for(const char *text, tw_endpoint_use use, tw_endpoint *out,
+                          const char **reason)
 {
     memset(out, 0, sizeof *out);
     const char *why = NULL;
     const char *rest = NULL;
     for (size_t i = 0; i < sizeof SCHEMES / sizeof SCHEMES[0]; i++)
-        if (strncasecmp(text, SCHEMES[i], strlen(SCHEMES[i])) == 0) {
-            out->transport = i == 0 ? TW_TRANSPORT_TCP : TW_TRANSPORT_UDP;
-            rest = text + strlen(SCHEMES[i]);
+        if (strncasecmp(text, SCHEMES[i].prefix, strlen(SCHEMES[i].prefix)) == 0 &&
+            s_transport_allowed(SCHEMES[i].transport, use)) {
+            out->transport = SCHEMES[i].transport;
+            rest = text + strlen(SCHEMES[i].prefix);
         }
     const char *host = NULL;
     size_t host_len = 0;
     uint16_t port = 0;
     if (!rest)
-        why = "expected tcp://HOST:PORT or udp://HOST:PORT";
-    else
-        why = s_parse_authority(rest, &host, &host_len, &port);
+        why = s_expected(use);
+    else if (out->transport == TW_TRANSPORT_IPC) {
+        why = s_check_ipc_path(rest);
+        host = rest;
+        host_len = strlen(rest);
+    } else
+        why = s_parse_authority(rest, use == TW_ENDPOINT_ZMQ_BIND, &host, &host_len, &port);
     if (why) {
         if (reason)
             *reason = why;
@@ -156,6 +203,24 @@ int tw_endpoint_parse(const char *text, tw_endpoint *out, const char **reason)
     return 0;
 }
 
+int tw_endpoint_parse(const char *text, tw_endpoint *out, const char **reason)
+{
+    return tw_endpoint_parse_for(text, TW_ENDPOINT_SINK, out, reason);
+}
+
+bool tw_endpoint_option(const char *name, const char *text, tw_endpoint_use use)
+{
+    tw_endpoint parsed;
+    const char *why = "out of memory";
+    int rc = tw_endpoint_parse_for(text, use, &parsed, &why);
+    tw_endpoint_clear(&parsed);
+    if (rc == 0)
+        return true;
+    char shown[128];
+    tw_log("--%s '%s': %s", name, tw_escape(text, shown, sizeof shown), why);
+    return false;
+}
+
 void tw_endpoint_clear(tw_endpoint *endpoint)
 {
     free(endpoint->host);
@@ -164,8 +229,15 @@ void tw_endpoint_clear(tw_endpoint *endpoint)
 
 char *tw_endpoint_to_text(const tw_endpoint *endpoint)
 {
-    const char *scheme = endpoint->transport == TW_TRANSPORT_TCP ? "tcp" : "udp";
     const char *host = endpoint->host ? endpoint->host : "";
+    if (endpoint->transport == TW_TRANSPORT_IPC) {
+        size_t len = strlen("ipc://") + strlen(host) + 1;
+        char *text = malloc(len);
+        if (text)
+            snprintf(text, len, "ipc://%s", host);
+        return text;
+    }
+    const char *scheme = endpoint->transport == TW_TRANSPORT_TCP ? "tcp" : "udp";
     bool v6 = strchr(host, ':') != NULL;
     const char *open = v6 ? "[" : "", *close = v6 ? "]" : "";
     unsigned port = endpoint->port;

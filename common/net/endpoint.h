@@ -1,6 +1,11 @@
-/*  endpoint: the address of a raw TCP or UDP peer, as the user writes it.
+/*  endpoint: every address a user writes, for both programs, one parser.
 
         tcp://127.0.0.1:5555      udp://sink.example:5555      tcp://[::1]:5555
+        ipc:///run/tcpwin.sock (ZeroMQ)   and, to bind on every address, * as HOST
+
+    --publish, --connect, relay's --bind and forward's --to all go through
+    tw_endpoint_parse_for(), each with the use it allows, so they accept and
+    reject the same way and say why in the same words.
 
     Parsing only checks the syntax: the scheme (tcp or udp, any case), a host
     (an IPv4 address, a bracketed IPv6 address with an optional %zone, or a
@@ -12,21 +17,45 @@
 #ifndef TW_ENDPOINT_H
 #define TW_ENDPOINT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { TW_TRANSPORT_TCP, TW_TRANSPORT_UDP } tw_transport;
+//  The defaults, one definition for both programs, the docs and the tests.
+#define TW_DEFAULT_PUBLISH    "tcp://127.0.0.1:5556"  // producer --publish
+#define TW_DEFAULT_CONNECT    TW_DEFAULT_PUBLISH      // subscriber --connect
+#define TW_DEFAULT_SINK       "tcp://127.0.0.1:5555"  // forward --to (nc -l)
+#define TW_DEFAULT_RELAY_BIND "tcp://127.0.0.1:5557"  // relay --bind
+
+typedef enum { TW_TRANSPORT_TCP, TW_TRANSPORT_UDP, TW_TRANSPORT_IPC } tw_transport;
+
+//  What an endpoint is for, which decides the transports it may have.
+typedef enum {
+    TW_ENDPOINT_SINK,         // forward --to: tcp:// or udp://
+    TW_ENDPOINT_ZMQ_CONNECT,  // --connect: tcp:// or ipc://
+    TW_ENDPOINT_ZMQ_BIND,     // --publish, relay --bind: tcp:// (host may be *) or ipc://
+} tw_endpoint_use;
 
 typedef struct {
     tw_transport transport;  // tcp:// or udp://
-    char *host;              // address or name, IPv6 without brackets (malloc'd)
+    char *host;              // address or name, IPv6 without brackets; ipc: the path (malloc'd)
     uint16_t port;           // 1..65535
 } tw_endpoint;
 
-//  Parses text into *out. Returns 0 (release out with tw_endpoint_clear), or
-//  -EINVAL with *reason (when reason is not NULL) set to a static phrase
+//  Parses text for the given use into *out. Returns 0 (release out with
+//  tw_endpoint_clear), or -EINVAL with *reason set as tw_endpoint_parse does.
+int tw_endpoint_parse_for(const char *text, tw_endpoint_use use, tw_endpoint *out,
+                          const char **reason);
+
+//  Parses a sink endpoint (tcp:// or udp://) into *out. Returns 0 (release out with
+//  tw_endpoint_clear), or -EINVAL with *reason (when reason is not NULL) set to a static phrase
 //  saying what is wrong, e.g. "port must be 1 to 65535"; -ENOMEM when out of
 //  memory. *out is left zeroed on error.
 int tw_endpoint_parse(const char *text, tw_endpoint *out, const char **reason);
+
+//  Checks the value of option --name for the use. Returns true, or prints one
+//  line naming the program, the option, the (escaped) text and the reason,
+//  and returns false.
+bool tw_endpoint_option(const char *name, const char *text, tw_endpoint_use use);
 
 //  Frees what tw_endpoint_parse allocated and zeroes *endpoint; harmless twice.
 void tw_endpoint_clear(tw_endpoint *endpoint);
