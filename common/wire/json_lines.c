@@ -13,7 +13,8 @@
 */
 #include "json_lines.h"
 
-#include <arpa/inet.h>
+#include "ip_text.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -23,7 +24,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 //  Where the JSON goes: counts bytes and latches the first failure.
 typedef struct {
@@ -202,9 +202,8 @@ static void s_put_base64(s_sink *sink, const uint8_t *data, size_t len)
 //  bytes: every bytes field of our schema is an IP address (see the header).
 static void s_put_bytes(s_sink *sink, const ProtobufCBinaryData *bytes)
 {
-    char text[INET6_ADDRSTRLEN];
-    int family = bytes->len == 4 ? AF_INET : bytes->len == 16 ? AF_INET6 : 0;
-    if (family && inet_ntop(family, bytes->data, text, sizeof text)) {
+    char text[TW_IP_TEXT_SIZE];
+    if (tw_ip_format(bytes->data, bytes->len, text, sizeof text)) {
         s_put_string(sink, text, strlen(text));
         return;
     }

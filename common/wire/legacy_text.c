@@ -7,18 +7,18 @@
 */
 #include "legacy_text.h"
 
-#include <arpa/inet.h>
+#include "ip_text.h"
+
 #include <errno.h>
 #include <locale.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
-const char *tw_ip_to_text(const ProtobufCBinaryData *ip, char *buf, size_t size)
+//  An address that is neither IPv4 nor IPv6 (a hostile producer) shows as "?".
+static const char *s_ip_text(const ProtobufCBinaryData *ip, char *buf, size_t size)
 {
-    int family = ip->len == 4 ? AF_INET : ip->len == 16 ? AF_INET6 : 0;
-    if (!family || !inet_ntop(family, ip->data, buf, (socklen_t)size))
+    if (!tw_ip_format(ip->data, ip->len, buf, size))
         snprintf(buf, size, "?");
     return buf;
 }
@@ -52,8 +52,8 @@ int tw_legacy_text_write(FILE *out, const Tcpwin__Report *report)
     total += n;
     for (size_t i = 0; i < report->n_hosts; i++) {
         const Tcpwin__HostRow *row = report->hosts[i];
-        char ip[64];
-        n = fprintf(out, "%s\t%u\t%f\n", tw_ip_to_text(&row->ip, ip, sizeof ip), row->pkt_tcp_cnt,
+        char ip[TW_IP_TEXT_SIZE];
+        n = fprintf(out, "%s\t%u\t%f\n", s_ip_text(&row->ip, ip, sizeof ip), row->pkt_tcp_cnt,
                     row->win_rel_th_cnt);
         if (n < 0)
             return -EIO;

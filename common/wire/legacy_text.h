@@ -25,8 +25,4 @@ int tw_legacy_text_write(FILE *out, const Tcpwin__Report *report);
 //  its length (0 for an empty host table). Returns NULL when out of memory.
 char *tw_legacy_text_render(const Tcpwin__Report *report, size_t *len);
 
-//  Formats a 4- or 16-byte address as text into buf (at least 46 bytes).
-//  Returns buf; an address of another length renders as "?".
-const char *tw_ip_to_text(const ProtobufCBinaryData *ip, char *buf, size_t size);
-
 #endif
