@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "packet_decode.h"
+#include "program.h"
 
 struct capture {
     pcap_t *pcap;
@@ -17,7 +18,7 @@ struct capture {
 
 static void s_fail(const capture *self, const char *why)
 {
-    fprintf(stderr, "tcpwin-producer: cannot open %s: %s\n", self->name, why);
+    tw_log("cannot open %s: %s", self->name, why);
 }
 
 //  libpcap reads a file through stdio, 4 KiB at a time by default; a larger
@@ -52,7 +53,7 @@ static bool s_activate(capture *self, pcap_t *pcap)
 {
     int rc = pcap_activate(pcap);
     if (rc > 0)
-        fprintf(stderr, "tcpwin-producer: warning: %s: %s\n", self->name, pcap_geterr(pcap));
+        tw_log("warning: %s: %s", self->name, pcap_geterr(pcap));
     if (rc >= 0)
         return true;
     const char *why = pcap_geterr(pcap);
@@ -99,14 +100,13 @@ static bool s_apply_filter(capture *self, const char *filter)
 {
     struct bpf_program program;
     if (pcap_compile(self->pcap, &program, filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-        fprintf(stderr, "tcpwin-producer: bad filter '%s': %s\n", filter, pcap_geterr(self->pcap));
+        tw_log("bad filter '%s': %s", filter, pcap_geterr(self->pcap));
         return false;
     }
     int rc = pcap_setfilter(self->pcap, &program);
     pcap_freecode(&program);
     if (rc != 0)
-        fprintf(stderr, "tcpwin-producer: cannot set filter '%s': %s\n", filter,
-                pcap_geterr(self->pcap));
+        tw_log("cannot set filter '%s': %s", filter, pcap_geterr(self->pcap));
     return rc == 0;
 }
 

@@ -269,18 +269,16 @@ static int s_parse_options(int argc, char **argv, options *o)
         }
     }
     if (optind < argc) {
-        fprintf(stderr,
-                "tcpwin-producer: unexpected argument '%s'\nTry 'tcpwin-producer --help'.\n",
-                argv[optind]);
+        tw_log("unexpected argument '%s'\nTry 'tcpwin-producer --help'.", argv[optind]);
         return EXIT_USAGE;
     }
     if (!o->publish.curve_cert != !o->publish.curve_allow_dir) {
-        fprintf(stderr, "tcpwin-producer: CURVE needs both --curve-secret and --curve-allow\n");
+        tw_log("CURVE needs both --curve-secret and --curve-allow");
         return EXIT_USAGE;
     }
     if (!o->capture.file == !o->capture.interface) {
-        fprintf(stderr, "tcpwin-producer: give exactly one input, -r FILE or -i IFACE\n"
-                        "Try 'tcpwin-producer --help'.\n");
+        tw_log("give exactly one input, -r FILE or -i IFACE\n"
+               "Try 'tcpwin-producer --help'.");
         return EXIT_USAGE;
     }
     return -1;
@@ -325,16 +323,15 @@ static void s_report_read_error(producer *p, uint64_t count)
 {
     const char *why = pcap_geterr(capture_handle(p->input));
     if (strstr(why, "different from the"))
-        fprintf(stderr,
-                "tcpwin-producer: %s mixes interfaces that libpcap cannot read together (%s); "
-                "split it per interface first, e.g. tshark -r FILE -Y 'frame.interface_id == 0' -w "
-                "part.pcapng\n",
-                capture_name(p->input), why);
+        tw_log("%s mixes interfaces that libpcap cannot read together (%s); "
+               "split it per interface first, e.g. tshark -r FILE -Y 'frame.interface_id == 0' -w "
+               "part.pcapng",
+               capture_name(p->input), why);
     else if (count == 0)
-        fprintf(stderr, "tcpwin-producer: cannot read %s: %s\n", capture_name(p->input), why);
+        tw_log("cannot read %s: %s", capture_name(p->input), why);
     else
-        fprintf(stderr, "tcpwin-producer: %s is damaged after %llu packets: %s\n",
-                capture_name(p->input), (unsigned long long)count, why);
+        tw_log("%s is damaged after %llu packets: %s", capture_name(p->input),
+               (unsigned long long)count, why);
 }
 
 //  What the file callback needs: the producer and a count of packets.
@@ -402,14 +399,13 @@ static int s_read_live(producer *p)
     while (!signals_stop_requested()) {
         int rc = zmq_poll(items, 2, s_poll_timeout_ms(p));
         if (rc == -1 && errno != EINTR) {
-            fprintf(stderr, "tcpwin-producer: poll failed: %s\n", zmq_strerror(errno));
+            tw_log("poll failed: %s", zmq_strerror(errno));
             return EXIT_FAILURE;
         }
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN) &&
             pcap_dispatch(capture_handle(p->input), -1, s_on_live_packet, (u_char *)p->analyzer) ==
                 PCAP_ERROR) {
-            fprintf(stderr, "tcpwin-producer: %s: %s\n", capture_name(p->input),
-                    pcap_geterr(capture_handle(p->input)));
+            tw_log("%s: %s", capture_name(p->input), pcap_geterr(capture_handle(p->input)));
             return EXIT_FAILURE;
         }
         tw_analyzer_flush(p->analyzer);  // a live batch ends with its dispatch
@@ -437,8 +433,8 @@ static void s_wait_subscribers(producer *p, const options *o)
         return;
     int seen = publisher_wait_subscribers(p->output, o->wait_subscribers, o->wait_timeout_s * 1000);
     if (seen >= 0 && seen < o->wait_subscribers)
-        fprintf(stderr, "tcpwin-producer: warning: %d of %d subscribers after %d s, going on\n",
-                seen, o->wait_subscribers, o->wait_timeout_s);
+        tw_log("warning: %d of %d subscribers after %d s, going on", seen, o->wait_subscribers,
+               o->wait_timeout_s);
 }
 
 static int s_run(producer *p, const options *o)
@@ -498,7 +494,7 @@ int main(int argc, char **argv)
     if (p.analyzer)
         status = s_run(&p, &o);
     else if (p.input)
-        fprintf(stderr, "tcpwin-producer: out of memory\n");
+        tw_log("out of memory");
     tw_analyzer_destroy(&p.analyzer);
     publisher_destroy(&p.output);
     capture_close(&p.input);

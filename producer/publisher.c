@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "curve.h"
+#include "program.h"
 #include "wire.h"
 
 struct publisher {
@@ -52,8 +53,7 @@ static bool s_configure(publisher *self, const publisher_options *options)
         return false;
     for (size_t i = 0; i < options->n_endpoints; i++) {
         if (zsock_bind(self->sock, "%s", options->endpoints[i]) == -1) {
-            fprintf(stderr, "tcpwin-producer: cannot bind '%s': %s\n", options->endpoints[i],
-                    zmq_strerror(zmq_errno()));
+            tw_log("cannot bind '%s': %s", options->endpoints[i], zmq_strerror(zmq_errno()));
             return false;
         }
     }
@@ -70,8 +70,7 @@ publisher *publisher_new(const publisher_options *options)
     self->send_timeout_ms = options->send_timeout_ms;
     self->sock = zsock_new(ZMQ_XPUB);
     if (!self->producer_id || !self->sock) {
-        fprintf(stderr, "tcpwin-producer: cannot create the ZeroMQ socket: %s\n",
-                zmq_strerror(zmq_errno()));
+        tw_log("cannot create the ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
         publisher_destroy(&self);
         return NULL;
     }
@@ -121,10 +120,9 @@ static void s_note_drop(publisher *self)
     self->dropped++;
     // Logged at 1, 2, 4, 8, ... so a stalled peer cannot flood stderr.
     if ((self->dropped & (self->dropped - 1)) == 0)
-        fprintf(stderr,
-                "tcpwin-producer: a subscriber is not keeping up: %llu message(s) dropped for it "
-                "so far\n",
-                (unsigned long long)self->dropped);
+        tw_log("a subscriber is not keeping up: %llu message(s) dropped for it "
+               "so far",
+               (unsigned long long)self->dropped);
 }
 
 //  Sends one message. Returns 0 or -EIO (logged).
@@ -133,7 +131,7 @@ static int s_send(publisher *self, const char *topic, const void *payload, size_
     if (s_send_frames(self, topic, payload, len) == 0)
         return 0;
     if (errno != EAGAIN) {
-        fprintf(stderr, "tcpwin-producer: send failed: %s\n", zmq_strerror(errno));
+        tw_log("send failed: %s", zmq_strerror(errno));
         return -EIO;
     }
     // The stalled peer loses this one; everybody else still gets it.
@@ -141,8 +139,7 @@ static int s_send(publisher *self, const char *topic, const void *payload, size_
     if (rc == 0)
         rc = s_send_frames(self, topic, payload, len);
     if (s_set_nodrop(self, 1) != 0)
-        fprintf(stderr, "tcpwin-producer: cannot turn ZMQ_XPUB_NODROP back on: %s\n",
-                zmq_strerror(errno));
+        tw_log("cannot turn ZMQ_XPUB_NODROP back on: %s", zmq_strerror(errno));
     s_note_drop(self);
     return rc == 0 ? 0 : -EIO;
 }
@@ -161,8 +158,7 @@ int publisher_send_report(publisher *self, Tcpwin__Report *report)
     size_t len;
     uint8_t *payload = tw_wire_encode(&report->base, &len);
     if (!payload) {
-        fprintf(stderr, "tcpwin-producer: out of memory: report %llu not sent\n",
-                (unsigned long long)self->report_sequence);
+        tw_log("out of memory: report %llu not sent", (unsigned long long)self->report_sequence);
         return -ENOMEM;
     }
     free(self->latest_report);
@@ -178,8 +174,7 @@ int publisher_send_flow(publisher *self, Tcpwin__FlowRecord *record)
     size_t len = protobuf_c_message_get_packed_size(&record->base);
     uint8_t *payload = len <= sizeof stack ? stack : malloc(len);
     if (!payload) {
-        fprintf(stderr, "tcpwin-producer: out of memory: flow record %llu not sent\n",
-                (unsigned long long)self->flow_sequence);
+        tw_log("out of memory: flow record %llu not sent", (unsigned long long)self->flow_sequence);
         return -ENOMEM;
     }
     protobuf_c_message_pack(&record->base, payload);

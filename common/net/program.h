@@ -22,7 +22,8 @@ void tw_program_set_name(const char *name);
 //  The name set, or "tcpwin" before any.
 const char *tw_program_name(void);
 
-//  Prints "NAME: " and the formatted message and a newline on stderr.
+//  Prints "NAME: " and the formatted message and a newline on stderr, in one
+//  write of at most 1 KiB (a longer message is cut there).
 void tw_log(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 //  Copies text into out (size bytes, at least 1) with every byte outside
