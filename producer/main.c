@@ -291,6 +291,7 @@ static void s_on_report(const tw_report_snapshot *snapshot, void *arg)
         .capture_drops = capture_drops(p->input),
         .messages_dropped = publisher_dropped(p->output),
         .reports_lost = p->reports_lost,
+        .subscriptions_refused = publisher_refused(p->output),
     };
     Tcpwin__Report *report = report_build(snapshot, &edges);
     if (!report || publisher_send_report(p->output, report) == -ENOMEM)

@@ -23,9 +23,24 @@ struct publisher {
     uint64_t dropped;
     uint8_t *latest_report;  // encoded, for late joiners
     size_t latest_report_len;
-    int subscriptions;       // subscribe messages seen
+    int subscriptions;       // subscribe messages kept
+    uint64_t refused;        // subscribe messages refused (not our topics)
+    bool last_value;         // libzmq can send the replay to the joiner alone
     tw_curve_server *curve;  // CURVE guard, when enabled
 };
+
+//  libzmq's draft option (zmq.h, ZMQ_BUILD_DRAFT_API); Debian's libzmq5 4.3.4
+//  has it. It turns manual mode on too, and then the first send after a
+//  subscription message was read goes only to the peer that sent it (if its
+//  subscriptions match). So after every subscription we send exactly one
+//  message: the replay, or SENTINEL_TOPIC, which matches nobody (no peer's
+//  stored subscription is empty: see s_apply) and so only moves libzmq on.
+//  Checked at start; without it we fall back to ZMQ_XPUB_MANUAL alone and
+//  the replay goes to everyone, whose subscribers drop the duplicate.
+#ifndef ZMQ_XPUB_MANUAL_LAST_VALUE
+#define ZMQ_XPUB_MANUAL_LAST_VALUE 98
+#endif
+#define SENTINEL_TOPIC "\xff"
 
 static uint64_t s_random_run_id(void)
 {
@@ -39,10 +54,32 @@ static uint64_t s_random_run_id(void)
     return id;
 }
 
+static int s_set_last_value(publisher *self, int on)
+{
+    return zmq_setsockopt(self->raw, ZMQ_XPUB_MANUAL_LAST_VALUE, &on, sizeof on);
+}
+
+//  Points libzmq back at every peer after a subscription (see the top).
+static void s_send_sentinel(publisher *self)
+{
+    if (!self->last_value)
+        return;
+    int rc;
+    do
+        rc = zmq_send(self->raw, SENTINEL_TOPIC, 1, ZMQ_DONTWAIT);
+    while (rc == -1 && errno == EINTR);
+}
+
 static bool s_configure(publisher *self, const publisher_options *options)
 {
     zsock_set_ipv6(self->sock, 1);
     zsock_set_xpub_verbose(self->sock, 1);
+    // Manual: a subscription is stored only when we apply it, so only
+    // prefixes of our topics are ever stored (libzmq keeps every distinct
+    // subscription otherwise: a flood of them was memory without bound).
+    zsock_set_xpub_manual(self->sock, 1);
+    zsock_set_maxmsgsize(self->sock, TW_MAX_SUBSCRIPTION_BYTES);
+    self->last_value = s_set_last_value(self, 1) == 0;
     zsock_set_xpub_nodrop(self->sock, 1);
     zsock_set_sndhwm(self->sock, options->sndhwm > 0 ? options->sndhwm : PUBLISHER_DEFAULT_SNDHWM);
     zsock_set_sndtimeo(self->sock, self->send_timeout_ms);
@@ -190,15 +227,49 @@ static bool s_wants_reports(const uint8_t *prefix, size_t len)
     return len <= strlen(TW_TOPIC_REPORT) && memcmp(prefix, TW_TOPIC_REPORT, len) == 0;
 }
 
+static void s_refuse(publisher *self)
+{
+    self->refused++;
+    // Logged at 1, 2, 4, ...: a flood cannot flood stderr.
+    if ((self->refused & (self->refused - 1)) == 0)
+        tw_log("refused %llu subscription(s) so far: not a prefix of a tcpwin topic",
+               (unsigned long long)self->refused);
+}
+
+//  Stores (or removes) a subscription for the peer that sent it. The empty
+//  prefix (everything) is stored as our topics themselves, so that no
+//  stored subscription matches SENTINEL_TOPIC. Returns 0 or -1.
+static int s_apply(publisher *self, int option, const uint8_t *prefix, size_t len)
+{
+    if (len > 0)
+        return zmq_setsockopt(self->raw, option, prefix, len);
+    if (zmq_setsockopt(self->raw, option, TW_TOPIC_REPORT, strlen(TW_TOPIC_REPORT)) != 0)
+        return -1;
+    return zmq_setsockopt(self->raw, option, TW_TOPIC_FLOW, strlen(TW_TOPIC_FLOW));
+}
+
+//  One (un)subscription message; in manual mode it takes effect, for the
+//  peer that sent it, only through our setsockopt. A new subscriber to
+//  reports gets the latest one at once, alone when libzmq can (last_value);
+//  it keeps its sequence, so a subscriber that had it drops it.
 static void s_handle_subscription(publisher *self, zmq_msg_t *msg)
 {
     const uint8_t *data = zmq_msg_data(msg);
     size_t size = zmq_msg_size(msg);
-    if (size == 0 || data[0] != 1)
-        return;  // an unsubscription
-    self->subscriptions++;
-    if (self->latest_report && s_wants_reports(data + 1, size - 1))
-        s_send(self, TW_TOPIC_REPORT, self->latest_report, self->latest_report_len);
+    bool replayed = false;
+    if (size == 0 || data[0] > 1 || !tw_topic_subscription_ok(data + 1, size - 1))
+        s_refuse(self);
+    else if (s_apply(self, data[0] == 1 ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, data + 1, size - 1) != 0)
+        tw_log("cannot apply a subscription: %s", zmq_strerror(errno));
+    else if (data[0] == 1) {
+        self->subscriptions++;
+        if (self->latest_report && s_wants_reports(data + 1, size - 1)) {
+            s_send(self, TW_TOPIC_REPORT, self->latest_report, self->latest_report_len);
+            replayed = true;
+        }
+    }
+    if (!replayed)
+        s_send_sentinel(self);
 }
 
 int publisher_process_subscriptions(publisher *self, int timeout_ms)
@@ -234,6 +305,11 @@ int publisher_wait_subscribers(publisher *self, int count, int timeout_ms)
 uint64_t publisher_dropped(const publisher *self)
 {
     return self->dropped;
+}
+
+uint64_t publisher_refused(const publisher *self)
+{
+    return self->refused;
 }
 
 void *publisher_socket(publisher *self)

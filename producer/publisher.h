@@ -1,11 +1,20 @@
 /*  publisher: the producer's ZeroMQ side.
 
     One XPUB socket bound to every --publish endpoint. XPUB (rather than PUB)
-    lets us see subscriptions: ZMQ_XPUB_VERBOSE passes every subscribe, so we
-    can count subscribers for --wait-subscribers and replay the latest report
-    to a late joiner at once. The replay goes to every subscriber (libzmq
-    4.3's stable API cannot address one), so it keeps its original sequence
-    number and subscribers drop what they already had.
+    lets us see subscriptions, in manual mode (ZMQ_XPUB_MANUAL): libzmq
+    stores a subscription only when we apply it, and we apply only prefixes
+    of our topics; anything else is refused and counted (subscriptions
+    refused in the reports), and a subscription message over
+    TW_MAX_SUBSCRIPTION_BYTES ends its connection. So strangers cannot grow
+    our memory with subscriptions.
+
+    Late joiners: a new subscription to reports is answered at once with the
+    latest report, sent to the joiner alone (ZMQ_XPUB_MANUAL_LAST_VALUE, see
+    publisher.c); the others get nothing extra. It keeps its original
+    sequence, so a subscriber that already had it drops it. This is the
+    simplest design that works: the ZeroMQ guide's clone pattern (a second,
+    snapshot socket the subscriber asks on connect) would need a second
+    endpoint per producer in every configuration, and a protocol.
 
     Back-pressure: with ZMQ_XPUB_NODROP a send fails with EAGAIN when any
     subscriber's queue is full. Reading a file we wait up to send_timeout_ms
@@ -52,6 +61,9 @@ int publisher_send_report(publisher *self, Tcpwin__Report *report);
 
 //  Fills the record's header and sends it. Returns 0, -ENOMEM or -EIO.
 int publisher_send_flow(publisher *self, Tcpwin__FlowRecord *record);
+
+//  Subscription messages refused so far (not a prefix of our topics).
+uint64_t publisher_refused(const publisher *self);
 
 //  Messages dropped for slow subscribers so far (see messages_dropped in
 //  proto/tcpwin.proto for what is counted).

@@ -9,5 +9,6 @@ Tcpwin__Report *report_build(const tw_report_snapshot *snapshot, const report_ed
     report->counters->capture_drops = edges->capture_drops;
     report->counters->messages_dropped = edges->messages_dropped;
     report->counters->reports_lost = edges->reports_lost;
+    report->counters->subscriptions_refused = edges->subscriptions_refused;
     return report;
 }

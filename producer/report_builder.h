@@ -17,9 +17,10 @@
 
 //  The producer's own counters, beside the analysis' snapshot.
 typedef struct {
-    uint64_t capture_drops;     // packets the kernel or interface dropped (live)
-    uint64_t messages_dropped;  // messages a slow subscriber lost (publisher)
-    uint64_t reports_lost;      // reports not published for want of memory
+    uint64_t capture_drops;          // packets the kernel or interface dropped (live)
+    uint64_t messages_dropped;       // messages a slow subscriber lost (publisher)
+    uint64_t reports_lost;           // reports not published for want of memory
+    uint64_t subscriptions_refused;  // publisher: not a prefix of our topics
 } report_edge_counters;
 
 //  Builds the Report to publish (header left for the publisher). Returns NULL

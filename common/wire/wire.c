@@ -49,6 +49,15 @@ const Tcpwin__Header *tw_message_header(const tw_message *msg)
     return msg->kind == TW_MSG_REPORT ? msg->report->header : msg->flow->header;
 }
 
+bool tw_topic_subscription_ok(const void *prefix, size_t len)
+{
+    static const char *const topics[] = {TW_TOPIC_REPORT, TW_TOPIC_FLOW};
+    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
+        if (len <= strlen(topics[i]) && memcmp(prefix, topics[i], len) == 0)
+            return true;
+    return false;
+}
+
 const char *tw_message_topic(tw_msg_kind kind)
 {
     return kind == TW_MSG_REPORT ? TW_TOPIC_REPORT : TW_TOPIC_FLOW;

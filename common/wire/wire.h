@@ -9,6 +9,7 @@
 #ifndef TW_WIRE_H
 #define TW_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,16 @@ typedef struct {
         ProtobufCMessage *base;
     };
 } tw_message;
+
+//  The largest message a producer or relay takes from a subscriber (the
+//  0x01 byte and a topic prefix, at most 14 bytes of ours); a peer that sends
+//  more is disconnected by libzmq. Not smaller: libzmq applies the limit to
+//  the handshake's commands too, and CURVE's INITIATE is some 300 bytes.
+#define TW_MAX_SUBSCRIPTION_BYTES 1024
+
+//  True when a subscription for prefix (len bytes) is one a producer keeps:
+//  a prefix of one of our topics (the empty prefix, everything, included).
+bool tw_topic_subscription_ok(const void *prefix, size_t len);
 
 //  Decodes one topic + payload pair. Returns 0 and fills *out (release it with
 //  tw_message_free), -ENOENT for a topic that is not ours, -EBADMSG for a
