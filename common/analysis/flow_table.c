@@ -40,12 +40,11 @@
 #define MAX_SHIFT     14  // RFC 7323: larger window scale values are treated as 14
 #define CACHE_LINE    64
 #define HUGE_PAGE     ((size_t)2 << 20)
-#define BATCH         128  // packets hashed and prefetched ahead of their processing
 #define FIRST_ENTRIES 1024
 #define MAX_SLOTS     ((uint64_t)1 << 32)  // a home is a 32-bit tag's low bits
 #define CONTROL_FLAGS (TW_TCP_SYN | TW_TCP_FIN | TW_TCP_RST)
 
-_Static_assert(BATCH <= 256, "a batch index fits in a byte");
+_Static_assert(TW_FLOW_BATCH >= 1 && TW_FLOW_BATCH <= 256, "a batch index fits in a byte");
 
 enum {
     STATE_SYN_SEEN = 0x01,
@@ -595,15 +594,15 @@ static inline void s_prefetch_slot(const tw_flow_table *self, uint32_t tag)
     __builtin_prefetch(&self->slots[tag & self->slot_mask]);
 }
 
-//  Hashes a batch of at most BATCH packets, warms the cache for their slots,
+//  Hashes a batch of at most TW_FLOW_BATCH packets, warms the cache for their slots,
 //  then for the entries the slots name, then processes the packets in order.
 //  Control packets (a few in a hundred) also need the reverse direction's
 //  entry: they are listed apart so that the other packets take no branch
 //  for them.
 static int s_batch(tw_flow_table *self, const tw_packet *packets, const int64_t *ts_us, size_t n)
 {
-    s_lookup lookups[BATCH];
-    uint8_t control[BATCH];  // indices of the control packets
+    s_lookup lookups[TW_FLOW_BATCH];
+    uint8_t control[TW_FLOW_BATCH];  // indices of the control packets
     size_t n_control = 0;
     for (size_t i = 0; i < n; i++) {
         lookups[i].tag = s_make_key(&lookups[i].key, &packets[i]);
@@ -639,8 +638,8 @@ int tw_flow_table_packets(tw_flow_table *self, const tw_packet *packets, const i
                           size_t n)
 {
     int rc = 0;
-    for (size_t done = 0; done < n; done += BATCH) {
-        size_t m = n - done < BATCH ? n - done : BATCH;
+    for (size_t done = 0; done < n; done += TW_FLOW_BATCH) {
+        size_t m = n - done < TW_FLOW_BATCH ? n - done : TW_FLOW_BATCH;
         if (s_batch(self, packets + done, ts_us + done, m) != 0)
             rc = -ENOMEM;
     }

@@ -34,6 +34,11 @@
 
 #include "packet_decode.h"
 
+//  Packets that tw_flow_table_packets hashes and prefetches ahead of their
+//  processing: the best batch size measured (bench/RESULTS.md). A caller
+//  that queues packets for it queues this many.
+#define TW_FLOW_BATCH 128
+
 typedef enum {
     TW_END_NONE = 0,  // still live (a stalled flow in a report)
     TW_END_FIN = 1,
