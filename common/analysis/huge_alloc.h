@@ -3,8 +3,7 @@
     The flow table's entries and its index are read at a random place on
     every packet. Arrays of a few MB or more are aligned to a huge page and
     advised to use huge pages, so that they cost one TLB entry per 2 MB
-    instead of one per 4 KB (the flow table alone ran 4 % faster on the
-    benchmark's capture, in a virtual machine).
+    instead of one per 4 KB (bench/RESULTS.md has what that measured).
     Smaller arrays are aligned to a cache line, so that an entry of one
     cache line never straddles two.
 */
