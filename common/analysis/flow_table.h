@@ -19,11 +19,9 @@
     Every ended flow is handed to the end callback as a tw_flow_record.
 
     Pure: time comes in with each packet (or each tw_flow_table_expire call).
-    Memory: 112 bytes per flow (a 64-byte hot part and a 48-byte cold part)
-    for at most max_flows flows, plus an index of 8-byte slots, a power of two
-    at least twice the allocated flows: 16 to 32 bytes per flow (16.8 at the
-    default bound of 1,000,000 flows, 128.8 bytes per flow in all). The arrays
-    double on demand, so a small capture costs little.
+    Memory: less than 144 bytes per flow for at most max_flows flows, the
+    arrays doubled on demand (the arithmetic and the measured figures are in
+    bench/RESULTS.md, "Flow table memory").
 */
 #ifndef TW_FLOW_TABLE_H
 #define TW_FLOW_TABLE_H
@@ -33,6 +31,11 @@
 #include <stdint.h>
 
 #include "packet_decode.h"
+
+//  Packets that tw_flow_table_packets hashes and prefetches ahead of their
+//  processing: the best batch size measured (bench/RESULTS.md). A caller
+//  that queues packets for it queues this many.
+#define TW_FLOW_BATCH 128
 
 typedef enum {
     TW_END_NONE = 0,  // still live (a stalled flow in a report)
