@@ -24,7 +24,9 @@
 
 #include "packet_decode.h"
 
-#define QUEUE_PACKETS 128
+//  One batch of the flow table (TW_FLOW_BATCH, flow_table.h): the queue and
+//  the table's prefetching agree on one size.
+#define QUEUE_PACKETS TW_FLOW_BATCH
 #define ENDED_QUEUE   (3 * QUEUE_PACKETS)
 
 struct tw_analyzer {
