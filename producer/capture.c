@@ -8,6 +8,7 @@
 
 #include "packet_decode.h"
 #include "program.h"
+#include "signals.h"
 
 struct capture {
     pcap_t *pcap;
@@ -16,9 +17,12 @@ struct capture {
     char name[256];
 };
 
+//  Says why the input cannot be opened, unless a stop signal interrupted
+//  the wait for a FIFO's or standard input's writer: that is no error.
 static void s_fail(const capture *self, const char *why)
 {
-    tw_log("cannot open %s: %s", self->name, why);
+    if (!signals_stop_requested())
+        tw_log("cannot open %s: %s", self->name, why);
 }
 
 //  libpcap reads a file through stdio, 4 KiB at a time by default; a larger

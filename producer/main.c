@@ -20,6 +20,7 @@
 #include "analyzer.h"
 #include "capture.h"
 #include "endpoint.h"
+#include "link_type.h"
 #include "number.h"
 #include "program.h"
 #include "publisher.h"
@@ -288,7 +289,7 @@ static void s_on_report(const tw_report_snapshot *snapshot, void *arg)
 {
     producer *p = arg;
     report_edge_counters edges = {
-        .capture_drops = capture_drops(p->input),
+        .capture_drops = p->input ? capture_drops(p->input) : 0,
         .messages_dropped = publisher_dropped(p->output),
         .reports_lost = p->reports_lost,
         .subscriptions_refused = publisher_refused(p->output),
@@ -319,20 +320,20 @@ static int64_t s_wall_clock_us(void)
     return (int64_t)now.tv_sec * 1000000 + now.tv_usec;
 }
 
-//  libpcap reads one link type and snap length per pcapng file; say so plainly.
-static void s_report_read_error(producer *p, uint64_t count)
+//  libpcap reads one link type and snap length per pcapng file; say so
+//  plainly. Returns true for that refusal (not damage: the file is sound).
+static bool s_report_read_error(producer *p, uint64_t count)
 {
     const char *why = pcap_geterr(capture_handle(p->input));
-    if (strstr(why, "different from the"))
-        tw_log("%s mixes interfaces that libpcap cannot read together (%s); "
-               "split it per interface first, e.g. tshark -r FILE -Y 'frame.interface_id == 0' -w "
-               "part.pcapng",
+    bool mixed = strstr(why, "different from the") != NULL;
+    if (mixed)
+        tw_log("%s mixes interfaces that libpcap cannot read together (%s); split it per "
+               "interface first, e.g. tshark -r FILE -Y 'frame.interface_id == 0' -w part.pcapng",
                capture_name(p->input), why);
-    else if (count == 0)
-        tw_log("cannot read %s: %s", capture_name(p->input), why);
     else
         tw_log("%s is damaged after %llu packets: %s", capture_name(p->input),
                (unsigned long long)count, why);
+    return mixed;
 }
 
 //  What the file callback needs: the producer and a count of packets.
@@ -355,9 +356,11 @@ static void s_on_file_packet(u_char *arg, const struct pcap_pkthdr *header, cons
         pcap_breakloop(capture_handle(reader->p->input));
 }
 
-//  Reads the whole file. Returns 0; EXIT_DAMAGED when libpcap stopped at
-//  damage after some packets (they were analysed); EXIT_FAILURE when not even
-//  the first packet could be read (nothing is published then).
+//  Reads the whole file. Returns 0, or EXIT_DAMAGED when libpcap stopped at
+//  damage (the packets before it were analysed; the final report follows),
+//  the first record included: the file header was sound, so it is a damaged
+//  capture, not a file that is not one (that fails at capture_open).
+//  EXIT_FAILURE when libpcap refused the file's mix of interfaces at once.
 static int s_read_file(producer *p)
 {
     pcap_t *pcap = capture_handle(p->input);
@@ -371,8 +374,8 @@ static int s_read_file(producer *p)
         ;
     if (signals_stop_requested() || rc == 0 || rc == PCAP_ERROR_BREAK)
         return 0;
-    s_report_read_error(p, reader.count);
-    return reader.count == 0 ? EXIT_FAILURE : EXIT_DAMAGED;
+    bool refused = s_report_read_error(p, reader.count);
+    return refused && reader.count == 0 ? EXIT_FAILURE : EXIT_DAMAGED;
 }
 
 static void s_on_live_packet(u_char *arg, const struct pcap_pkthdr *header, const u_char *data)
@@ -448,6 +451,18 @@ static int s_run(producer *p, const options *o)
     return status;
 }
 
+//  A stop that came while the input was still opening (a FIFO or standard
+//  input whose writer has sent nothing yet) ends the run like any stop: an
+//  empty final report, exit 0.
+static int s_stop_before_input(producer *p, const options *o, tw_analyzer_sink sink)
+{
+    p->analyzer = tw_analyzer_new(&o->analysis, TW_LINK_ETHERNET, sink);
+    if (!p->analyzer)
+        return EXIT_FAILURE;
+    tw_analyzer_finish(p->analyzer, s_wall_clock_us());
+    return EXIT_SUCCESS;
+}
+
 static void s_default_options(options *o, char *hostname, size_t size)
 {
     memset(o, 0, sizeof *o);
@@ -496,6 +511,8 @@ int main(int argc, char **argv)
         status = s_run(&p, &o);
     else if (p.input)
         tw_log("out of memory");
+    else if (p.output && signals_stop_requested())
+        status = s_stop_before_input(&p, &o, sink);
     tw_analyzer_destroy(&p.analyzer);
     publisher_destroy(&p.output);
     capture_close(&p.input);
