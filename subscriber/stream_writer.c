@@ -27,6 +27,8 @@
 */
 #include "stream_writer.h"
 
+#include "backoff.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -214,9 +216,8 @@ static void s_schedule_retry(stream_writer *self, int64_t now_ms)
 {
     self->state = SW_WAITING;
     self->retry_at_ms = now_ms + self->backoff_ms;
-    self->backoff_ms *= 2;
-    if (self->backoff_ms > STREAM_WRITER_BACKOFF_MAX_MS)
-        self->backoff_ms = STREAM_WRITER_BACKOFF_MAX_MS;
+    self->backoff_ms = tw_backoff_next(self->backoff_ms, STREAM_WRITER_BACKOFF_MIN_MS,
+                                       STREAM_WRITER_BACKOFF_MAX_MS);
 }
 
 static void s_connect_failed(stream_writer *self, int error, const char *reason, int64_t now_ms)
@@ -479,9 +480,8 @@ static void s_flush_datagrams(stream_writer *self, int64_t now_ms)
             self->logged_error = error;
         }
         self->retry_at_ms = now_ms + self->backoff_ms;
-        self->backoff_ms *= 2;
-        if (self->backoff_ms > STREAM_WRITER_BACKOFF_MAX_MS)
-            self->backoff_ms = STREAM_WRITER_BACKOFF_MAX_MS;
+        self->backoff_ms = tw_backoff_next(self->backoff_ms, STREAM_WRITER_BACKOFF_MIN_MS,
+                                           STREAM_WRITER_BACKOFF_MAX_MS);
         return;
     }
 }
