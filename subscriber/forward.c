@@ -190,8 +190,8 @@ static void s_forward_message(stream_writer *sw, const tw_message *msg, forward_
     free(text);
 }
 
-//  Takes what the SUB socket has, up to a batch. Returns 0, or -1 when the
-//  socket failed for another reason than a signal.
+//  Takes what the SUB socket has, up to a batch. Returns 0, or the negative
+//  errno of a socket failure other than a signal.
 static int s_take_messages(receiver *rx, stream_writer *sw, forward_counters *fc)
 {
     for (int i = 0; i < RECV_BATCH && !signals_stop_requested(); i++) {
@@ -199,11 +199,11 @@ static int s_take_messages(receiver *rx, stream_writer *sw, forward_counters *fc
         int rc = receiver_recv(rx, &msg);
         if (rc == 0)
             return 0;
+        if (rc == -EINTR)
+            return 0;
         if (rc < 0) {
-            if (errno == EINTR)
-                return 0;
-            fprintf(stderr, PROGRAM ": forward: cannot receive: %s\n", zmq_strerror(errno));
-            return -1;
+            fprintf(stderr, PROGRAM ": forward: cannot receive: %s\n", zmq_strerror(-rc));
+            return rc;
         }
         s_forward_message(sw, &msg, fc);
         tw_message_free(&msg);
