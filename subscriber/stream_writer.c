@@ -609,6 +609,11 @@ size_t stream_writer_queued(const stream_writer *self)
     return report_queue_count(self->queue);
 }
 
+size_t stream_writer_unacknowledged(const stream_writer *self)
+{
+    return report_queue_written(self->queue);
+}
+
 bool stream_writer_connected(const stream_writer *self)
 {
     return self->state == SW_UP;

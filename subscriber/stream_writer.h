@@ -126,6 +126,10 @@ bool stream_writer_queue_empty(const stream_writer *self);
 //  Reports held: waiting, being written, or written and not yet acknowledged.
 size_t stream_writer_queued(const stream_writer *self);
 
+//  Reports written whole and not yet acknowledged by the peer (TCP; 0 for
+//  UDP): the counters settle once this is 0.
+size_t stream_writer_unacknowledged(const stream_writer *self);
+
 //  True while a TCP connection is up (UDP: while the socket exists).
 bool stream_writer_connected(const stream_writer *self);
 
