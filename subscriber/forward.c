@@ -25,6 +25,9 @@
 
 #define PROGRAM    "tcpwin-subscriber"
 #define RECV_BATCH 1000  // messages taken per turn, so the sink gets its turn too
+// SIGUSR1 prints the counters once the sink acknowledged what was written
+// (its kernel may delay an ACK by 40 ms), or after this long.
+#define USR1_SETTLE_MS 200
 
 typedef struct {
     const char *to;
@@ -56,7 +59,8 @@ static void s_usage(FILE *out)
             "  --max-datagram N   UDP: largest datagram, split at line ends (default %d, at\n"
             "                     most %d); a longer line is cut at the limit. nc -u -l\n"
             "                     loses data from datagrams larger than 8192 sent back to back\n"
-            "  --grace-ms N       on SIGINT/SIGTERM, time to flush the queue (default %d)\n"
+            "  --grace-ms N       on SIGINT/SIGTERM, time to flush the queue (default %d);\n"
+            "                     a second signal stops at once\n"
             "  --help             this text\n"
             "TCP reconnects with backoff (100 ms doubling to 5 s); a report cut by a lost\n"
             "connection is sent again whole. SIGUSR1 prints the counters on stderr.\n",
@@ -190,8 +194,8 @@ static void s_forward_message(stream_writer *sw, const tw_message *msg, forward_
     free(text);
 }
 
-//  Takes what the SUB socket has, up to a batch. Returns 0, or -1 when the
-//  socket failed for another reason than a signal.
+//  Takes what the SUB socket has, up to a batch. Returns 0, or the negative
+//  errno of a socket failure other than a signal.
 static int s_take_messages(receiver *rx, stream_writer *sw, forward_counters *fc)
 {
     for (int i = 0; i < RECV_BATCH && !signals_stop_requested(); i++) {
@@ -199,11 +203,11 @@ static int s_take_messages(receiver *rx, stream_writer *sw, forward_counters *fc
         int rc = receiver_recv(rx, &msg);
         if (rc == 0)
             return 0;
+        if (rc == -EINTR)
+            return 0;
         if (rc < 0) {
-            if (errno == EINTR)
-                return 0;
-            fprintf(stderr, PROGRAM ": forward: cannot receive: %s\n", zmq_strerror(errno));
-            return -1;
+            fprintf(stderr, PROGRAM ": forward: cannot receive: %s\n", zmq_strerror(-rc));
+            return rc;
         }
         s_forward_message(sw, &msg, fc);
         tw_message_free(&msg);
@@ -226,9 +230,14 @@ static short s_from_zmq_events(short revents)
 //  ZeroMQ itself.
 static int s_run(receiver *rx, stream_writer *sw, forward_counters *fc)
 {
+    int64_t print_by = 0;  // a SIGUSR1 waits for the counters to settle until then
     while (!signals_stop_requested()) {
-        if (signals_take_usr1())
+        if (signals_take_usr1() && print_by == 0)
+            print_by = s_now_ms() + USR1_SETTLE_MS;
+        if (print_by && (stream_writer_unacknowledged(sw) == 0 || s_now_ms() >= print_by)) {
             s_print_counters(rx, sw, fc);
+            print_by = 0;
+        }
         receiver_poll_events(rx);
         zmq_pollitem_t items[2] = {{.socket = receiver_socket(rx), .events = ZMQ_POLLIN}};
         int count = 1;
@@ -241,6 +250,8 @@ static int s_run(receiver *rx, stream_writer *sw, forward_counters *fc)
         long timeout = stream_writer_next_timeout_ms(sw, s_now_ms());
         if (timeout < 0 || timeout > 1000)
             timeout = 1000;
+        if (print_by && timeout > print_by - s_now_ms())
+            timeout = print_by > s_now_ms() ? (long)(print_by - s_now_ms()) : 0;
         if (zmq_poll(items, count, timeout) < 0) {
             if (errno == EINTR)
                 continue;
@@ -255,7 +266,8 @@ static int s_run(receiver *rx, stream_writer *sw, forward_counters *fc)
     return -1;
 }
 
-//  Gives the writer up to grace_ms to empty its queue; says what is left.
+//  Gives the writer up to grace_ms to empty its queue, or until a second
+//  SIGINT/SIGTERM; says what is left.
 static void s_flush(stream_writer *sw, long grace_ms)
 {
     if (stream_writer_queue_empty(sw))
@@ -263,7 +275,8 @@ static void s_flush(stream_writer *sw, long grace_ms)
     fprintf(stderr, PROGRAM ": forward: flushing %zu reports (up to %ld ms)\n",
             stream_writer_queued(sw), grace_ms);
     int64_t deadline = s_now_ms() + grace_ms;
-    for (int64_t now = s_now_ms(); !stream_writer_queue_empty(sw) && now < deadline;
+    for (int64_t now = s_now_ms();
+         !stream_writer_queue_empty(sw) && now < deadline && !signals_stop_insisted();
          now = s_now_ms()) {
         struct pollfd item = {.fd = stream_writer_fd(sw), .events = stream_writer_events(sw)};
         int timeout = stream_writer_next_timeout_ms(sw, now);
@@ -276,7 +289,10 @@ static void s_flush(stream_writer *sw, long grace_ms)
         }
         stream_writer_handle(sw, rc > 0 ? item.revents : 0, s_now_ms());
     }
-    if (!stream_writer_queue_empty(sw))
+    if (!stream_writer_queue_empty(sw) && signals_stop_insisted())
+        fprintf(stderr, PROGRAM ": forward: second signal: %zu reports not sent: lost\n",
+                stream_writer_queued(sw));
+    else if (!stream_writer_queue_empty(sw))
         fprintf(stderr, PROGRAM ": forward: %zu reports not sent within %ld ms: lost\n",
                 stream_writer_queued(sw), grace_ms);
 }

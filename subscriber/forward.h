@@ -11,8 +11,8 @@
     socket and the sink's socket, so a slow or absent sink never stops us
     from reading ZeroMQ: the queue absorbs it, then drops the oldest whole
     reports, counted. SIGUSR1 prints the counters; SIGINT or SIGTERM stop
-    taking reports, flush the queue for up to --grace-ms, print the counters
-    and return 0.
+    taking reports, flush the queue for up to --grace-ms (a second one ends
+    the flush at once), print the counters and return 0.
 */
 #ifndef TW_FORWARD_H
 #define TW_FORWARD_H

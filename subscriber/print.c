@@ -66,13 +66,20 @@ static int s_parse(int argc, char **argv, print_options *o)
     return -1;
 }
 
+//  Writes and flushes one message. Returns 0, or the negative errno of the
+//  failed write (-EPIPE: the reader went away).
 static int s_write(const print_options *o, const tw_message *msg)
 {
+    errno = 0;
+    int rc = 0;
     if (o->json)
-        return tw_json_write(stdout, tw_message_topic(msg->kind), msg->base) < 0 ? -1 : 0;
-    if (msg->kind == TW_MSG_REPORT)
-        return tw_legacy_text_write(stdout, msg->report) < 0 ? -1 : 0;
-    return 0;
+        rc = tw_json_write(stdout, tw_message_topic(msg->kind), msg->base);
+    else if (msg->kind == TW_MSG_REPORT)
+        rc = tw_legacy_text_write(stdout, msg->report);
+    if (rc >= 0 && fflush(stdout) != 0)
+        rc = -EIO;
+    // stdio leaves the cause in errno; the writers only say -EIO.
+    return rc >= 0 ? 0 : errno ? -errno : rc;
 }
 
 static void s_print_counters(const receiver *rx)
@@ -91,11 +98,11 @@ static void s_print_counters(const receiver *rx)
 //  Handles one received message. Returns -1 to go on, or an exit status.
 static int s_handle(const print_options *o, const tw_message *msg, unsigned long long *reports)
 {
-    if (s_write(o, msg) != 0 || fflush(stdout) != 0) {
-        if (errno == EPIPE)
-            return 0;  // the reader went away: that is how `| head` ends
-        fprintf(stderr, "tcpwin-subscriber: cannot write to standard output: %s\n",
-                strerror(errno));
+    int rc = s_write(o, msg);
+    if (rc == -EPIPE)
+        return 0;  // the reader went away: that is how `| head` ends
+    if (rc < 0) {
+        fprintf(stderr, "tcpwin-subscriber: cannot write to standard output: %s\n", strerror(-rc));
         return 1;
     }
     if (msg->kind == TW_MSG_REPORT && o->count && ++*reports >= o->count)
@@ -120,10 +127,14 @@ int print_main(receiver *rx, int argc, char **argv)
             return 1;
         }
         tw_message msg;
-        int rc;
+        int rc = 0;
         while (status < 0 && (rc = receiver_recv(rx, &msg)) == 1) {
             status = s_handle(&o, &msg, &reports);
             tw_message_free(&msg);
+        }
+        if (status < 0 && rc < 0 && rc != -EINTR) {
+            fprintf(stderr, "tcpwin-subscriber: cannot receive: %s\n", zmq_strerror(-rc));
+            status = 1;
         }
     }
     const receiver_counters *c = receiver_get_counters(rx);

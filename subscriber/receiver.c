@@ -1,16 +1,15 @@
-/*  receiver: SUB socket, validation and sequence tracking.
+/*  receiver: SUB socket, validation, and the log lines of sequence tracking.
 
-    Streams are kept per (topic, run id, producer id) in a czmq hash keyed by
-    a string of the three, so two producers that share a host name stay
-    apart. A second table remembers the latest run id per (topic, producer
-    id) to tell a restart from a new producer. Both are bounded by
-    MAX_STREAMS: past it they are cleared (counted in `streams_reset`), so a
-    hostile flood of run ids cannot grow memory; the next message of each
-    stream then becomes a new baseline.
+    Which messages are new is stream_tracker's decision (per topic, run id
+    and producer id, bounded, no I/O); this file reads the socket, decodes,
+    asks the tracker, and logs gaps and restarts from what it answers.
+    Socket events (disconnections) come from a zmq_monitor on the socket.
 */
 #include "receiver.h"
 
 #include "curve.h"
+#include "stream_tracker.h"
+#include "zmq_monitor.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -18,32 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_STREAMS 4096
-
 struct receiver {
     zsock_t *sock;
     void *raw;
-    zhashx_t *streams;       // "topic|run id|producer id" -> last sequence
-    zhashx_t *runs;          // "topic|producer id" -> latest run id
-    zactor_t *monitor;       // socket events, for counting disconnections
-    zlist_t *endpoints;      // what we connected to, for reconnecting
-    zhashx_t *silent_since;  // endpoint -> when it disconnected (+1), until libzmq retries
+    stream_tracker *tracker;  // which messages are new, per stream
+    zactor_t *monitor;        // socket events, for counting disconnections
+    zlist_t *endpoints;       // what we connected to, for reconnecting
+    zhashx_t *silent_since;   // endpoint -> when it disconnected (+1), until libzmq retries
     receiver_counters counters;
 };
-
-static void s_free_item(void **item)
-{
-    free(*item);
-    *item = NULL;
-}
-
-static zhashx_t *s_new_table(void)
-{
-    zhashx_t *table = zhashx_new();
-    if (table)
-        zhashx_set_destructor(table, s_free_item);
-    return table;
-}
 
 static bool s_subscribe_and_connect(receiver *self, const receiver_options *options)
 {
@@ -68,15 +50,14 @@ receiver *receiver_new(const receiver_options *options)
     if (!self)
         return NULL;
     self->sock = zsock_new(ZMQ_SUB);
-    self->streams = s_new_table();
-    self->runs = s_new_table();
+    self->tracker = stream_tracker_new(0);
     self->endpoints = zlist_new();
     self->silent_since = zhashx_new();
     if (self->endpoints) {
         zlist_autofree(self->endpoints);  // strings, copied and compared by value
         zlist_comparefn(self->endpoints, (zlist_compare_fn *)strcmp);
     }
-    if (!self->sock || !self->streams || !self->runs || !self->endpoints || !self->silent_since) {
+    if (!self->sock || !self->tracker || !self->endpoints || !self->silent_since) {
         fprintf(stderr, "tcpwin-subscriber: cannot create the ZeroMQ socket: %s\n",
                 zmq_strerror(zmq_errno()));
         receiver_destroy(&self);
@@ -85,13 +66,12 @@ receiver *receiver_new(const receiver_options *options)
     self->raw = zsock_resolve(self->sock);
     // libzmq drops a connection whose peer sends more than ZMQ_MAXMSGSIZE
     // without a word: the monitor's DISCONNECTED event is how we see it.
-    self->monitor = zactor_new(zmonitor, self->sock);
-    if (self->monitor) {
-        zstr_sendx(self->monitor, "LISTEN", "DISCONNECTED", "CONNECTED", "CONNECT_DELAYED",
-                   "CONNECT_RETRIED", NULL);
-        zstr_send(self->monitor, "START");
-        zsock_wait(self->monitor);
-    }
+    static const char *const events[] = {"DISCONNECTED", "CONNECTED", "CONNECT_DELAYED",
+                                         "CONNECT_RETRIED", NULL};
+    self->monitor = tw_zmq_monitor_start(self->sock, events);
+    if (!self->monitor)
+        fprintf(stderr, "tcpwin-subscriber: cannot watch the ZeroMQ socket: disconnections will "
+                        "not be counted\n");
     zsock_set_ipv6(self->sock, 1);
     zsock_set_linger(self->sock, 0);
     zsock_set_maxmsgsize(self->sock, options->max_message_bytes > 0
@@ -111,8 +91,7 @@ void receiver_destroy(receiver **self)
         return;
     zactor_destroy(&(*self)->monitor);
     zsock_destroy(&(*self)->sock);
-    zhashx_destroy(&(*self)->streams);
-    zhashx_destroy(&(*self)->runs);
+    stream_tracker_destroy(&(*self)->tracker);
     zlist_destroy(&(*self)->endpoints);
     zhashx_destroy(&(*self)->silent_since);
     free(*self);
@@ -129,70 +108,35 @@ const receiver_counters *receiver_get_counters(const receiver *self)
     return &self->counters;
 }
 
-static void s_bound_tables(receiver *self)
+//  True when the message is new in its stream; logs gaps and restarts.
+static bool s_track_sequence(receiver *self, const char *topic, const Tcpwin__Header *header)
 {
-    if (zhashx_size(self->streams) < MAX_STREAMS && zhashx_size(self->runs) < MAX_STREAMS)
-        return;
-    zhashx_purge(self->streams);
-    zhashx_purge(self->runs);
-    self->counters.streams_reset++;
-}
-
-//  Remembers the run of a producer; a different one than before is a restart.
-static void s_note_run(receiver *self, const char *topic, const Tcpwin__Header *header)
-{
-    char *key = zsys_sprintf("%s|%s", topic, header->producer_id);
-    uint64_t *run = key ? zhashx_lookup(self->runs, key) : NULL;
-    if (run && *run != header->run_id) {
-        self->counters.restarts++;
+    stream_tracker_event event;
+    // Out of memory, the message is handed over untracked (event says NEW).
+    (void)stream_tracker_check(self->tracker, topic, header->producer_id, header->run_id,
+                               header->sequence, &event);
+    const stream_tracker_counters *t = stream_tracker_get_counters(self->tracker);
+    self->counters.duplicates = t->duplicates;
+    self->counters.gaps = t->gaps;
+    self->counters.lost = t->lost;
+    self->counters.restarts = t->restarts;
+    self->counters.streams_reset = t->resets;
+    if (event.restarted)
         fprintf(stderr,
                 "tcpwin-subscriber: producer '%s' restarted (run %016" PRIx64 " -> %016" PRIx64
                 ")\n",
-                header->producer_id, *run, header->run_id);
-        *run = header->run_id;
-    } else if (!run && key && (run = malloc(sizeof *run))) {
-        *run = header->run_id;
-        if (zhashx_insert(self->runs, key, run) != 0)
-            free(run);
-    }
-    zstr_free(&key);
-}
-
-//  True when the message is new in its stream; logs and counts gaps.
-static bool s_track_sequence(receiver *self, const char *topic, const Tcpwin__Header *header)
-{
-    s_bound_tables(self);
-    char *key = zsys_sprintf("%s|%016" PRIx64 "|%s", topic, header->run_id, header->producer_id);
-    if (!key)
-        return true;
-    uint64_t *last = zhashx_lookup(self->streams, key);
-    bool fresh = true;
-    if (!last) {
-        s_note_run(self, topic, header);
-        if ((last = malloc(sizeof *last)) && zhashx_insert(self->streams, key, last) != 0) {
-            free(last);
-            last = NULL;
-        }
-    } else if (header->sequence <= *last) {
-        self->counters.duplicates++;
-        fresh = false;
-    } else if (header->sequence > *last + 1) {
-        uint64_t missing = header->sequence - *last - 1;
-        self->counters.gaps++;
-        self->counters.lost += missing;
+                header->producer_id, event.previous_run, header->run_id);
+    if (event.verdict == STREAM_TRACKER_GAP)
         fprintf(stderr,
                 "tcpwin-subscriber: gap of %" PRIu64 " %s message(s) from '%s' (sequence %" PRIu64
                 " after %" PRIu64 ")\n",
-                missing, topic, header->producer_id, header->sequence, *last);
-    }
-    if (fresh && last)
-        *last = header->sequence;
-    zstr_free(&key);
-    return fresh;
+                event.missing, topic, header->producer_id, header->sequence, event.last);
+    return event.verdict != STREAM_TRACKER_DUPLICATE;
 }
 
 //  Reads the frames of one message; returns how many there were (only the
-//  first two are kept), or -1 when nothing could be read.
+//  first two are kept), or a negative errno when nothing could be read
+//  (-EAGAIN: no message waits).
 static int s_read_frames(receiver *self, zmq_msg_t *topic, zmq_msg_t *payload)
 {
     int frames = 0;
@@ -209,7 +153,7 @@ static int s_read_frames(receiver *self, zmq_msg_t *topic, zmq_msg_t *payload)
         if (frames >= 2)
             zmq_msg_close(&extra);
         if (rc < 0)
-            return frames == 0 ? -1 : frames;
+            return frames == 0 ? -zmq_errno() : frames;
         frames++;
     }
     return frames;
@@ -272,19 +216,18 @@ static void s_reconnect_given_up(receiver *self)
 
 void receiver_poll_events(receiver *self)
 {
-    while (self->monitor && (zsock_events(self->monitor) & ZMQ_POLLIN)) {
-        zmsg_t *event = zmsg_recv(self->monitor);
-        char *name = event ? zmsg_popstr(event) : NULL;
-        char *value = event ? zmsg_popstr(event) : NULL;
-        char *endpoint = event ? zmsg_popstr(event) : NULL;
-        if (name && endpoint && strcmp(name, "DISCONNECTED") == 0)
-            s_note_disconnect(self, endpoint);
-        else if (endpoint)
-            zhashx_delete(self->silent_since, endpoint);  // libzmq is on it
-        zstr_free(&name);
-        zstr_free(&value);
-        zstr_free(&endpoint);
-        zmsg_destroy(&event);
+    while (tw_zmq_monitor_pending(self->monitor)) {
+        tw_zmq_event event;
+        if (tw_zmq_monitor_read(self->monitor, &event) != 0)
+            break;
+        // The endpoint is written as in --connect (IPv4-mapped addresses
+        // plain): libzmq names one connection both ways, and a retry missed
+        // here made us tear down the next producer run's live connection.
+        if (strcmp(event.name, "DISCONNECTED") == 0)
+            s_note_disconnect(self, event.endpoint);
+        else
+            zhashx_delete(self->silent_since, event.endpoint);  // libzmq is on it
+        tw_zmq_event_clear(&event);
     }
     if (zhashx_size(self->silent_since) > 0)
         s_reconnect_given_up(self);
@@ -299,7 +242,7 @@ int receiver_recv(receiver *self, tw_message *msg)
     int frames = s_read_frames(self, &topic, &payload);
     int result = 0;
     if (frames < 0)
-        result = (errno == EAGAIN) ? 0 : -1;
+        result = frames == -EAGAIN ? 0 : frames;
     else if (frames != 2)
         self->counters.bad_frames++;
     else if (s_decode(self, &topic, &payload, msg) == 0) {

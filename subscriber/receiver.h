@@ -2,9 +2,10 @@
 
     One SUB socket connected to every producer endpoint, subscribed to the
     chosen topic prefixes. receiver_recv() reads one two-frame message,
-    validates and decodes it, and tracks sequences per (producer id, run id,
-    topic): it hands over only messages that are new, logs and counts gaps
-    and restarts, and drops duplicates (a late-joiner replay) silently.
+    validates and decodes it, and asks a stream_tracker about its sequence
+    per (producer id, run id, topic): it hands over only messages that are
+    new, logs and counts gaps and restarts, and drops duplicates (a
+    late-joiner replay) silently.
     Hostile input (wrong frame count, undecodable payload, foreign major) is
     counted and skipped.
 */
@@ -52,9 +53,10 @@ void receiver_destroy(receiver **self);
 //  The raw libzmq socket handle, for zmq_poll.
 void *receiver_socket(receiver *self);
 
-//  Reads one message without blocking. Returns 1 with *msg filled (release it
-//  with tw_message_free), 0 when nothing new was available or the message was
-//  skipped, -1 when the socket failed (EINTR included: check your signals).
+//  Reads one message without blocking. Returns 1 (got one) with *msg filled
+//  (release it with tw_message_free); 0 when nothing new was available or the
+//  message was skipped (counted); a negative errno when the socket failed
+//  (-EINTR included: check your signals; -ETERM when the context ended).
 int receiver_recv(receiver *self, tw_message *msg);
 
 //  Handles pending socket events (disconnections) without blocking; called

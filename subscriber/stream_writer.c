@@ -14,11 +14,15 @@
     Every call to stream_writer_handle() does all it can without blocking and
     checks the socket itself instead of trusting the poll flags, so the
     caller may call it spuriously (zmq_poll, for one, folds POLLHUP into
-    POLLERR). The queue is a ring of whole reports; the head report may be
-    partly written (head_sent > 0), and it alone is protected from the
-    drop-oldest policy. Losing the connection resets head_sent, so the report
+    POLLERR). The queue (report_queue) holds whole reports: written ones
+    until the kernel says their bytes left it (SIOCOUTQ), the one being
+    written, and the waiting ones; only the waiting are dropped when it is
+    full. Losing the connection rewinds it, so every unacknowledged report
     is resent from its first byte: a reader on the new connection never sees
-    the tail of a report without its head.
+    the tail of a report without its head, and a report still in our kernel
+    when the peer went away is never counted as forwarded. Linux keeps the
+    SIOCOUTQ count after a reset, so a loss first takes what the peer did
+    acknowledge, which keeps resends (duplicates at the sink) to a minimum.
 
     Why read from a socket we only write to: a peer that closes while we are
     idle is only visible as a readable EOF; without reading we would learn
@@ -27,6 +31,9 @@
 */
 #include "stream_writer.h"
 
+#include "backoff.h"
+#include "report_queue.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -34,23 +41,23 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/sockios.h>  // SIOCOUTQ
+#endif
 
 #define DISCARD_CHUNK   4096  // bytes read per recv when draining the peer's input
 #define DISCARD_ROUNDS  16    // recv calls per handle, so a chatty peer cannot starve us
 #define REFUSED_RETRIES 8     // consecutive ECONNREFUSED on one datagram before giving up
+#define ACK_POLL_MS     20    // TCP: how often to look for acknowledgements while some are due
 
 typedef enum { SW_WAITING, SW_CONNECTING, SW_UP } sw_state;
 
 //  What was last logged, so each state change is logged once.
 typedef enum { LOG_NONE, LOG_CONNECTING, LOG_CONNECTED, LOG_FAILING, LOG_LOST } sw_logged;
-
-typedef struct {
-    char *data;  // the report's bytes (malloc'd)
-    size_t len;  // its length
-} sw_item;
 
 struct stream_writer {
     tw_endpoint endpoint;    // our copy of the peer's endpoint
@@ -75,12 +82,8 @@ struct stream_writer {
     int logged_error;        // errno (or EAI code) of the last failure logged
     bool logged_refused;     // UDP "no listener" was logged
     bool dropping;           // in a streak of queue-full drops (logged once)
-    sw_item *ring;           // queue of whole reports, capacity max_reports + 1
-    size_t capacity;         // slots in ring
-    size_t head;             // index of the oldest report
-    size_t count;            // reports in the queue
-    size_t queued_bytes;     // bytes of the reports in the queue
-    size_t head_sent;        // bytes of the head report already written
+    bool logged_outq;        // SIOCOUTQ failed, said once
+    report_queue *queue;     // whole reports: written (unacknowledged), current, waiting
     stream_writer_counters counters;
 };
 
@@ -101,58 +104,14 @@ static void s_log(stream_writer *self, const char *format, ...)
 // ---------------------------------------------------------------------------
 // The queue
 
-static sw_item *s_item(stream_writer *self, size_t position)
+//  After reports left the queue: says when a streak of drops is over.
+static void s_check_drained(stream_writer *self)
 {
-    return &self->ring[(self->head + position) % self->capacity];
-}
-
-//  Reports and bytes waiting, that is all but a partly written head.
-static size_t s_waiting_reports(const stream_writer *self)
-{
-    return self->count - (self->head_sent > 0 ? 1 : 0);
-}
-
-static size_t s_waiting_bytes(stream_writer *self)
-{
-    return self->queued_bytes - (self->head_sent > 0 ? s_item(self, 0)->len : 0);
-}
-
-static void s_pop_head(stream_writer *self)
-{
-    sw_item *item = s_item(self, 0);
-    self->queued_bytes -= item->len;
-    free(item->data);
-    item->data = NULL;
-    self->head = (self->head + 1) % self->capacity;
-    self->count--;
-    self->head_sent = 0;
-    if (self->count == 0 && self->dropping) {
+    if (self->dropping && report_queue_count(self->queue) == 0) {
         self->dropping = false;
         s_log(self, "queue drained; %llu reports dropped so far",
               (unsigned long long)self->counters.dropped);
     }
-}
-
-//  Drops the oldest report that is not partly written: the head, or the one
-//  after it when the head is on the wire (the head then moves into its slot).
-static void s_drop_oldest_waiting(stream_writer *self)
-{
-    if (self->head_sent > 0) {
-        sw_item *on_wire = s_item(self, 0), *victim = s_item(self, 1);
-        self->queued_bytes -= victim->len;
-        free(victim->data);
-        *victim = *on_wire;
-        on_wire->data = NULL;
-        self->head = (self->head + 1) % self->capacity;
-        self->count--;
-    } else {
-        self->queued_bytes -= s_item(self, 0)->len;
-        free(s_item(self, 0)->data);
-        s_item(self, 0)->data = NULL;
-        self->head = (self->head + 1) % self->capacity;
-        self->count--;
-    }
-    self->counters.dropped++;
 }
 
 int stream_writer_enqueue(stream_writer *self, const void *data, size_t len)
@@ -160,35 +119,53 @@ int stream_writer_enqueue(stream_writer *self, const void *data, size_t len)
     if (len == 0 || memchr(data, '\0', len))
         return -EINVAL;
     self->counters.received++;
-    if (len > self->max_bytes) {
-        self->counters.dropped++;
+    uint64_t dropped_before = report_queue_get_counters(self->queue)->dropped;
+    int rc = report_queue_push(self->queue, data, len);
+    uint64_t dropped = report_queue_get_counters(self->queue)->dropped - dropped_before;
+    self->counters.dropped += dropped;
+    if (rc == -EMSGSIZE)
         s_log(self, "report of %zu bytes dropped: larger than the queue (%zu bytes)", len,
               self->max_bytes);
-        return -EMSGSIZE;
-    }
-    char *copy = malloc(len);
-    if (!copy) {
+    if (rc != 0) {
         self->counters.dropped++;
-        return -ENOMEM;
+        return rc;
     }
-    memcpy(copy, data, len);
-    bool full = false;
-    while (s_waiting_reports(self) > 0 && (s_waiting_reports(self) >= self->max_reports ||
-                                           s_waiting_bytes(self) + len > self->max_bytes)) {
-        s_drop_oldest_waiting(self);
-        full = true;
-    }
-    if (full && !self->dropping) {
+    if (dropped > 0 && !self->dropping) {
         self->dropping = true;
         s_log(self, "queue full (%zu reports, %zu bytes): dropping the oldest reports",
               self->max_reports, self->max_bytes);
     }
-    sw_item *slot = s_item(self, self->count);
-    slot->data = copy;
-    slot->len = len;
-    self->count++;
-    self->queued_bytes += len;
     return 0;
+}
+
+//  Bytes written on this TCP connection that the kernel still holds (not
+//  sent, or sent and not acknowledged by the peer's kernel). Linux keeps
+//  the count after a reset too, which is what makes it usable on a loss.
+static size_t s_bytes_held(stream_writer *self)
+{
+    size_t unacknowledged = report_queue_unacknowledged_bytes(self->queue);
+#ifdef SIOCOUTQ
+    int held = 0;
+    if (ioctl(self->fd, SIOCOUTQ, &held) == 0 && held >= 0)
+        return (size_t)held;
+    if (!self->logged_outq) {
+        s_log(self,
+              "cannot read the send queue (SIOCOUTQ): %s; reports count as forwarded "
+              "only once the connection ends cleanly",
+              strerror(errno));
+        self->logged_outq = true;
+    }
+#endif
+    return unacknowledged;
+}
+
+//  TCP: the written reports whose bytes left the kernel are forwarded.
+static void s_acknowledge(stream_writer *self)
+{
+    if (self->fd < 0 || report_queue_unacknowledged_bytes(self->queue) == 0)
+        return;
+    self->counters.forwarded += report_queue_acknowledge(self->queue, s_bytes_held(self));
+    s_check_drained(self);
 }
 
 // ---------------------------------------------------------------------------
@@ -214,9 +191,8 @@ static void s_schedule_retry(stream_writer *self, int64_t now_ms)
 {
     self->state = SW_WAITING;
     self->retry_at_ms = now_ms + self->backoff_ms;
-    self->backoff_ms *= 2;
-    if (self->backoff_ms > STREAM_WRITER_BACKOFF_MAX_MS)
-        self->backoff_ms = STREAM_WRITER_BACKOFF_MAX_MS;
+    self->backoff_ms = tw_backoff_next(self->backoff_ms, STREAM_WRITER_BACKOFF_MIN_MS,
+                                       STREAM_WRITER_BACKOFF_MAX_MS);
 }
 
 static void s_connect_failed(stream_writer *self, int error, const char *reason, int64_t now_ms)
@@ -245,14 +221,13 @@ static void s_connected(stream_writer *self)
     self->logged = LOG_CONNECTED;
 }
 
-//  The connection broke: the head report, if cut, will be resent whole.
+//  The connection broke: what its peer acknowledged is forwarded; every
+//  report it did not (written, or cut) will be resent whole, from the oldest.
 static void s_connection_lost(stream_writer *self, const char *reason, int64_t now_ms)
 {
+    s_acknowledge(self);
+    self->counters.resent += report_queue_rewind(self->queue);
     s_close_socket(self);
-    if (self->head_sent > 0) {
-        self->head_sent = 0;
-        self->counters.resent++;
-    }
     s_log(self, "connection lost: %s; reconnecting", reason);
     self->logged = LOG_LOST;
     s_schedule_retry(self, now_ms);
@@ -378,36 +353,30 @@ static bool s_drain_input(stream_writer *self, int64_t now_ms)
     return true;
 }
 
-static void s_report_written(stream_writer *self)
-{
-    s_pop_head(self);
-    self->counters.forwarded++;
-}
-
-//  TCP: writes from the head until the socket is full or the queue empty.
+//  TCP: writes from the current report until the socket is full or nothing
+//  is left, then counts what the peer acknowledged.
 static void s_flush_stream(stream_writer *self, int64_t now_ms)
 {
-    while (self->count > 0) {
-        sw_item *item = s_item(self, 0);
-        size_t left = item->len - self->head_sent;
-        ssize_t n = send(self->fd, item->data + self->head_sent, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+    size_t left = 0;
+    const char *bytes;
+    while ((bytes = report_queue_unwritten(self->queue, &left)) != NULL) {
+        ssize_t n = send(self->fd, bytes, left, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 self->counters.short_writes++;
-                return;
+                break;
             }
             s_connection_lost(self, strerror(errno), now_ms);
             return;
         }
         self->counters.bytes += (uint64_t)n;
-        self->head_sent += (size_t)n;
         if ((size_t)n < left)
             self->counters.short_writes++;
-        if (self->head_sent == item->len)
-            s_report_written(self);
+        report_queue_wrote(self->queue, (size_t)n);
     }
+    s_acknowledge(self);
 }
 
 //  The next datagram of a report from offset: whole lines up to max bytes,
@@ -426,19 +395,23 @@ static size_t s_datagram_length(const char *data, size_t len, size_t max)
 static void s_flush_datagrams(stream_writer *self, int64_t now_ms)
 {
     int refused_in_a_row = 0;
-    while (self->count > 0 && now_ms >= self->retry_at_ms) {
-        sw_item *item = s_item(self, 0);
-        const char *start = item->data + self->head_sent;
-        size_t size = s_datagram_length(start, item->len - self->head_sent, self->max_datagram);
+    size_t left = 0;
+    const char *start;
+    while ((start = report_queue_unwritten(self->queue, &left)) != NULL &&
+           now_ms >= self->retry_at_ms) {
+        size_t size = s_datagram_length(start, left, self->max_datagram);
         ssize_t n = send(self->fd, start, size, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n >= 0) {
             refused_in_a_row = 0;
             self->retry_at_ms = 0;
             self->backoff_ms = STREAM_WRITER_BACKOFF_MIN_MS;
             self->counters.bytes += (uint64_t)n;
-            self->head_sent += size;
-            if (self->head_sent == item->len)
-                s_report_written(self);
+            // A datagram is sent whole or not at all, and UDP has no
+            // acknowledgement: once out, it is forwarded.
+            if (report_queue_wrote(self->queue, size) > 0) {
+                self->counters.forwarded += report_queue_acknowledge(self->queue, 0);
+                s_check_drained(self);
+            }
             if (self->logged != LOG_CONNECTED) {
                 s_log(self, "sending datagrams again");
                 self->logged = LOG_CONNECTED;
@@ -467,8 +440,9 @@ static void s_flush_datagrams(stream_writer *self, int64_t now_ms)
         }
         if (error == EMSGSIZE) {
             s_log(self, "datagram of %zu bytes refused by the kernel: report dropped", size);
-            s_pop_head(self);  // the rest of it could not be sent either
+            report_queue_abandon(self->queue);  // the rest of it could not be sent either
             self->counters.dropped++;
+            s_check_drained(self);
             continue;
         }
         // Unreachable network and the like: keep the socket, pause, retry.
@@ -479,9 +453,8 @@ static void s_flush_datagrams(stream_writer *self, int64_t now_ms)
             self->logged_error = error;
         }
         self->retry_at_ms = now_ms + self->backoff_ms;
-        self->backoff_ms *= 2;
-        if (self->backoff_ms > STREAM_WRITER_BACKOFF_MAX_MS)
-            self->backoff_ms = STREAM_WRITER_BACKOFF_MAX_MS;
+        self->backoff_ms = tw_backoff_next(self->backoff_ms, STREAM_WRITER_BACKOFF_MIN_MS,
+                                           STREAM_WRITER_BACKOFF_MAX_MS);
         return;
     }
 }
@@ -552,13 +525,12 @@ stream_writer *stream_writer_new(const stream_writer_options *options)
     self->send_buffer = options->send_buffer;
     self->backoff_ms = STREAM_WRITER_BACKOFF_MIN_MS;
     self->state = SW_WAITING;
-    self->capacity = self->max_reports + 1;
     self->endpoint.transport = options->endpoint->transport;
     self->endpoint.port = options->endpoint->port;
     self->endpoint.host = strdup(options->endpoint->host);
     self->label = tw_endpoint_to_text(options->endpoint);
-    self->ring = calloc(self->capacity, sizeof *self->ring);
-    if (!self->endpoint.host || !self->label || !self->ring) {
+    self->queue = report_queue_new(self->max_reports, self->max_bytes);
+    if (!self->endpoint.host || !self->label || !self->queue) {
         fprintf(log, "%s: cannot create the stream writer: out of memory\n", program);
         stream_writer_destroy(&self);
         return NULL;
@@ -573,10 +545,7 @@ void stream_writer_destroy(stream_writer **self_p)
         return;
     s_close_socket(self);
     s_forget_addresses(self);
-    if (self->ring)
-        for (size_t i = 0; i < self->count; i++)
-            free(s_item(self, i)->data);
-    free(self->ring);
+    report_queue_destroy(&self->queue);
     free(self->label);
     tw_endpoint_clear(&self->endpoint);
     free(self);
@@ -599,7 +568,9 @@ short stream_writer_events(const stream_writer *self)
         break;
     }
     bool paused = self->udp && self->retry_at_ms > 0;
-    return (short)(POLLIN | (self->count > 0 && !paused ? POLLOUT : 0));
+    size_t left = 0;
+    bool unwritten = report_queue_unwritten(self->queue, &left) != NULL;
+    return (short)(POLLIN | (unwritten && !paused ? POLLOUT : 0));
 }
 
 static int s_until(int64_t deadline_ms, int64_t now_ms)
@@ -620,19 +591,27 @@ int stream_writer_next_timeout_ms(const stream_writer *self, int64_t now_ms)
     case SW_UP:
         break;
     }
-    if (self->udp && self->retry_at_ms > 0 && self->count > 0)
+    if (self->udp && self->retry_at_ms > 0 && report_queue_count(self->queue) > 0)
         return s_until(self->retry_at_ms, now_ms);
+    // Acknowledgements wake no poll: look for them now and then.
+    if (!self->udp && report_queue_written(self->queue) > 0)
+        return ACK_POLL_MS;
     return -1;
 }
 
 bool stream_writer_queue_empty(const stream_writer *self)
 {
-    return self->count == 0;
+    return report_queue_count(self->queue) == 0;
 }
 
 size_t stream_writer_queued(const stream_writer *self)
 {
-    return self->count;
+    return report_queue_count(self->queue);
+}
+
+size_t stream_writer_unacknowledged(const stream_writer *self)
+{
+    return report_queue_written(self->queue);
 }
 
 bool stream_writer_connected(const stream_writer *self)
@@ -654,7 +633,7 @@ void stream_writer_print_counters(const stream_writer *self, FILE *out)
             self->program, self->label, (unsigned long long)c->received,
             (unsigned long long)c->forwarded, (unsigned long long)c->dropped,
             (unsigned long long)c->reconnects, (unsigned long long)c->bytes,
-            (unsigned long long)c->resent, self->count);
+            (unsigned long long)c->resent, report_queue_count(self->queue));
     if (self->udp)
         fprintf(out, ", refused %llu", (unsigned long long)c->refused);
     fputc('\n', out);

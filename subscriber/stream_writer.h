@@ -9,34 +9,32 @@
     resolution of a host name at a connection attempt (getaddrinfo: use an
     address to avoid that).
 
-    The queue holds WHOLE reports. Limits (defaults in brackets):
-      * max_reports [1000] and max_bytes [16 MiB] bound the reports waiting
-        to be sent; the one report being written (at most one) comes on top.
-        When a new report does not fit, the oldest waiting report is dropped
-        and counted, never the one on the wire: a report is never cut in the
-        middle of a connection. A report larger than max_bytes on its own is
-        dropped and counted at once (-EMSGSIZE).
+    The queue holds WHOLE reports (report_queue.h). Limits (defaults in
+    brackets): max_reports [1000] and max_bytes [16 MiB] bound the reports
+    waiting to be sent; the one being written and those written but not yet
+    acknowledged come on top (the kernel's send buffer bounds them). When a
+    new report does not fit, the oldest waiting report is dropped and
+    counted, never one on the wire: a report is never cut in the middle of a
+    connection. A report larger than max_bytes on its own is dropped and
+    counted at once (-EMSGSIZE).
     TCP: a non-blocking socket; partial writes resume where they stopped.
-      A peer that is absent, closes (a FIN counts: a half-closed peer is
-      indistinguishable from a gone one until data is lost) or resets is
-      reconnected with exponential backoff, 100 ms doubling to 5 s, reset by
-      a successful connection. A report cut by a lost connection is sent
-      again WHOLE, from its first byte, on the next connection (counted as
-      resent); its tail alone is never sent. What the kernel had accepted
-      before the loss is gone without notice (TCP has no application
-      acknowledgement): send_buffer bounds that amount.
+      A report counts as forwarded only once the kernel no longer holds any
+      of its bytes: acknowledged by the peer's kernel (SIOCOUTQ, unsent plus
+      unacknowledged bytes, looked at every turn and every 20 ms while some
+      are due). A peer that is absent, closes (a FIN counts: a half-closed
+      peer is indistinguishable from a gone one until data is lost) or
+      resets is reconnected with exponential backoff, 100 ms doubling to
+      5 s, reset by a successful connection. Every report it had not
+      acknowledged, the cut one included, is sent again WHOLE, from the
+      oldest, on the next connection (counted as resent); a tail alone is
+      never sent. What TCP cannot tell: bytes the peer's kernel acknowledged
+      but the peer never read (it died with them in its receive buffer).
     UDP: one socket, connected once, for the writer's life (one source port,
       so `nc -u -l`, which latches onto its first sender, keeps hearing us).
       A report is split at line boundaries into datagrams of at most
       max_datagram [8192] bytes; a single line longer than that is cut at the
-      limit. No datagram holds parts of two reports. Why 8192 and not nc's
-      16 KiB read size: nc reads each datagram into what is left of ONE
-      16 KiB buffer before writing the buffer out (netcat.c readwrite: fill,
-      then drain), so a second datagram arriving before the drain is cut to
-      the space left and the kernel discards the rest. Two datagrams of at
-      most 8 KiB always fit; measured with nc 1.219 on loopback, a 25 KiB
-      report in 16 KiB datagrams lost its tail in 3 runs of 6, in 8 KiB
-      datagrams in none of 6.
+      limit. No datagram holds parts of two reports. Why 8192, half of nc's
+      16 KiB read buffer: bench/RESULTS.md, "UDP datagram size and nc".
       ICMP "port unreachable" (no listener) is counted as refused and is not
       an error: those datagrams are lost, as UDP loses them.
     State changes are logged once each on the log stream: connecting,
@@ -78,11 +76,11 @@ typedef struct {
 
 typedef struct {
     uint64_t received;      // reports offered to stream_writer_enqueue and accepted
-    uint64_t forwarded;     // reports written whole (TCP: into one connection)
+    uint64_t forwarded;     // reports delivered whole (TCP: acknowledged on one connection)
     uint64_t dropped;       // reports dropped: queue full, too big, or unsendable
     uint64_t reconnects;    // connections made after the first one
     uint64_t bytes;         // bytes handed to the kernel, cut reports included
-    uint64_t resent;        // reports cut by a lost connection, queued again whole
+    uint64_t resent;        // reports unacknowledged at a lost connection, queued again whole
     uint64_t short_writes;  // writes that took less than offered (backpressure)
     uint64_t refused;       // UDP: port-unreachable signals, one per lost datagram
 } stream_writer_counters;
@@ -110,7 +108,8 @@ int stream_writer_fd(const stream_writer *self);
 short stream_writer_events(const stream_writer *self);
 
 //  Milliseconds until the writer needs stream_writer_handle even with no
-//  event (a retry or connect timeout), 0 when due now, -1 when no timer runs.
+//  event (a retry or connect timeout, or acknowledgements to look for), 0
+//  when due now, -1 when no timer runs.
 int stream_writer_next_timeout_ms(const stream_writer *self, int64_t now_ms);
 
 //  Advances the writer: connects, detects a closed peer, writes what the
@@ -120,11 +119,16 @@ int stream_writer_next_timeout_ms(const stream_writer *self, int64_t now_ms);
 //  here (logged, counted, retried), never returned.
 int stream_writer_handle(stream_writer *self, short revents, int64_t now_ms);
 
-//  True when every queued report has been written (or dropped).
+//  True when every queued report has been forwarded (TCP: acknowledged) or
+//  dropped.
 bool stream_writer_queue_empty(const stream_writer *self);
 
-//  Reports waiting or being written.
+//  Reports held: waiting, being written, or written and not yet acknowledged.
 size_t stream_writer_queued(const stream_writer *self);
+
+//  Reports written whole and not yet acknowledged by the peer (TCP; 0 for
+//  UDP): the counters settle once this is 0.
+size_t stream_writer_unacknowledged(const stream_writer *self);
 
 //  True while a TCP connection is up (UDP: while the socket exists).
 bool stream_writer_connected(const stream_writer *self);

@@ -67,7 +67,13 @@ static void test_term_requests_stop(void **state)
     assert_int_equal(raise(SIGTERM), 0);
     assert_true(signals_stop_requested());
     assert_true(signals_stop_requested());  // it stays
+    assert_false(signals_stop_insisted());  // one signal is a request
     assert_false(signals_take_usr1());
+    assert_int_equal(raise(SIGINT), 0);  // a second one, of either kind, insists
+    assert_true(signals_stop_insisted());
+    assert_int_equal(raise(SIGTERM), 0);
+    assert_true(signals_stop_insisted());
+    assert_true(signals_stop_requested());
 }
 
 int main(void)

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -238,6 +239,15 @@ static size_t s_read_reports(stream_writer *sw, int peer, s_bytes *bytes, size_t
     return count;
 }
 
+//  Turns the loop until every written report is acknowledged by the peer's
+//  kernel (the writer counts a report forwarded only then) or the deadline.
+static void s_until_acknowledged(stream_writer *sw)
+{
+    int64_t deadline = s_now_ms() + DEADLINE_MS;
+    while (!stream_writer_queue_empty(sw) && s_now_ms() < deadline)
+        s_turn(sw, 5);
+}
+
 static size_t s_count_lines_with(const char *log, const char *text)
 {
     size_t count = 0;
@@ -275,6 +285,7 @@ static void test_slow_reader_gets_whole_reports_in_order(void **state)
     assert_int_equal(bytes.len, total);
     assert_null(memchr(bytes.data, '\0', bytes.len));
 
+    s_until_acknowledged(sw);
     const stream_writer_counters *c = stream_writer_get_counters(sw);
     print_message("slow reader: %zu bytes, received %llu, forwarded %llu, short writes %llu\n",
                   total, (unsigned long long)c->received, (unsigned long long)c->forwarded,
@@ -326,6 +337,7 @@ static void test_full_queue_drops_oldest_waiting_whole_reports(void **state)
     assert_int_equal(s_parse_reports(bytes.data, bytes.len, numbers, 8, false), 6);
     const unsigned expected[] = {0, 16, 17, 18, 19, 20};
     assert_memory_equal(numbers, expected, sizeof expected);
+    s_until_acknowledged(sw);
     print_message("overflow: received %llu, forwarded %llu, dropped %llu\n",
                   (unsigned long long)c->received, (unsigned long long)c->forwarded,
                   (unsigned long long)c->dropped);
@@ -384,6 +396,7 @@ static void test_absent_peer_byte_limit_then_delivery(void **state)
     assert_int_equal(s_parse_reports(bytes.data, bytes.len, numbers, 4, false), 3);
     const unsigned expected[] = {2, 3, 4};
     assert_memory_equal(numbers, expected, sizeof expected);
+    s_until_acknowledged(sw);
     assert_int_equal(c->forwarded, 3);
     assert_int_equal(c->reconnects, 0);  // the first connection is not a reconnection
 
@@ -490,6 +503,7 @@ static void test_reset_mid_report_resends_it_whole(void **state)
     for (unsigned i = 0; i < 10; i++)
         assert_int_equal(numbers[i], i);
 
+    s_until_acknowledged(sw);
     const stream_writer_counters *c = stream_writer_get_counters(sw);
     print_message("reset: first connection read %zu bytes; received %llu, forwarded %llu, "
                   "dropped %llu, resent %llu, reconnects %llu\n",
@@ -512,6 +526,80 @@ static void test_reset_mid_report_resends_it_whole(void **state)
     free(log_text);
 }
 
+//  A sink that accepts, reads a little and resets, as in the report "forwarded
+//  3000, dropped 0, resent 0 while the sink read at most 15 KB": the writer's
+//  kernel took far more than the sink ever got, and none of that counts as
+//  forwarded. A report is forwarded once the sink's kernel acknowledged all
+//  its bytes (at most what the sink read plus what it left unread); every
+//  other report comes again whole, from the oldest, on the next connection.
+static void test_resetting_sink_gets_no_false_forwards(void **state)
+{
+    (void)state;
+    enum { REPORTS = 200, LINES = 20 };
+    FILE *log = fopen("/dev/null", "w");
+    assert_non_null(log);
+    int listener = s_socket_on_loopback(SOCK_STREAM, 0, SMALL_BUFFER);
+    // The system's send buffer: on loopback it takes megabytes at once.
+    stream_writer *sw = s_writer(TW_TRANSPORT_TCP, s_port_of(listener), 0, 0, 0, 0, log);
+    size_t lengths[REPORTS];
+    for (unsigned i = 0; i < REPORTS; i++) {
+        free(s_make_report(i, LINES, &lengths[i]));
+        s_enqueue_report(sw, i, LINES, 0);
+    }
+    int first = s_accept(sw, listener);
+    s_bytes got = {0};
+    while (got.len < 6000) {
+        s_turn(sw, 1);
+        s_read_some(first, &got, 1500);
+    }
+    for (int turn = 0; turn < 20; turn++)  // the sink's buffer fills; the writer looks at acks
+        s_turn(sw, 2);
+    int unread = 0;
+    assert_int_equal(ioctl(first, FIONREAD, &unread), 0);
+    size_t reached = got.len + (size_t)unread;  // the most the sink's kernel can acknowledge
+    unsigned whole = 0;
+    for (size_t sum = lengths[0]; whole < REPORTS && sum <= reached; sum += lengths[++whole])
+        ;
+    const stream_writer_counters *c = stream_writer_get_counters(sw);
+    assert_true(c->bytes > reached + 100000);  // the kernel took what the sink never got
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    assert_int_equal(setsockopt(first, SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+    close(first);
+    int64_t deadline = s_now_ms() + DEADLINE_MS;
+    while (stream_writer_connected(sw) && s_now_ms() < deadline)
+        s_turn(sw, 5);
+    assert_false(stream_writer_connected(sw));
+    uint64_t forwarded = c->forwarded;
+    print_message("resetting sink: %llu bytes written, sink read %zu and left %d unread (%u whole "
+                  "reports); at the reset forwarded %llu, resent %llu\n",
+                  (unsigned long long)c->bytes, got.len, unread, whole,
+                  (unsigned long long)forwarded, (unsigned long long)c->resent);
+    assert_true(forwarded <= whole);
+    assert_true(c->resent >= 1);
+    assert_true(c->resent <= REPORTS - forwarded);
+    unsigned numbers[REPORTS + 1];
+    size_t read_whole = s_parse_reports(got.data, got.len, numbers, REPORTS + 1, true);
+    assert_true(read_whole <= forwarded + 1);  // at most the one being acknowledged
+
+    int second = s_accept(sw, listener);
+    s_bytes again = {0};
+    size_t want = REPORTS - (size_t)forwarded;
+    assert_int_equal(s_read_reports(sw, second, &again, want, 65536, numbers), want);
+    assert_int_equal(s_parse_reports(again.data, again.len, numbers, REPORTS + 1, false), want);
+    for (size_t i = 0; i < want; i++)
+        assert_int_equal(numbers[i], forwarded + i);  // from the oldest unacknowledged, in order
+    s_until_acknowledged(sw);
+    assert_int_equal(c->forwarded, REPORTS);
+    assert_int_equal(c->dropped, 0);
+    assert_int_equal(c->reconnects, 1);
+    free(got.data);
+    free(again.data);
+    close(second);
+    close(listener);
+    stream_writer_destroy(&sw);
+    fclose(log);
+}
+
 //  A peer that closes while nothing is queued is noticed at once (by its
 //  EOF, not by losing the next report), and the next report goes whole to
 //  the new connection.
@@ -527,6 +615,7 @@ static void test_idle_close_detected_and_reconnected(void **state)
     s_bytes bytes = {0};
     unsigned numbers[4];
     assert_int_equal(s_read_reports(sw, first, &bytes, 1, 65536, numbers), 1);
+    s_until_acknowledged(sw);
     assert_true(stream_writer_queue_empty(sw));
     assert_true(send(first, "hello\n", 6, MSG_NOSIGNAL) == 6);  // read and discarded
     close(first);                                               // FIN, writer idle
@@ -541,6 +630,7 @@ static void test_idle_close_detected_and_reconnected(void **state)
     s_bytes again = {0};
     assert_int_equal(s_read_reports(sw, second, &again, 1, 65536, numbers), 1);
     assert_int_equal(numbers[0], 2);
+    s_until_acknowledged(sw);
     assert_int_equal(c->forwarded, 2);
     assert_int_equal(c->resent, 0);
     free(bytes.data);
@@ -860,6 +950,7 @@ int main(void)
         cmocka_unit_test(test_absent_peer_byte_limit_then_delivery),
         cmocka_unit_test(test_backoff_schedule),
         cmocka_unit_test(test_reset_mid_report_resends_it_whole),
+        cmocka_unit_test(test_resetting_sink_gets_no_false_forwards),
         cmocka_unit_test(test_idle_close_detected_and_reconnected),
         cmocka_unit_test(test_connect_timeout_then_recovery),
         cmocka_unit_test(test_ipv6_loopback),

@@ -1,6 +1,8 @@
 /*  curve: CURVE setup and the guard actor (ZAP handler + handshake monitor). */
 #include "curve.h"
 
+#include "zmq_monitor.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -81,32 +83,16 @@ static void s_answer_zap(zsock_t *zap, zcertstore_t *allowed, zhashx_t *seen, gu
 //  CURVE (or speaks it wrongly).
 static void s_note_handshake_failure(zactor_t *monitor, zhashx_t *seen, guard_args *args)
 {
-    zmsg_t *event = zmsg_recv(monitor);
-    char *name = event ? zmsg_popstr(event) : NULL;
-    char *value = event ? zmsg_popstr(event) : NULL;
-    char *endpoint = event ? zmsg_popstr(event) : NULL;
-    if (name && strcmp(name, "HANDSHAKE_FAILED_AUTH") != 0) {
+    tw_zmq_event event;
+    if (tw_zmq_monitor_read(monitor, &event) != 0)
+        return;
+    if (strcmp(event.name, "HANDSHAKE_FAILED_AUTH") != 0) {
         char what[256];
-        snprintf(what, sizeof what, "a peer on %s that does not speak CURVE (%s)",
-                 endpoint ? endpoint : "?", name);
+        snprintf(what, sizeof what, "a peer on %s that does not speak CURVE (%s)", event.endpoint,
+                 event.name);
         s_log_once(seen, what, args->program, what);
     }
-    zstr_free(&name);
-    zstr_free(&value);
-    zstr_free(&endpoint);
-    zmsg_destroy(&event);
-}
-
-static zactor_t *s_start_monitor(zsock_t *sock)
-{
-    zactor_t *monitor = zactor_new(zmonitor, sock);
-    if (!monitor)
-        return NULL;
-    zstr_sendx(monitor, "LISTEN", "HANDSHAKE_FAILED_NO_DETAIL", "HANDSHAKE_FAILED_PROTOCOL",
-               "HANDSHAKE_FAILED_AUTH", NULL);
-    zstr_send(monitor, "START");
-    zsock_wait(monitor);
-    return monitor;
+    tw_zmq_event_clear(&event);
 }
 
 static void s_guard(zsock_t *pipe, void *arg)
@@ -114,7 +100,9 @@ static void s_guard(zsock_t *pipe, void *arg)
     guard_args *args = arg;
     zcertstore_t *allowed = zcertstore_new(args->allow_dir);
     zsock_t *zap = zsock_new_rep(ZAP_ENDPOINT);
-    zactor_t *monitor = s_start_monitor(args->sock);
+    static const char *const failures[] = {
+        "HANDSHAKE_FAILED_NO_DETAIL", "HANDSHAKE_FAILED_PROTOCOL", "HANDSHAKE_FAILED_AUTH", NULL};
+    zactor_t *monitor = tw_zmq_monitor_start(args->sock, failures);
     zhashx_t *seen = zhashx_new();
     zpoller_t *poller = zap && monitor ? zpoller_new(pipe, zap, monitor, NULL) : NULL;
     // czmq 4.2's zactor_new ignores this status, hence the flag as well.
@@ -200,22 +188,22 @@ int tw_curve_client_setup(zsock_t *sock, const char *cert_path, const char *serv
     if (!cert_path || !server_key) {
         fprintf(stderr, "%s: CURVE needs both our certificate and the server's public key\n",
                 program);
-        return -1;
+        return -EINVAL;
     }
     zcert_t *cert = zcert_load(cert_path);
     char *key = s_server_key(server_key);
     int rc = 0;
-    if (!cert)
+    if (!cert) {
         fprintf(stderr, "%s: cannot load the certificate '%s'\n", program, cert_path);
-    else if (!key)
+        rc = -ENOENT;
+    } else if (!key) {
         fprintf(stderr, "%s: '%s' is neither a Z85 public key nor a certificate file\n", program,
                 server_key);
-    else {
+        rc = -EINVAL;
+    } else {
         zcert_apply(cert, sock);
         zsock_set_curve_serverkey(sock, key);
     }
-    if (!cert || !key)
-        rc = -1;
     free(key);
     zcert_destroy(&cert);
     return rc;
@@ -224,10 +212,12 @@ int tw_curve_client_setup(zsock_t *sock, const char *cert_path, const char *serv
 int tw_curve_keygen(const char *path, const char *program)
 {
     zcert_t *cert = zcert_new();
+    errno = 0;
     int rc = cert ? zcert_save(cert, path) : -1;
+    int error = errno ? errno : (cert ? EIO : ENOMEM);
     if (rc != 0)
         fprintf(stderr, "%s: cannot write the certificate pair '%s' and '%s_secret': %s\n", program,
-                path, path, strerror(errno));
+                path, path, strerror(error));
     zcert_destroy(&cert);
-    return rc;
+    return rc != 0 ? -error : 0;
 }

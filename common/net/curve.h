@@ -36,12 +36,14 @@ void tw_curve_server_destroy(tw_curve_server **self);
 
 //  Makes sock a CURVE client with our secret certificate and the server's
 //  public key (40 Z85 characters, or the path of its public certificate).
-//  Call before connecting. Returns 0, or -1 after printing a message.
+//  Call before connecting. Returns 0, or after printing a message -EINVAL
+//  (a missing argument, or a key that is neither Z85 nor a certificate) or
+//  -ENOENT (our certificate cannot be loaded).
 int tw_curve_client_setup(zsock_t *sock, const char *cert_path, const char *server_key,
                           const char *program);
 
-//  Writes a new certificate pair: path (public) and path_secret. Returns 0 or
-//  -1 after printing a message.
+//  Writes a new certificate pair: path (public) and path_secret. Returns 0, or
+//  a negative errno (the write's, or -ENOMEM) after printing a message.
 int tw_curve_keygen(const char *path, const char *program);
 
 #endif

@@ -10,15 +10,15 @@
 #include <signal.h>
 #include <stddef.h>
 
-static volatile sig_atomic_t s_stop;
+static volatile sig_atomic_t s_stop;  // SIGINT/SIGTERM received: 0, 1, or 2 for more
 static volatile sig_atomic_t s_usr1;
 
 static void s_on_signal(int signo)
 {
     if (signo == SIGUSR1)
         s_usr1 = 1;
-    else
-        s_stop = 1;
+    else if (s_stop < 2)  // only the handler writes it, and signals do not nest here
+        s_stop = s_stop + 1;
 }
 
 void signals_install(void)
@@ -40,6 +40,11 @@ void signals_install(void)
 bool signals_stop_requested(void)
 {
     return s_stop != 0;
+}
+
+bool signals_stop_insisted(void)
+{
+    return s_stop >= 2;
 }
 
 bool signals_take_usr1(void)

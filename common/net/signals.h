@@ -18,6 +18,10 @@ void signals_install(void);
 //  Returns true once SIGINT or SIGTERM arrived, and stays true.
 bool signals_stop_requested(void);
 
+//  Returns true once a second SIGINT or SIGTERM arrived (the user insists:
+//  stop the shutdown work too), and stays true.
+bool signals_stop_insisted(void);
+
 //  Returns true if SIGUSR1 arrived since the last call, and clears it; several
 //  signals between two calls count as one.
 bool signals_take_usr1(void);
