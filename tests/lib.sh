@@ -59,11 +59,12 @@ fail() {
     echo "FAIL: $*"
 }
 
-# check NAME COMMAND...: runs COMMAND, counts it as passed or failed.
+# check NAME COMMAND...: runs COMMAND, counts it as passed or failed, and
+# returns its success (so `check ... || show_what_happened` works).
 check() {
     local name=$1
     shift
-    if "$@"; then pass "$name"; else fail "$name"; fi
+    if "$@"; then pass "$name"; else fail "$name" && return 1; fi
 }
 
 # summary: prints the counts; true when nothing failed and something ran.
