@@ -1,16 +1,17 @@
-# tests/lib.sh: the one set of helpers of the end-to-end scripts (sourced,
-# not run): checks and their summary, free ports, bounded waits on events
-# (never a fixed sleep), and the cleanup of every process a test started.
-# ctest sets PRODUCER, SUBSCRIBER, DATA and TESTS; run by hand, the defaults
-# below point at build/.
+# tests/lib.sh: the one set of helpers of the test scripts (sourced, not
+# run): checks and their summary, free ports, bounded waits on events (never
+# a fixed sleep), and the cleanup of every process a test started.
+#
+# An end-to-end script sources it as is: it gets a scratch directory $work,
+# the list pids of what to stop, and an EXIT trap that stops every child and
+# removes $work. ctest sets PRODUCER, SUBSCRIBER, DATA and TESTS; run by hand,
+# the defaults below point at build/. A script with its own life cycle (the
+# container test) sets TCPWIN_LIB_HELPERS_ONLY=1 first and gets the
+# functions and the counters only.
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-: "${PRODUCER:=$here/../build/tcpwin-producer}"
-: "${SUBSCRIBER:=$here/../build/tcpwin-subscriber}"
-: "${DATA:=$here/data}"
 passed=0
 failed=0
-work=$(mktemp -d "${TMPDIR:-/tmp}/tcpwin-e2e.XXXXXX")
 pids=()
 
 # descendants PID: prints the pids of every live process below PID, children
@@ -47,7 +48,6 @@ cleanup() {
     stop_all
     rm -rf "$work"
 }
-trap cleanup EXIT
 
 # pass NAME / fail NAME: count one check and print it.
 pass() {
@@ -181,3 +181,11 @@ replay() {
         subscriber_rc=-1
     fi
 }
+
+if [ "${TCPWIN_LIB_HELPERS_ONLY:-0}" != 1 ]; then
+    : "${PRODUCER:=$here/../build/tcpwin-producer}"
+    : "${SUBSCRIBER:=$here/../build/tcpwin-subscriber}"
+    : "${DATA:=$here/data}"
+    work=$(mktemp -d "${TMPDIR:-/tmp}/tcpwin-e2e.XXXXXX")
+    trap cleanup EXIT
+fi
