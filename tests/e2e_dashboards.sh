@@ -35,7 +35,7 @@ finals() { count_lines "$1" '"final":true'; }
 # order); the other 49 must be byte-equal to it, which says the same of
 # each at the cost of a compare instead of a JSON parse of 16 MB.
 section_fanout() {
-    local port i pid reports complete=0
+    local port i reports complete=0
     local subs=()
     port=$(free_port)
     for i in $(seq 1 50); do
@@ -47,7 +47,7 @@ section_fanout() {
     "$PRODUCER" -r "$capture" --publish "tcp://127.0.0.1:$port" --wait-subscribers 50 --wait-timeout 30 \
         --min-pkts 1 2>"$work/fan.producer.err"
     check "50 subscribers: producer exit 0" [ $? -eq 0 ]
-    for pid in "${subs[@]}"; do wait_pid "$pid" 30; done
+    wait_pids 60 "${subs[@]}"
     reports=$(report_sequences "$work/fan1.json" | wc -l)
     in_order "$work/fan1.json" && grep -q "gaps 0 (lost 0)" "$work/fan1.err" && complete=1
     for i in $(seq 2 50); do

@@ -159,6 +159,25 @@ wait_pid() {
     wait "$pid"
 }
 
+# wait_pids SECONDS PID...: waits for every PID (children) to exit, all
+# within one bound of SECONDS; kills those still running then. Returns the
+# number of them that did not exit 0 (at most 255).
+wait_pids() {
+    local deadline pid bad=0
+    deadline=$(($(now_ms) + $1 * 1000))
+    shift
+    for pid in "$@"; do
+        while kill -0 "$pid" 2>/dev/null && [ "$(now_ms)" -lt "$deadline" ]; do sleep 0.05; done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "timeout: pid $pid still running after the common bound" >&2
+            kill "$pid" 2>/dev/null
+        fi
+        wait "$pid" 2>/dev/null || bad=$((bad + 1))
+    done
+    [ "$bad" -gt 255 ] && bad=255
+    return "$bad"
+}
+
 # replay CAPTURE OUT FORMAT [producer options...]: a subscriber printing
 # FORMAT into OUT until the final report, fed by a producer reading CAPTURE.
 # Sets producer_rc and subscriber_rc.
