@@ -180,6 +180,7 @@ section_curve() {
     pids+=($curve_producer $plain $stranger)
     wait_line "$work/curve.err" "is not allowed" 10
     wait_line "$work/curve.err" "does not speak CURVE" 10
+    # retried: the two refused peers have made 6 connections between them.
     retried() { [ "$(closed_connections "$port")" -ge 6 ]; }
     wait_for 10 retried
     echo "CURVE: $(closed_connections "$port") refused connections before the authorised subscriber"
