@@ -33,30 +33,20 @@ SAMPLE=$REPO/tests/data/zeek__206_example_b.pcap
 EXPECTED_ROW=$'192.168.72.14\t460\t0.123913'
 EXPECTED_HEADER=$'# IP\tpktTcpCnt\twinRelThCnt'
 
-passed=0
-failed=0
 WORK=
 DOCKERD_PID=
 STACK_UP=
 
+# check, pass, fail, wait_for, listening: the helpers all tests share; this
+# script keeps its own life cycle (finish below), so only the functions.
+# shellcheck source=tests/lib.sh
+TCPWIN_LIB_HELPERS_ONLY=1 source "$REPO/tests/lib.sh"
+
+# say TEXT...: prints one line.
 say() { printf '%s\n' "$*"; }
-ok() {
-    passed=$((passed + 1))
-    say "ok   - $1"
-}
-not_ok() {
-    failed=$((failed + 1))
-    say "FAIL - $1"
-}
-# check NAME COMMAND...: one check, passed when COMMAND succeeds.
-check() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
 # loud NAME REASON: a failure that stops the test (the trap still cleans up).
 loud() {
-    not_ok "$1"
+    fail "$1"
     say "######################################################################"
     say "# container_test: $1"
     say "# $2"
@@ -119,7 +109,7 @@ finish() {
     exit 1
 }
 trap finish EXIT
-trap 'not_ok "interrupted by a signal"; exit 1' INT TERM
+trap 'fail "interrupted by a signal"; exit 1' INT TERM
 
 # ---------------------------------------------------------------- setup
 
@@ -132,6 +122,7 @@ install_missing() {
     command -v docker-compose >/dev/null || need+=(docker-compose)
     command -v debootstrap >/dev/null || need+=(debootstrap)
     command -v jq >/dev/null || need+=(jq)
+    command -v ss >/dev/null || need+=(iproute2)
     [ "${#need[@]}" -eq 0 ] && return 0
     say "container_test: installing ${need[*]}"
     apt-get update -q >/dev/null 2>&1 || true
@@ -156,7 +147,6 @@ unset TCPWIN_INPUT TCPWIN_IFACE TCPWIN_FILTER TCPWIN_SNAPLEN TCPWIN_ID TCPWIN_IN
     TCPWIN_THRESHOLD TCPWIN_MIN_PKTS TCPWIN_FLOWS TCPWIN_WAIT_SUBSCRIBERS TCPWIN_WAIT_TIMEOUT \
     TCPWIN_PRODUCER_RESTART
 
-listening() { sh "$REPO/docker/tcpwin-listening" "tcp://127.0.0.1:$1"; }
 # pick_port PORT: PORT, or the first of PORT+100, PORT+200... that is free.
 pick_port() {
     local p=$1
@@ -172,18 +162,18 @@ dockerd --host "$DOCKER_HOST" --data-root "$WORK/data" --exec-root "$WORK/exec" 
     --pidfile "$WORK/dockerd.pid" --iptables=false --bridge=none \
     >"$WORK/dockerd.log" 2>&1 &
 DOCKERD_PID=$!
-for _ in $(seq 1 120); do
-    kill -0 "$DOCKERD_PID" 2>/dev/null || break
-    "$DOCKER" version >/dev/null 2>&1 && break
-    sleep 0.5
-done
+# dockerd_settled: true once the engine answers, or its process is gone.
+dockerd_settled() {
+    ! kill -0 "$DOCKERD_PID" 2>/dev/null || "$DOCKER" version >/dev/null 2>&1
+}
+wait_for 60 dockerd_settled
 if ! "$DOCKER" version >/dev/null 2>&1; then
     tail -n 30 "$WORK/dockerd.log"
     kill -0 "$DOCKERD_PID" 2>/dev/null || DOCKERD_PID=
     loud "dockerd did not start on this machine" \
         "no container test was run; the engine's log is above and in $WORK/dockerd.log"
 fi
-ok "dockerd started ($("$DOCKER" version -f '{{.Server.Version}}'), private socket, no bridge, no iptables)"
+pass "dockerd started ($("$DOCKER" version -f '{{.Server.Version}}'), private socket, no bridge, no iptables)"
 
 # The mirror apt uses here, for debootstrap: sources.list(.d) one-line or
 # deb822 entries for bookworm.
@@ -218,7 +208,7 @@ import_base() {
     tar -C "$WORK/rootfs" -c . | docker import - "$BASE_IMAGE" >/dev/null
 }
 import_base || loud "cannot make the base image $BASE_IMAGE" "neither the tarball nor debootstrap worked"
-ok "base image $BASE_IMAGE imported"
+pass "base image $BASE_IMAGE imported"
 
 # ---------------------------------------------------------------- the image
 
@@ -233,7 +223,7 @@ build_seconds=$(($(date +%s) - build_start))
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 image_size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 base_size=$(docker image inspect -f '{{.Size}}' "$BASE_IMAGE")
-ok "image built"
+pass "image built"
 say "container_test: build time ${build_seconds} s (unit tests included, no cache)"
 say "container_test: image size $(mib "$image_size") ($image_size bytes; base $BASE_IMAGE $(mib "$base_size"))"
 check "build stage ran the unit tests, all passed" grep -q '100% tests passed' "$WORK/build.log"
@@ -278,9 +268,9 @@ live_capture() {
     [ "$rc" -eq 124 ] && ! grep -qi 'permission\|not permitted' "$WORK/live.out"
 }
 if live_capture; then
-    ok "live capture on lo as user tcpwin with NET_RAW, NET_ADMIN"
+    pass "live capture on lo as user tcpwin with NET_RAW, NET_ADMIN"
 else
-    not_ok "live capture on lo as user tcpwin with NET_RAW, NET_ADMIN"
+    fail "live capture on lo as user tcpwin with NET_RAW, NET_ADMIN"
     sed 's/^/    /' "$WORK/live.out"
 fi
 
@@ -295,7 +285,7 @@ if ! compose up -d --no-build >"$WORK/compose.log" 2>&1; then
     cat "$WORK/compose.log"
     loud "docker-compose up failed" "the compose log is above"
 fi
-ok "docker-compose up (sink healthy before the bridge started)"
+pass "docker-compose up (sink healthy before the bridge started)"
 
 # Container ids, looked up once: restart and start keep a container's id.
 declare -A CIDS=()
@@ -305,15 +295,6 @@ done
 cid() { say "${CIDS[$1]}"; }
 state() { docker inspect -f "$2" "$(cid "$1")" 2>/dev/null; }
 stdout_of() { docker logs "$(cid "$1")" 2>/dev/null; }
-# wait_for SECONDS COMMAND...: polls COMMAND every half second.
-wait_for() {
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        [ "$(date +%s)" -lt "$deadline" ] || return 1
-        sleep 0.5
-    done
-}
 
 producer_exited() { [ "$(state producer '{{.State.Status}}')" = exited ]; }
 wait_for 90 producer_exited
@@ -380,9 +361,20 @@ CIDS[producer]=$(compose ps -q producer 2>/dev/null | head -n 1)
 producer_healthy() { [ "$(state producer '{{.State.Health.Status}}')" = healthy ]; }
 wait_for 30 producer_healthy
 check "live producer (TCPWIN_IFACE=lo) running and healthy" producer_healthy
-quiet run "$IMAGE" sh -c "nc -l 127.0.0.1 $LIVE_PORT >/dev/null & sleep 0.5;
+# In the container: a listener, a bounded wait until it listens (read from
+# /proc, no probe connection), one short connection, the listener's exit.
+quiet run "$IMAGE" sh -c "nc -l 127.0.0.1 $LIVE_PORT >/dev/null & i=0
+    until tcpwin-listening tcp://127.0.0.1:$LIVE_PORT; do
+        i=\$((i + 1)); [ \$i -lt 200 ] || exit 1; sleep 0.05
+    done
     echo tcpwin | nc -N 127.0.0.1 $LIVE_PORT; wait"
-sleep 1
+# The live producer has counted the connection: a report of its run (one
+# per interval by the wall clock) shows TCP packets.
+live_counted() {
+    stdout_of dashboard-a | jq -e --arg replay "$replay_run_id" '
+        select(.header.runId != $replay and (.counters.tcpPackets | tonumber) > 0)' >/dev/null 2>&1
+}
+wait_for 30 live_counted
 compose stop -t 10 producer >>"$WORK/compose.log" 2>&1
 live_final() {
     stdout_of dashboard-a | tail -n 1 >"$WORK/live-final.json"
@@ -402,9 +394,9 @@ tail -n 1 "$WORK/dashboard-a.out" | cut -c 1-400 | sed 's/^/    /'
 
 if compose down --remove-orphans --timeout 10 >>"$WORK/compose.log" 2>&1; then
     STACK_UP=
-    ok "docker-compose down"
+    pass "docker-compose down"
 else
-    not_ok "docker-compose down"
+    fail "docker-compose down"
 fi
 check "no container left" test -z "$(docker ps -aq)"
 if [ "$failed" -gt 0 ]; then

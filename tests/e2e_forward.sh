@@ -16,17 +16,6 @@ source "$(dirname "$0")/lib.sh"
 
 capture="$DATA/ndpi__mining.pcapng"
 
-# wait_for_size FILE BYTES SECONDS: true once FILE holds at least BYTES.
-wait_for_size() {
-    local limit=$(($3 * 10))
-    for _ in $(seq 1 "$limit"); do
-        [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
-        sleep 0.1
-    done
-    echo "timeout: $1 has $(stat -c %s "$1" 2>/dev/null || echo 0) of $2 bytes after $3 s" >&2
-    return 1
-}
-
 # start_forward NAME ZMQ_PORT TO [forward options]: the bridge in the
 # background; sets fwd_pid, logs to $work/NAME.err.
 start_forward() {
@@ -45,6 +34,28 @@ produce() {
     "$PRODUCER" -r "$input" --publish "tcp://127.0.0.1:$zport" --wait-subscribers 1 \
         --wait-timeout 10 "$@" 2>>"$work/producer.err"
 }
+
+# received N: asks the bridge for its counters (SIGUSR1); true when the new
+# counter line of its writer says it received N reports.
+received() {
+    local pattern="received [0-9]+, forwarded" before
+    before=$(count_lines "$err_file" "$pattern")
+    kill -USR1 "$fwd_pid"
+    wait_for 2 has_lines "$err_file" "$pattern" $((before + 1)) &&
+        grep -E "$pattern" "$err_file" | tail -n 1 | grep -q "received $1, forwarded"
+}
+
+# wait_received NAME N SECONDS: waits until bridge NAME received N reports.
+wait_received() {
+    err_file=$work/$1.err
+    wait_for "$3" received "$2"
+}
+
+# udp_bound PORT: true when a UDP socket is bound to PORT.
+udp_bound() { [ -n "$(ss -Hlun "sport = :$1" 2>/dev/null)" ]; }
+
+# show_log NAME: prints bridge NAME's log, for a failed check.
+show_log() { sed "s/^/    $1.err: /" "$work/$1.err"; }
 
 # stop_forward NAME: SIGTERM, expect exit 0 within 5 s.
 stop_forward() {
@@ -84,12 +95,12 @@ nport=$(free_port)
 nc -d -l 127.0.0.1 "$nport" >"$work/t1.nc" &
 nc_pid=$!
 pids+=("$nc_pid")
+wait_listening "$nport" 10
 start_forward t1 "$zport" "tcp://127.0.0.1:$nport"
 produce "$zport" "$capture" --interval 5 --min-pkts 1
-wait_for_size "$work/t1.nc" "$ref5_size" 10
+wait_size "$work/t1.nc" "$ref5_size" 10
 kill -USR1 "$fwd_pid"
-sleep 0.3
-check "1: SIGUSR1 prints the counters" grep -q "forwarded $ref5_reports, dropped 0, reconnects 0" "$work/t1.err"
+check "1: SIGUSR1 prints the counters" wait_line "$work/t1.err" "forwarded $ref5_reports, dropped 0, reconnects 0" 10
 stop_forward 1
 wait_pid "$nc_pid" 5
 check "1: nc saw the bridge close the connection" [ $? -eq 0 ]
@@ -113,13 +124,14 @@ nport=$(free_port)
 nc -d -l 127.0.0.1 "$nport" | slow_reader &
 reader_pid=$!
 pids+=("$reader_pid")
+wait_listening "$nport" 10
 start_forward t2 "$zport" "tcp://127.0.0.1:$nport"
 started=$(date +%s)
 produce "$zport" "$capture" --interval 5 --min-pkts 1
 producer_seconds=$(($(date +%s) - started))
 check "2: the producer finished in ${producer_seconds} s, not held back by the reader" \
     [ "$producer_seconds" -le 5 ]
-wait_for_size "$work/t2.nc" "$ref5_size" 30
+wait_size "$work/t2.nc" "$ref5_size" 30
 stop_forward 2
 wait_pid "$reader_pid" 5 >/dev/null
 check "2: slow reader got every report byte-equal" cmp "$work/ref5.txt" "$work/t2.nc"
@@ -131,23 +143,26 @@ nport=$(free_port)
 nc -d -l 127.0.0.1 "$nport" >"$work/t3a.nc" &
 nc_pid=$!
 pids+=("$nc_pid")
+wait_listening "$nport" 10
 start_forward t3 "$zport" "tcp://127.0.0.1:$nport"
 produce "$zport" "$capture" --interval 5 --min-pkts 1
-wait_for_size "$work/t3a.nc" "$ref5_size" 10
+wait_size "$work/t3a.nc" "$ref5_size" 10
 kill -KILL "$nc_pid"
 wait "$nc_pid" 2>/dev/null
-sleep 1
+wait_line "$work/t3.err" 'connection lost' 10
 check "3: the loss is logged once" [ "$(grep -c 'connection lost' "$work/t3.err")" -eq 1 ]
 produce "$zport" "$capture" --interval 7 --min-pkts 1 # while nobody listens
-sleep 1
+# The bridge holds the second run and has found the sink refusing.
+wait_received t3 $((ref5_reports + $(grep -c '^# IP' "$work/ref7.txt"))) 10
+wait_line "$work/t3.err" 'cannot connect' 10
 nc -d -l 127.0.0.1 "$nport" >"$work/t3b.nc" &
 nc_pid=$!
 pids+=("$nc_pid")
-wait_for_size "$work/t3b.nc" "$ref7_size" 30
+wait_size "$work/t3b.nc" "$ref7_size" 30
 stop_forward 3
 wait_pid "$nc_pid" 5 >/dev/null
 check "3: first sink got the first run whole" cmp "$work/ref5.txt" "$work/t3a.nc"
-check "3: restarted sink got the second run whole" cmp "$work/ref7.txt" "$work/t3b.nc"
+check "3: restarted sink got the second run whole" cmp "$work/ref7.txt" "$work/t3b.nc" || show_log t3
 check "3: one reconnection, nothing dropped" grep -q "dropped 0, reconnects 1" "$work/t3.err"
 check "3: refused retries logged once" [ "$(grep -c 'cannot connect' "$work/t3.err")" -eq 1 ]
 
@@ -161,7 +176,7 @@ check "4: still running after 10 s without a sink" kill -0 "$fwd_pid"
 nc -d -l 127.0.0.1 "$nport" >"$work/t4.nc" &
 nc_pid=$!
 pids+=("$nc_pid")
-wait_for_size "$work/t4.nc" "$ref5_size" 10 # the backoff tops out at 5 s
+wait_size "$work/t4.nc" "$ref5_size" 10 # the backoff tops out at 5 s
 stop_forward 4
 wait_pid "$nc_pid" 5 >/dev/null
 check "4: every report delivered after the wait" cmp "$work/ref5.txt" "$work/t4.nc"
@@ -174,13 +189,14 @@ replay "$work/many.pcap" "$work/ref-many.txt" text --min-pkts 1
 many_size=$(stat -c %s "$work/ref-many.txt")
 check "5: the reference report is larger than 16 KiB ($many_size bytes)" [ "$many_size" -gt 16384 ]
 zport=$(free_port)
-nport=$(shuf -i 20000-60000 -n 1)
+nport=$(free_port)
 nc -u -l 127.0.0.1 "$nport" >"$work/t5.nc" &
 nc_pid=$!
 pids+=("$nc_pid")
+wait_for 10 udp_bound "$nport" # a datagram before nc binds would be refused
 start_forward t5 "$zport" "udp://127.0.0.1:$nport"
 produce "$zport" "$work/many.pcap" --min-pkts 1
-wait_for_size "$work/t5.nc" "$many_size" 10
+wait_size "$work/t5.nc" "$many_size" 10
 stop_forward 5
 kill "$nc_pid" 2>/dev/null
 wait "$nc_pid" 2>/dev/null
@@ -191,7 +207,7 @@ zport=$(free_port)
 nport=$(free_port)
 start_forward t6 "$zport" "tcp://127.0.0.1:$nport" --grace-ms 500
 produce "$zport" "$capture" --interval 5 --min-pkts 1
-sleep 0.5
+wait_received t6 "$ref5_reports" 10 # every report is in the bridge's queue
 started=$(date +%s%N)
 stop_forward 6
 stop_ms=$((($(date +%s%N) - started) / 1000000))

@@ -34,11 +34,21 @@ replay "$DATA/DERIVED__zeek__206_example_b__header-only.pcap" "$work/empty.json"
 check "empty capture: exit 0 and a final report" \
     [ "$producer_rc" -eq 0 -a "$(jq -r 'select(.final) | .counters.packets' "$work/empty.json")" = 0 ]
 
-"$PRODUCER" -r "$work/none.pcap" 2>"$work/missing.err"
+# The producer binds before it opens its input (so subscribers can connect
+# while a FIFO waits for its writer): with the default endpoint, any other
+# tcpwin on the host (demo.sh, bench/run.sh and the compose stack all use
+# 127.0.0.1:5556) turns these cases into "cannot bind", exit 1 as well. So
+# they publish on a free port, and the checks ask for the input's own error.
+"$PRODUCER" -r "$work/none.pcap" --publish "tcp://127.0.0.1:$(free_port)" 2>"$work/missing.err"
 check "missing file: exit 1, one line" [ $? -eq 1 -a "$(wc -l <"$work/missing.err")" -eq 1 ]
-"$PRODUCER" -i tcpwin-no-such0 2>"$work/iface.err"
+check "missing file: names it" grep -qF "cannot open '$work/none.pcap'" "$work/missing.err"
+"$PRODUCER" -i tcpwin-no-such0 --publish "tcp://127.0.0.1:$(free_port)" 2>"$work/iface.err"
 rc=$?
-check "missing interface: names it" grep -q "tcpwin-no-such0" "$work/iface.err"
+# names_interface: the interface's own error, or show what was said instead.
+names_interface() {
+    grep -q "cannot open interface 'tcpwin-no-such0'" "$work/iface.err" || { cat "$work/iface.err" && false; }
+}
+check "missing interface: names it" names_interface
 check "missing interface: exit 1" [ $rc -eq 1 ]
 "$PRODUCER" -r "$sample" --publish "bogus://x" 2>"$work/bind.err"
 rc=$?

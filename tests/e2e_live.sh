@@ -18,41 +18,44 @@ pids+=($!)
 "$PRODUCER" -i lo -f "tcp port $port" --interval 1 --min-pkts 1 --publish "tcp://127.0.0.1:$zport" \
     2>"$work/producer.err" &
 producer=$!
+pids+=($producer)
 
-# wait_for SECONDS JQ_FILTER: true once a line of the output matches.
-wait_for() {
-    local limit=$(($1 * 10))
-    for _ in $(seq 1 "$limit"); do
-        jq -e "$2" "$out" >/dev/null 2>&1 && [ -n "$(jq -c "$2 // empty" "$out" 2>/dev/null)" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
+# matches JQ_FILTER: true once a line of the output yields something non-empty.
+matches() { [ -n "$(jq -c "$1 // empty" "$out" 2>/dev/null)" ]; }
 
-check "reports come by the wall clock with no traffic" wait_for 5 'select(.topic == "tcpwin.report") | .timeUs'
+check "reports come by the wall clock with no traffic" \
+    wait_for 5 matches 'select(.topic == "tcpwin.report") | .timeUs'
 
-# A receiver that never reads: nc writes into a pipe nobody drains, so its
-# socket buffer fills and the kernel advertises window 0.
-(nc -l 127.0.0.1 "$port" | sleep 60) &
+# A receiver that never reads: nc writes into a FIFO nobody drains (this
+# script holds it open for reading, so nc does not block on open), so its
+# socket buffer fills and the kernel advertises window 0. No process of the
+# connection writes to ctest's pipe, and each is ended by its pid.
+mkfifo "$work/undrained"
+exec 7<>"$work/undrained"
+nc -l 127.0.0.1 "$port" >"$work/undrained" 2>"$work/receiver.err" </dev/null &
 receiver=$!
 pids+=($receiver)
-sleep 0.3
-(head -c 300000000 /dev/zero | nc 127.0.0.1 "$port") &
+check "the receiver listens" wait_listening "$port" 10
+nc 127.0.0.1 "$port" </dev/zero >/dev/null 2>"$work/sender.err" &
 sender=$!
 pids+=($sender)
 
 stalled='select(.topic == "tcpwin.report") | .stalled[] | select(.srcIp == "127.0.0.1" and .srcPort == '"$port"')'
-check "the zero-window direction is listed as stalled" wait_for 15 "$stalled"
+check "the zero-window direction is listed as stalled" wait_for 15 matches "$stalled"
 
-# End the connection: the receiver closes with unread data, so a RST goes out.
-pkill -f "nc -l 127.0.0.1 $port"
-pkill -f "nc 127.0.0.1 $port"
+# End the connection: the receiver closes with unread data, so a RST goes
+# out; the sender then fails its next write and exits.
+kill "$receiver"
+wait "$receiver" 2>/dev/null
+exec 7<&-
 host='select(.topic == "tcpwin.report") | .hosts[] | select(.ip == "127.0.0.1" and (.undershootPackets | tonumber) > 0)'
-check "once it ends, the host is in the table" wait_for 15 "$host"
+check "once it ends, the host is in the table" wait_for 15 matches "$host"
+wait_pid "$sender" 10 >/dev/null 2>&1
 
 kill -INT "$producer"
 wait_pid "$producer" 10
 check "SIGINT: producer exits 0" [ $? -eq 0 ]
-check "SIGINT: a final report was published" wait_for 5 'select(.topic == "tcpwin.report" and .final == true)'
+check "SIGINT: a final report was published" \
+    wait_for 5 matches 'select(.topic == "tcpwin.report" and .final == true)'
 echo "stalled since: $(jq -r "$stalled | .sinceUs" "$out" | head -1), host row: $(jq -c "$host | [.pktTcpCnt, .winRelThCnt]" "$out" | tail -1)"
 summary
