@@ -21,7 +21,7 @@ struct capture {
 //  the wait for a FIFO's or standard input's writer: that is no error.
 static void s_fail(const capture *self, const char *why)
 {
-    if (!signals_stop_requested())
+    if (!tw_signals_stop_requested())
         tw_log("cannot open %s: %s", self->name, why);
 }
 

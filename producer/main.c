@@ -352,7 +352,7 @@ static void s_on_file_packet(u_char *arg, const struct pcap_pkthdr *header, cons
     // Late joiners are answered while a long file is read.
     if ((++reader->count & 0xFFFF) == 0)
         publisher_process_subscriptions(reader->p->output, 0);
-    if (signals_stop_requested())
+    if (tw_signals_stop_requested())
         pcap_breakloop(capture_handle(reader->p->input));
 }
 
@@ -369,10 +369,10 @@ static int s_read_file(producer *p)
     // One pcap_dispatch reads to the end of the file (or a pcap_breakloop on
     // a signal): it spares pcap_next_ex's per-packet call and copy of the
     // header. 0 is the end of the file.
-    while (!signals_stop_requested() &&
+    while (!tw_signals_stop_requested() &&
            (rc = pcap_dispatch(pcap, -1, s_on_file_packet, (u_char *)&reader)) > 0)
         ;
-    if (signals_stop_requested() || rc == 0 || rc == PCAP_ERROR_BREAK)
+    if (tw_signals_stop_requested() || rc == 0 || rc == PCAP_ERROR_BREAK)
         return 0;
     bool refused = s_report_read_error(p, reader.count);
     return refused && reader.count == 0 ? EXIT_FAILURE : EXIT_DAMAGED;
@@ -400,7 +400,7 @@ static int s_read_live(producer *p)
         {.socket = publisher_socket(p->output), .events = ZMQ_POLLIN},
     };
     tw_analyzer_tick(p->analyzer, s_wall_clock_us());
-    while (!signals_stop_requested()) {
+    while (!tw_signals_stop_requested()) {
         int rc = zmq_poll(items, 2, s_poll_timeout_ms(p));
         if (rc == -1 && errno != EINTR) {
             tw_log("poll failed: %s", zmq_strerror(errno));
@@ -496,7 +496,7 @@ int main(int argc, char **argv)
         o.publish.send_timeout_ms = 0;
 
     zsys_handler_set(NULL);
-    signals_install();
+    tw_signals_install();
     producer p = {0};
     // Bound first, so subscribers can connect while a pipe or FIFO input
     // is still waiting for its writer.
@@ -511,7 +511,7 @@ int main(int argc, char **argv)
         status = s_run(&p, &o);
     else if (p.input)
         tw_log("out of memory");
-    else if (p.output && signals_stop_requested())
+    else if (p.output && tw_signals_stop_requested())
         status = s_stop_before_input(&p, &o, sink);
     tw_analyzer_destroy(&p.analyzer);
     publisher_destroy(&p.output);

@@ -84,9 +84,8 @@ static bool s_configure(publisher *self, const publisher_options *options)
     zsock_set_sndhwm(self->sock, options->sndhwm > 0 ? options->sndhwm : PUBLISHER_DEFAULT_SNDHWM);
     zsock_set_sndtimeo(self->sock, self->send_timeout_ms);
     zsock_set_linger(self->sock, PUBLISHER_LINGER_MS);
-    if (options->curve_cert &&
-        !(self->curve = tw_curve_server_new(self->sock, options->curve_cert,
-                                            options->curve_allow_dir, "tcpwin-producer")))
+    if (options->curve_cert && !(self->curve = tw_curve_server_new(self->sock, options->curve_cert,
+                                                                   options->curve_allow_dir)))
         return false;
     for (size_t i = 0; i < options->n_endpoints; i++) {
         if (zsock_bind(self->sock, "%s", options->endpoints[i]) == -1) {

@@ -7,6 +7,7 @@
     splitting); this file only renders, enqueues, counts and stops.
 */
 #include "forward.h"
+#include "program.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +21,7 @@
 
 #include "endpoint.h"
 #include "legacy_text.h"
+#include "number.h"
 #include "signals.h"
 #include "stream_writer.h"
 
@@ -68,55 +70,26 @@ static void s_usage(FILE *out)
             STREAM_WRITER_MAX_DATAGRAM, STREAM_WRITER_DATAGRAM_LIMIT, FORWARD_DEFAULT_GRACE_MS);
 }
 
-//  A decimal number from min to max, nothing else. Returns false otherwise.
-static bool s_parse_number(const char *text, unsigned long long min, unsigned long long max,
-                           unsigned long long *value)
-{
-    if (*text < '0' || *text > '9')
-        return false;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long parsed = strtoull(text, &end, 10);
-    if (errno || *end || parsed < min || parsed > max)
-        return false;
-    *value = parsed;
-    return true;
-}
-
-static bool s_bad_value(const char *option, const char *value, const char *why)
-{
-    fprintf(stderr, PROGRAM ": forward: bad value '%s' for --%s: %s\n", value, option, why);
-    return false;
-}
-
 //  One option with its value. Returns false after printing why.
 static bool s_set_option(forward_options *o, int opt, const char *value)
 {
-    unsigned long long n = 0;
+    uint64_t n = 0;
     switch (opt) {
     case 't':
         o->to = value;
         return true;
     case 'r':
-        if (!s_parse_number(value, 1, SIZE_MAX / 2, &n))
-            return s_bad_value("queue-reports", value, "expected a number of at least 1");
-        o->queue_reports = (size_t)n;
-        return true;
+        return tw_number_option("queue-reports", value, 1, SIZE_MAX / 2, &n) &&
+               ((o->queue_reports = (size_t)n), true);
     case 'b':
-        if (!s_parse_number(value, 1, SIZE_MAX / 2, &n))
-            return s_bad_value("queue-bytes", value, "expected a number of at least 1");
-        o->queue_bytes = (size_t)n;
-        return true;
+        return tw_number_option("queue-bytes", value, 1, SIZE_MAX / 2, &n) &&
+               ((o->queue_bytes = (size_t)n), true);
     case 'd':
-        if (!s_parse_number(value, 1, STREAM_WRITER_DATAGRAM_LIMIT, &n))
-            return s_bad_value("max-datagram", value, "expected 1 to 65507");
-        o->max_datagram = (size_t)n;
-        return true;
+        return tw_number_option("max-datagram", value, 1, STREAM_WRITER_DATAGRAM_LIMIT, &n) &&
+               ((o->max_datagram = (size_t)n), true);
     case 'g':
-        if (!s_parse_number(value, 0, INT_MAX, &n))
-            return s_bad_value("grace-ms", value, "expected milliseconds, 0 or more");
-        o->grace_ms = (long)n;
-        return true;
+        return tw_number_option("grace-ms", value, 0, INT_MAX, &n) &&
+               ((o->grace_ms = (long)n), true);
     }
     return false;
 }
@@ -139,12 +112,12 @@ static int s_parse(int argc, char **argv, forward_options *o)
             return 0;
         }
         if (opt == '?' || !s_set_option(o, opt, optarg)) {
-            fprintf(stderr, "Try '" PROGRAM " forward --help'.\n");
+            fprintf(stderr, "Try 'tcpwin-subscriber forward --help'.\n");
             return 2;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, PROGRAM ": forward: unexpected argument '%s'\n", argv[optind]);
+        tw_log("forward: unexpected argument '%s'", argv[optind]);
         return 2;
     }
     return -1;
@@ -187,7 +160,7 @@ static void s_forward_message(stream_writer *sw, const tw_message *msg, forward_
     char *text = tw_legacy_text_render(msg->report, &len);
     if (!text) {
         fc->render_failed++;
-        fprintf(stderr, PROGRAM ": forward: cannot render a report: out of memory\n");
+        tw_log("forward: cannot render a report: out of memory");
         return;
     }
     stream_writer_enqueue(sw, text, len);  // drops are counted and logged by the writer
@@ -198,7 +171,7 @@ static void s_forward_message(stream_writer *sw, const tw_message *msg, forward_
 //  errno of a socket failure other than a signal.
 static int s_take_messages(receiver *rx, stream_writer *sw, forward_counters *fc)
 {
-    for (int i = 0; i < RECV_BATCH && !signals_stop_requested(); i++) {
+    for (int i = 0; i < RECV_BATCH && !tw_signals_stop_requested(); i++) {
         tw_message msg;
         int rc = receiver_recv(rx, &msg);
         if (rc == 0)
@@ -206,7 +179,7 @@ static int s_take_messages(receiver *rx, stream_writer *sw, forward_counters *fc
         if (rc == -EINTR)
             return 0;
         if (rc < 0) {
-            fprintf(stderr, PROGRAM ": forward: cannot receive: %s\n", zmq_strerror(-rc));
+            tw_log("forward: cannot receive: %s", zmq_strerror(-rc));
             return rc;
         }
         s_forward_message(sw, &msg, fc);
@@ -231,8 +204,8 @@ static short s_from_zmq_events(short revents)
 static int s_run(receiver *rx, stream_writer *sw, forward_counters *fc)
 {
     int64_t print_by = 0;  // a SIGUSR1 waits for the counters to settle until then
-    while (!signals_stop_requested()) {
-        if (signals_take_usr1() && print_by == 0)
+    while (!tw_signals_stop_requested()) {
+        if (tw_signals_take_usr1() && print_by == 0)
             print_by = s_now_ms() + USR1_SETTLE_MS;
         if (print_by && (stream_writer_unacknowledged(sw) == 0 || s_now_ms() >= print_by)) {
             s_print_counters(rx, sw, fc);
@@ -255,7 +228,7 @@ static int s_run(receiver *rx, stream_writer *sw, forward_counters *fc)
         if (zmq_poll(items, count, timeout) < 0) {
             if (errno == EINTR)
                 continue;
-            fprintf(stderr, PROGRAM ": forward: poll failed: %s\n", zmq_strerror(errno));
+            tw_log("forward: poll failed: %s", zmq_strerror(errno));
             return 1;
         }
         if ((items[0].revents & ZMQ_POLLIN) && s_take_messages(rx, sw, fc) < 0)
@@ -272,8 +245,7 @@ static void s_flush(stream_writer *sw, long grace_ms)
 {
     if (stream_writer_queue_empty(sw))
         return;
-    fprintf(stderr, PROGRAM ": forward: flushing %zu reports (up to %ld ms)\n",
-            stream_writer_queued(sw), grace_ms);
+    tw_log("forward: flushing %zu reports (up to %ld ms)", stream_writer_queued(sw), grace_ms);
     int64_t deadline = s_now_ms() + grace_ms;
     for (int64_t now = s_now_ms();
          !stream_writer_queue_empty(sw) && now < deadline && !signals_stop_insisted();
@@ -284,17 +256,16 @@ static void s_flush(stream_writer *sw, long grace_ms)
             timeout = (int)(deadline - now);
         int rc = poll(&item, 1, timeout);  // a descriptor of -1 is ignored: a plain wait
         if (rc < 0 && errno != EINTR) {
-            fprintf(stderr, PROGRAM ": forward: poll failed: %s\n", strerror(errno));
+            tw_log("forward: poll failed: %s", strerror(errno));
             break;
         }
         stream_writer_handle(sw, rc > 0 ? item.revents : 0, s_now_ms());
     }
     if (!stream_writer_queue_empty(sw) && signals_stop_insisted())
-        fprintf(stderr, PROGRAM ": forward: second signal: %zu reports not sent: lost\n",
-                stream_writer_queued(sw));
+        tw_log("forward: second signal: %zu reports not sent: lost", stream_writer_queued(sw));
     else if (!stream_writer_queue_empty(sw))
-        fprintf(stderr, PROGRAM ": forward: %zu reports not sent within %ld ms: lost\n",
-                stream_writer_queued(sw), grace_ms);
+        tw_log("forward: %zu reports not sent within %ld ms: lost", stream_writer_queued(sw),
+               grace_ms);
 }
 
 //  Returns the writer, or NULL with *status set to the exit status.
@@ -304,8 +275,7 @@ static stream_writer *s_new_writer(const forward_options *o, int *status)
     const char *why = NULL;
     int rc = tw_endpoint_parse(o->to, &endpoint, &why);
     if (rc != 0) {
-        fprintf(stderr, PROGRAM ": forward: bad --to '%s': %s\n", o->to,
-                rc == -EINVAL ? why : strerror(-rc));
+        tw_log("forward: bad --to '%s': %s", o->to, rc == -EINVAL ? why : strerror(-rc));
         *status = rc == -EINVAL ? 2 : 1;
         return NULL;
     }

@@ -17,9 +17,10 @@
 #ifndef TW_FORWARD_H
 #define TW_FORWARD_H
 
+#include "endpoint.h"
 #include "receiver.h"
 
-#define FORWARD_DEFAULT_TO       "tcp://127.0.0.1:5555"
+#define FORWARD_DEFAULT_TO       TW_DEFAULT_SINK
 #define FORWARD_DEFAULT_GRACE_MS 2000
 
 //  Runs the mode. argv[0] is the mode word ("forward"), its options follow,

@@ -42,7 +42,7 @@ static int s_keygen_main(const receiver_options *options, int argc, char **argv)
                 "other side) and NAME_secret (keep it).\n");
         return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
     }
-    return tw_curve_keygen(argv[1], "tcpwin-subscriber") == 0 ? 0 : 1;
+    return tw_curve_keygen(argv[1]) == 0 ? 0 : 1;
 }
 
 //  A mode either reads through a receiver, or sets up its own sockets.
@@ -86,7 +86,7 @@ static void s_usage(FILE *out)
 static bool s_append(const char **list, size_t *n, const char *value, const char *what)
 {
     if (*n == MAX_LIST) {
-        fprintf(stderr, "tcpwin-subscriber: too many %s (at most %d)\n", what, MAX_LIST);
+        tw_log("too many %s (at most %d)", what, MAX_LIST);
         return false;
     }
     list[(*n)++] = value;
@@ -172,22 +172,21 @@ int main(int argc, char **argv)
     if (status >= 0)
         return status;
     if (optind >= argc) {
-        fprintf(stderr, "tcpwin-subscriber: missing MODE (print, forward, relay, keygen)\nTry "
-                        "'tcpwin-subscriber --help'.\n");
+        tw_log("missing MODE (print, forward, relay, keygen)\nTry "
+               "'tcpwin-subscriber --help'.");
         return 2;
     }
     int mode = s_find_mode(argv[optind]);
     if (mode >= 0 && s_modes[mode].run == forward_main && o.receive.n_topics == 0)
         o.topics[o.receive.n_topics++] = TW_TOPIC_REPORT;  // the bridge has no use for flows
     if (mode < 0) {
-        fprintf(stderr, "tcpwin-subscriber: unknown mode '%s'\nTry 'tcpwin-subscriber --help'.\n",
-                argv[optind]);
+        tw_log("unknown mode '%s'\nTry 'tcpwin-subscriber --help'.", argv[optind]);
         return 2;
     }
     if (o.receive.n_endpoints == 0)
         o.endpoints[o.receive.n_endpoints++] = TW_DEFAULT_CONNECT;
 
     zsys_handler_set(NULL);
-    signals_install();
+    tw_signals_install();
     return s_run_mode(mode, &o.receive, argc - optind, argv + optind);
 }

@@ -1,5 +1,6 @@
 /*  print: legacy text or JSON lines on standard output. */
 #include "print.h"
+#include "program.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -54,13 +55,13 @@ static int s_parse(int argc, char **argv, print_options *o)
             continue;
         } else {
             if (opt == 'f')
-                fprintf(stderr, "tcpwin-subscriber: print: bad value '%s' for --format\n", optarg);
+                tw_log("print: bad value '%s' for --format", optarg);
             s_usage(stderr);
             return 2;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "tcpwin-subscriber: print: unexpected argument '%s'\n", argv[optind]);
+        tw_log("print: unexpected argument '%s'", argv[optind]);
         return 2;
     }
     return -1;
@@ -102,7 +103,7 @@ static int s_handle(const print_options *o, const tw_message *msg, unsigned long
     if (rc == -EPIPE)
         return 0;  // the reader went away: that is how `| head` ends
     if (rc < 0) {
-        fprintf(stderr, "tcpwin-subscriber: cannot write to standard output: %s\n", strerror(-rc));
+        tw_log("cannot write to standard output: %s", strerror(-rc));
         return 1;
     }
     if (msg->kind == TW_MSG_REPORT && o->count && ++*reports >= o->count)
@@ -118,12 +119,12 @@ int print_main(receiver *rx, int argc, char **argv)
     int status = s_parse(argc, argv, &o);
     unsigned long long reports = 0;
     zmq_pollitem_t item = {.socket = receiver_socket(rx), .events = ZMQ_POLLIN};
-    while (status < 0 && !signals_stop_requested()) {
-        if (signals_take_usr1())
+    while (status < 0 && !tw_signals_stop_requested()) {
+        if (tw_signals_take_usr1())
             s_print_counters(rx);
         receiver_poll_events(rx);
         if (zmq_poll(&item, 1, 1000) == -1 && errno != EINTR) {
-            fprintf(stderr, "tcpwin-subscriber: poll failed: %s\n", zmq_strerror(errno));
+            tw_log("poll failed: %s", zmq_strerror(errno));
             return 1;
         }
         tw_message msg;
@@ -133,7 +134,7 @@ int print_main(receiver *rx, int argc, char **argv)
             tw_message_free(&msg);
         }
         if (status < 0 && rc < 0 && rc != -EINTR) {
-            fprintf(stderr, "tcpwin-subscriber: cannot receive: %s\n", zmq_strerror(-rc));
+            tw_log("cannot receive: %s", zmq_strerror(-rc));
             status = 1;
         }
     }

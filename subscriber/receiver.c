@@ -6,6 +6,7 @@
     Socket events (disconnections) come from a zmq_monitor on the socket.
 */
 #include "receiver.h"
+#include "program.h"
 
 #include "curve.h"
 #include "stream_tracker.h"
@@ -36,8 +37,7 @@ static bool s_subscribe_and_connect(receiver *self, const receiver_options *opti
     for (size_t i = 0; i < options->n_endpoints; i++) {
         zlist_append(self->endpoints, (void *)options->endpoints[i]);
         if (zsock_connect(self->sock, "%s", options->endpoints[i]) != 0) {
-            fprintf(stderr, "tcpwin-subscriber: cannot connect to '%s': %s\n",
-                    options->endpoints[i], zmq_strerror(zmq_errno()));
+            tw_log("cannot connect to '%s': %s", options->endpoints[i], zmq_strerror(zmq_errno()));
             return false;
         }
     }
@@ -58,8 +58,7 @@ receiver *receiver_new(const receiver_options *options)
         zlist_comparefn(self->endpoints, (zlist_compare_fn *)strcmp);
     }
     if (!self->sock || !self->tracker || !self->endpoints || !self->silent_since) {
-        fprintf(stderr, "tcpwin-subscriber: cannot create the ZeroMQ socket: %s\n",
-                zmq_strerror(zmq_errno()));
+        tw_log("cannot create the ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
         receiver_destroy(&self);
         return NULL;
     }
@@ -70,16 +69,16 @@ receiver *receiver_new(const receiver_options *options)
                                          "CONNECT_RETRIED", NULL};
     self->monitor = tw_zmq_monitor_start(self->sock, events);
     if (!self->monitor)
-        fprintf(stderr, "tcpwin-subscriber: cannot watch the ZeroMQ socket: disconnections will "
-                        "not be counted\n");
+        tw_log("cannot watch the ZeroMQ socket: disconnections will "
+               "not be counted");
     zsock_set_ipv6(self->sock, 1);
     zsock_set_linger(self->sock, 0);
     zsock_set_maxmsgsize(self->sock, options->max_message_bytes > 0
                                          ? (int)options->max_message_bytes
                                          : TW_MAX_MESSAGE_BYTES);
     bool curve = options->curve_cert || options->curve_server_key;
-    if ((curve && tw_curve_client_setup(self->sock, options->curve_cert, options->curve_server_key,
-                                        "tcpwin-subscriber") != 0) ||
+    if ((curve &&
+         tw_curve_client_setup(self->sock, options->curve_cert, options->curve_server_key) != 0) ||
         !s_subscribe_and_connect(self, options))
         receiver_destroy(&self);
     return self;
@@ -208,8 +207,7 @@ static void s_reconnect_given_up(receiver *self)
         zhashx_delete(self->silent_since, endpoint);
         zsock_disconnect(self->sock, "%s", endpoint);
         if (zsock_connect(self->sock, "%s", endpoint) != 0)
-            fprintf(stderr, "tcpwin-subscriber: cannot connect to '%s' again: %s\n", endpoint,
-                    zmq_strerror(zmq_errno()));
+            tw_log("cannot connect to '%s' again: %s", endpoint, zmq_strerror(zmq_errno()));
     }
     zlistx_destroy(&keys);
 }

@@ -1,5 +1,6 @@
 /*  relay: XSUB -> zmq_proxy -> XPUB. */
 #include "relay.h"
+#include "program.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -41,8 +42,7 @@ static int s_parse(int argc, char **argv, relay_options *o)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         if (opt == 'b' && o->n_binds == MAX_BINDS) {
-            fprintf(stderr, "tcpwin-subscriber: relay: too many --bind endpoints (at most %d)\n",
-                    MAX_BINDS);
+            tw_log("relay: too many --bind endpoints (at most %d)", MAX_BINDS);
             return 2;
         } else if (opt == 'b') {
             if (!tw_endpoint_option("bind", optarg, TW_ENDPOINT_ZMQ_BIND))
@@ -61,9 +61,8 @@ static int s_parse(int argc, char **argv, relay_options *o)
         }
     }
     if (optind < argc || !o->curve_secret != !o->curve_allow) {
-        fprintf(stderr, "tcpwin-subscriber: relay: %s\n",
-                optind < argc ? "unexpected argument"
-                              : "CURVE needs --curve-secret and --curve-allow");
+        tw_log("relay: %s", optind < argc ? "unexpected argument"
+                                          : "CURVE needs --curve-secret and --curve-allow");
         return 2;
     }
     if (o->n_binds == 0)
@@ -75,12 +74,12 @@ static bool s_setup_upstream(zsock_t *xsub, const receiver_options *up)
 {
     zsock_set_ipv6(xsub, 1);
     if ((up->curve_cert || up->curve_server_key) &&
-        tw_curve_client_setup(xsub, up->curve_cert, up->curve_server_key, "tcpwin-subscriber") != 0)
+        tw_curve_client_setup(xsub, up->curve_cert, up->curve_server_key) != 0)
         return false;
     for (size_t i = 0; i < up->n_endpoints; i++)
         if (zsock_connect(xsub, "%s", up->endpoints[i]) != 0) {
-            fprintf(stderr, "tcpwin-subscriber: relay: cannot connect to '%s': %s\n",
-                    up->endpoints[i], zmq_strerror(zmq_errno()));
+            tw_log("relay: cannot connect to '%s': %s", up->endpoints[i],
+                   zmq_strerror(zmq_errno()));
             return false;
         }
     return true;
@@ -90,13 +89,11 @@ static bool s_setup_downstream(zsock_t *xpub, const relay_options *o, tw_curve_s
 {
     zsock_set_ipv6(xpub, 1);
     zsock_set_xpub_verbose(xpub, 1);
-    if (o->curve_secret &&
-        !(*curve = tw_curve_server_new(xpub, o->curve_secret, o->curve_allow, "tcpwin-subscriber")))
+    if (o->curve_secret && !(*curve = tw_curve_server_new(xpub, o->curve_secret, o->curve_allow)))
         return false;
     for (size_t i = 0; i < o->n_binds; i++)
         if (zsock_bind(xpub, "%s", o->binds[i]) == -1) {
-            fprintf(stderr, "tcpwin-subscriber: relay: cannot bind '%s': %s\n", o->binds[i],
-                    zmq_strerror(zmq_errno()));
+            tw_log("relay: cannot bind '%s': %s", o->binds[i], zmq_strerror(zmq_errno()));
             return false;
         }
     return true;
@@ -113,13 +110,12 @@ int relay_main(const receiver_options *upstream, int argc, char **argv)
     tw_curve_server *curve = NULL;
     status = 1;
     if (xsub && xpub && s_setup_upstream(xsub, upstream) && s_setup_downstream(xpub, &o, &curve)) {
-        fprintf(stderr, "tcpwin-subscriber: relaying %zu producer(s) to %s\n",
-                upstream->n_endpoints, o.binds[0]);
+        tw_log("relaying %zu producer(s) to %s", upstream->n_endpoints, o.binds[0]);
         // zmq_proxy returns only when interrupted (SIGINT/SIGTERM) or on error.
         zmq_proxy(zsock_resolve(xsub), zsock_resolve(xpub), NULL);
         status = errno == EINTR ? 0 : 1;
         if (status)
-            fprintf(stderr, "tcpwin-subscriber: relay: %s\n", zmq_strerror(errno));
+            tw_log("relay: %s", zmq_strerror(errno));
     }
     tw_curve_server_destroy(&curve);  // its monitor first, then the socket
     zsock_destroy(&xsub);

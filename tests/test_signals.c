@@ -21,7 +21,7 @@
 static void test_dispositions(void **state)
 {
     (void)state;
-    signals_install();
+    tw_signals_install();
     const int handled[] = {SIGINT, SIGTERM, SIGUSR1};
     for (size_t i = 0; i < sizeof handled / sizeof handled[0]; i++) {
         struct sigaction current;
@@ -38,8 +38,8 @@ static void test_dispositions(void **state)
 static void test_usr1_interrupts_poll_and_is_taken_once(void **state)
 {
     (void)state;
-    signals_install();
-    assert_false(signals_take_usr1());
+    tw_signals_install();
+    assert_false(tw_signals_take_usr1());
     pid_t parent = getpid();
     pid_t child = fork();
     assert_true(child >= 0);
@@ -54,26 +54,26 @@ static void test_usr1_interrupts_poll_and_is_taken_once(void **state)
     assert_int_equal(saved, EINTR);
     int status = 0;
     assert_int_equal(waitpid(child, &status, 0), child);
-    assert_true(signals_take_usr1());
-    assert_false(signals_take_usr1());
-    assert_false(signals_stop_requested());
+    assert_true(tw_signals_take_usr1());
+    assert_false(tw_signals_take_usr1());
+    assert_false(tw_signals_stop_requested());
 }
 
 static void test_term_requests_stop(void **state)
 {
     (void)state;
-    signals_install();
-    assert_false(signals_stop_requested());
+    tw_signals_install();
+    assert_false(tw_signals_stop_requested());
     assert_int_equal(raise(SIGTERM), 0);
-    assert_true(signals_stop_requested());
-    assert_true(signals_stop_requested());  // it stays
-    assert_false(signals_stop_insisted());  // one signal is a request
-    assert_false(signals_take_usr1());
+    assert_true(tw_signals_stop_requested());
+    assert_true(tw_signals_stop_requested());  // it stays
+    assert_false(signals_stop_insisted());     // one signal is a request
+    assert_false(tw_signals_take_usr1());
     assert_int_equal(raise(SIGINT), 0);  // a second one, of either kind, insists
     assert_true(signals_stop_insisted());
     assert_int_equal(raise(SIGTERM), 0);
     assert_true(signals_stop_insisted());
-    assert_true(signals_stop_requested());
+    assert_true(tw_signals_stop_requested());
 }
 
 int main(void)

@@ -1,6 +1,7 @@
 /*  curve: CURVE setup and the guard actor (ZAP handler + handshake monitor). */
 #include "curve.h"
 
+#include "program.h"
 #include "zmq_monitor.h"
 
 #include <errno.h>
@@ -14,7 +15,6 @@
 typedef struct {
     zsock_t *sock;  // the server socket being guarded
     const char *allow_dir;
-    const char *program;
     atomic_bool ready;  // set by the guard once it answers ZAP and watches
 } guard_args;
 
@@ -38,19 +38,19 @@ static const char *s_plain_address(const char *address)
 //  again.
 #define MAX_REMEMBERED_PEERS 4096
 
-static void s_log_once(zhashx_t *seen, const char *key, const char *program, const char *what)
+static void s_log_once(zhashx_t *seen, const char *key, const char *what)
 {
     if (zhashx_lookup(seen, key))
         return;
     if (zhashx_size(seen) >= MAX_REMEMBERED_PEERS)
         zhashx_purge(seen);
     zhashx_insert(seen, key, (void *)1);
-    fprintf(stderr, "%s: refused %s\n", program, what);
+    tw_log("refused %s", what);
 }
 
 //  One ZAP request (RFC 27): version, id, domain, address, identity,
 //  mechanism, credentials; the reply lets in known CURVE keys only.
-static void s_answer_zap(zsock_t *zap, zcertstore_t *allowed, zhashx_t *seen, guard_args *args)
+static void s_answer_zap(zsock_t *zap, zcertstore_t *allowed, zhashx_t *seen)
 {
     zmsg_t *request = zmsg_recv(zap);
     if (!request)
@@ -68,7 +68,7 @@ static void s_answer_zap(zsock_t *zap, zcertstore_t *allowed, zhashx_t *seen, gu
         char what[160];
         snprintf(what, sizeof what, "subscriber %s: CURVE key %s is not allowed",
                  s_plain_address(address), key_text[0] ? key_text : "(none)");
-        s_log_once(seen, s_plain_address(address), args->program, what);
+        s_log_once(seen, s_plain_address(address), what);
     }
     zsock_send(zap, "ssssss", version ? version : "1.0", id ? id : "", ok ? "200" : "400",
                ok ? "OK" : "unknown key", "", "");
@@ -81,7 +81,7 @@ static void s_answer_zap(zsock_t *zap, zcertstore_t *allowed, zhashx_t *seen, gu
 
 //  A handshake that failed before any ZAP request: the peer does not speak
 //  CURVE (or speaks it wrongly).
-static void s_note_handshake_failure(zactor_t *monitor, zhashx_t *seen, guard_args *args)
+static void s_note_handshake_failure(zactor_t *monitor, zhashx_t *seen)
 {
     tw_zmq_event event;
     if (tw_zmq_monitor_read(monitor, &event) != 0)
@@ -90,7 +90,7 @@ static void s_note_handshake_failure(zactor_t *monitor, zhashx_t *seen, guard_ar
         char what[256];
         snprintf(what, sizeof what, "a peer on %s that does not speak CURVE (%s)", event.endpoint,
                  event.name);
-        s_log_once(seen, what, args->program, what);
+        s_log_once(seen, what, what);
     }
     tw_zmq_event_clear(&event);
 }
@@ -111,9 +111,9 @@ static void s_guard(zsock_t *pipe, void *arg)
     while (poller) {
         void *which = zpoller_wait(poller, -1);
         if (which == zap)
-            s_answer_zap(zap, allowed, seen, args);
+            s_answer_zap(zap, allowed, seen);
         else if (which == monitor)
-            s_note_handshake_failure(monitor, seen, args);
+            s_note_handshake_failure(monitor, seen);
         else if (which == pipe || zpoller_terminated(poller))
             break;  // $TERM from zactor_destroy
     }
@@ -124,13 +124,11 @@ static void s_guard(zsock_t *pipe, void *arg)
     zcertstore_destroy(&allowed);
 }
 
-tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const char *allow_dir,
-                                     const char *program)
+tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const char *allow_dir)
 {
     mode_t mode = zsys_file_mode(allow_dir);
     if (mode == (mode_t)-1 || !S_ISDIR(mode)) {
-        fprintf(stderr, "%s: cannot use '%s' as the directory of allowed keys: not a directory\n",
-                program, allow_dir);
+        tw_log("cannot use '%s' as the directory of allowed keys: not a directory", allow_dir);
         return NULL;
     }
     tw_curve_server *self = calloc(1, sizeof *self);
@@ -139,18 +137,17 @@ tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const
     self->cert = zcert_load(cert_path);
     if (!self->cert || zcert_secret_txt(self->cert)[0] == '\0' ||
         strcmp(zcert_secret_txt(self->cert), "0000000000000000000000000000000000000000") == 0) {
-        fprintf(stderr,
-                "%s: cannot load the secret certificate '%s' (want the file pair that "
-                "'tcpwin-subscriber keygen NAME' writes)\n",
-                program, cert_path);
+        tw_log("cannot load the secret certificate '%s' (want the file pair that "
+               "'tcpwin-subscriber keygen NAME' writes)",
+               cert_path);
         tw_curve_server_destroy(&self);
         return NULL;
     }
-    self->args = (guard_args){.sock = sock, .allow_dir = allow_dir, .program = program};
+    self->args = (guard_args){.sock = sock, .allow_dir = allow_dir};
     self->guard = zactor_new(s_guard, &self->args);
     // Without its guard a CURVE server lets every key in: refuse to go on.
     if (!self->guard || !atomic_load(&self->args.ready)) {
-        fprintf(stderr, "%s: cannot start the CURVE authenticator\n", program);
+        tw_log("cannot start the CURVE authenticator");
         tw_curve_server_destroy(&self);
         return NULL;
     }
@@ -182,23 +179,20 @@ static char *s_server_key(const char *server_key)
     return key;
 }
 
-int tw_curve_client_setup(zsock_t *sock, const char *cert_path, const char *server_key,
-                          const char *program)
+int tw_curve_client_setup(zsock_t *sock, const char *cert_path, const char *server_key)
 {
     if (!cert_path || !server_key) {
-        fprintf(stderr, "%s: CURVE needs both our certificate and the server's public key\n",
-                program);
+        tw_log("CURVE needs both our certificate and the server's public key");
         return -EINVAL;
     }
     zcert_t *cert = zcert_load(cert_path);
     char *key = s_server_key(server_key);
     int rc = 0;
     if (!cert) {
-        fprintf(stderr, "%s: cannot load the certificate '%s'\n", program, cert_path);
+        tw_log("cannot load the certificate '%s'", cert_path);
         rc = -ENOENT;
     } else if (!key) {
-        fprintf(stderr, "%s: '%s' is neither a Z85 public key nor a certificate file\n", program,
-                server_key);
+        tw_log("'%s' is neither a Z85 public key nor a certificate file", server_key);
         rc = -EINVAL;
     } else {
         zcert_apply(cert, sock);
@@ -209,15 +203,15 @@ int tw_curve_client_setup(zsock_t *sock, const char *cert_path, const char *serv
     return rc;
 }
 
-int tw_curve_keygen(const char *path, const char *program)
+int tw_curve_keygen(const char *path)
 {
     zcert_t *cert = zcert_new();
     errno = 0;
     int rc = cert ? zcert_save(cert, path) : -1;
     int error = errno ? errno : (cert ? EIO : ENOMEM);
     if (rc != 0)
-        fprintf(stderr, "%s: cannot write the certificate pair '%s' and '%s_secret': %s\n", program,
-                path, path, strerror(error));
+        tw_log("cannot write the certificate pair '%s' and '%s_secret': %s", path, path,
+               strerror(error));
     zcert_destroy(&cert);
     return rc != 0 ? -error : 0;
 }

@@ -27,9 +27,8 @@ typedef struct tw_curve_server tw_curve_server;
 
 //  Makes sock a CURVE server with the secret certificate at cert_path and
 //  starts its guard. Call before binding. Returns NULL after printing a
-//  message (prefixed by program) when a certificate or the directory fails.
-tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const char *allow_dir,
-                                     const char *program);
+//  message when a certificate or the directory fails.
+tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const char *allow_dir);
 
 //  Stops the guard; sets *self to NULL.
 void tw_curve_server_destroy(tw_curve_server **self);
@@ -39,11 +38,10 @@ void tw_curve_server_destroy(tw_curve_server **self);
 //  Call before connecting. Returns 0, or after printing a message -EINVAL
 //  (a missing argument, or a key that is neither Z85 nor a certificate) or
 //  -ENOENT (our certificate cannot be loaded).
-int tw_curve_client_setup(zsock_t *sock, const char *cert_path, const char *server_key,
-                          const char *program);
+int tw_curve_client_setup(zsock_t *sock, const char *cert_path, const char *server_key);
 
 //  Writes a new certificate pair: path (public) and path_secret. Returns 0, or
 //  a negative errno (the write's, or -ENOMEM) after printing a message.
-int tw_curve_keygen(const char *path, const char *program);
+int tw_curve_keygen(const char *path);
 
 #endif

@@ -21,7 +21,7 @@ static void s_on_signal(int signo)
         s_stop = s_stop + 1;
 }
 
-void signals_install(void)
+void tw_signals_install(void)
 {
     struct sigaction action = {0};
     action.sa_handler = s_on_signal;
@@ -37,7 +37,7 @@ void signals_install(void)
     (void)sigaction(SIGPIPE, &ignore, NULL);
 }
 
-bool signals_stop_requested(void)
+bool tw_signals_stop_requested(void)
 {
     return s_stop != 0;
 }
@@ -47,7 +47,7 @@ bool signals_stop_insisted(void)
     return s_stop >= 2;
 }
 
-bool signals_take_usr1(void)
+bool tw_signals_take_usr1(void)
 {
     if (!s_usr1)
         return false;

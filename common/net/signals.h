@@ -1,6 +1,6 @@
-/*  signals: the subscriber's signal flags, polled by its one loop.
+/*  signals: both programs' signal flags, polled by each one's loop.
 
-    signals_install() makes SIGINT and SIGTERM request a stop, SIGUSR1 ask for
+    tw_signals_install() makes SIGINT and SIGTERM request a stop, SIGUSR1 ask for
     the counters, and ignores SIGPIPE (a write to a closed socket must return
     EPIPE, not kill the bridge). The handlers only set flags; they are
     installed without SA_RESTART so a blocking poll returns EINTR at once and
@@ -13,10 +13,10 @@
 #include <stdbool.h>
 
 //  Installs the handlers for SIGINT, SIGTERM, SIGUSR1 and ignores SIGPIPE.
-void signals_install(void);
+void tw_signals_install(void);
 
 //  Returns true once SIGINT or SIGTERM arrived, and stays true.
-bool signals_stop_requested(void);
+bool tw_signals_stop_requested(void);
 
 //  Returns true once a second SIGINT or SIGTERM arrived (the user insists:
 //  stop the shutdown work too), and stays true.
@@ -24,6 +24,6 @@ bool signals_stop_insisted(void);
 
 //  Returns true if SIGUSR1 arrived since the last call, and clears it; several
 //  signals between two calls count as one.
-bool signals_take_usr1(void);
+bool tw_signals_take_usr1(void);
 
 #endif
