@@ -1,9 +1,10 @@
-/*  signals: async-signal-safe flags for the subscriber's loop.
+/*  signals: async-signal-safe flags for each program's loop.
 
     The handlers write one sig_atomic_t each and nothing else, the only
     thing a handler may safely do; the loop reads the flags after every
-    poll. This is the one piece of global state in the subscriber, because
-    signal dispositions are process-wide anyway.
+    poll. This is one of the two pieces of global state in a program (with
+    the name in messages, program.c), because signal dispositions are
+    process-wide anyway.
 */
 #include "signals.h"
 
