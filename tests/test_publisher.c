@@ -67,10 +67,11 @@ static long s_rss_kib(void)
     return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-//  Reads subscription messages until `count` were handled or 5 s passed.
+//  Reads subscription messages until `refused` were refused or 30 s passed
+//  (a generous bound: a loaded machine takes a few seconds for thousands).
 static void s_pump_until(fixture *f, uint64_t refused, int subscriptions)
 {
-    int64_t deadline = zclock_mono() + 5000;
+    int64_t deadline = zclock_mono() + 30000;
     while (zclock_mono() < deadline && publisher_refused(f->pub) < refused)
         publisher_process_subscriptions(f->pub, 50);
     if (subscriptions > 0)
@@ -156,16 +157,16 @@ static void test_foreign_subscriptions_are_refused_and_counted(void **state)
     fixture *f = *state;
     publisher_process_subscriptions(f->pub, 100);
     long before = s_rss_kib();
-    // 20,000 distinct subscriptions of 1,000 bytes: 20 MB that libzmq kept
-    // for good before (measured: 9.9 MB -> 647 MB resident).
-    enum { FLOOD = 20000 };
+    // 5,000 distinct subscriptions of 1,000 bytes (the issue measured
+    // 20,000: 9.9 MB -> 647 MB resident, kept while the peer stays).
+    enum { FLOOD = 5000 };
     int hold[2];
     assert_int_equal(pipe(hold), 0);
     pid_t child = s_stranger(f->endpoint, FLOOD, 1000, false, hold);
     s_pump_until(f, FLOOD, 0);
     assert_int_equal(publisher_refused(f->pub), FLOOD);
     long grown = s_rss_kib() - before;
-    print_message("20,000 foreign subscriptions: refused %llu, resident memory %+ld KiB\n",
+    print_message("5,000 foreign subscriptions: refused %llu, resident memory %+ld KiB\n",
                   (unsigned long long)publisher_refused(f->pub), grown);
     // None was applied: a report reaches a real subscriber, and the
     // stranger's subscriptions count for nothing.
