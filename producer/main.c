@@ -23,6 +23,7 @@
 #include "link_type.h"
 #include "number.h"
 #include "program.h"
+#include "privileges.h"
 #include "publisher.h"
 #include "report_builder.h"
 #include "signals.h"
@@ -37,6 +38,7 @@ typedef struct {
     int wait_subscribers;
     int wait_timeout_s;
     bool no_wait;
+    const char *user;  // -Z: whom to become when started as root
 } options;
 
 typedef struct {
@@ -56,7 +58,8 @@ static void s_usage(FILE *out)
         "\n"
         "Input:\n"
         "  -r, --read FILE           pcap or pcapng file, '-' for standard input\n"
-        "  -i, --interface IFACE     live capture\n"
+        "  -i, --interface IFACE     live capture (needs CAP_NET_RAW, or root, only to\n"
+        "                            open it; every privilege is dropped right after)\n"
         "  -f, --filter BPF          capture filter (both inputs)\n"
         "  -s, --snaplen N           live snap length (default %d)\n"
         "  -B, --buffer-size BYTES   live capture buffer (default: libpcap's, 2 MiB)\n"
@@ -84,6 +87,9 @@ static void s_usage(FILE *out)
         "      --curve-secret CERT   encrypt with CURVE, our certificate (keygen's NAME)\n"
         "      --curve-allow DIR     ... and let in only subscribers whose public\n"
         "                            certificates are in DIR (plaintext ones get nothing)\n"
+        "  -Z, --user USER           when started as root, become USER once the input\n"
+        "                            is open (default %s; 'root' stays root, without\n"
+        "                            capabilities)\n"
         "  -h, --help                this text\n"
         "  -V, --version             the version\n"
         "\n"
@@ -92,7 +98,7 @@ static void s_usage(FILE *out)
         CAPTURE_DEFAULT_SNAPLEN, TW_DEFAULT_INTERVAL_S, TW_DEFAULT_THRESHOLD, TW_DEFAULT_MIN_PKTS,
         TW_DEFAULT_MAX_FLOWS, TW_DEFAULT_MAX_HOSTS, TW_DEFAULT_FLOW_TIMEOUT_S,
         TW_DEFAULT_MAX_STALLED, TW_DEFAULT_PUBLISH, PUBLISHER_DEFAULT_TIMEOUT_MS,
-        PUBLISHER_DEFAULT_SNDHWM);
+        PUBLISHER_DEFAULT_SNDHWM, PRIVILEGES_DEFAULT_USER);
 }
 
 enum {
@@ -144,6 +150,7 @@ static const struct option s_long_options[] = {
     {"sndhwm", required_argument, NULL, OPT_SNDHWM},
     {"curve-secret", required_argument, NULL, OPT_CURVE_SECRET},
     {"curve-allow", required_argument, NULL, OPT_CURVE_ALLOW},
+    {"user", required_argument, NULL, 'Z'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -219,7 +226,7 @@ static bool s_add_endpoint(options *o, const char *endpoint)
 static int s_parse_options(int argc, char **argv, options *o)
 {
     int opt;
-    while ((opt = getopt_long(argc, argv, "r:i:f:s:B:hV", s_long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "r:i:f:s:B:Z:hV", s_long_options, NULL)) != -1) {
         bool ok = true;
         switch (opt) {
         case 'r':
@@ -233,6 +240,9 @@ static int s_parse_options(int argc, char **argv, options *o)
             break;
         case OPT_IMMEDIATE:
             o->capture.immediate = true;
+            break;
+        case 'Z':
+            o->user = optarg;
             break;
         case OPT_PUBLISH:
             ok = s_add_endpoint(o, optarg);
@@ -463,6 +473,35 @@ static int s_stop_before_input(producer *p, const options *o, tw_analyzer_sink s
     return EXIT_SUCCESS;
 }
 
+//  Opens the input and binds the publisher, in the order least privilege
+//  needs. Live: the interface first, with CAP_NET_RAW, then every privilege
+//  goes, then the publisher's threads start. A file needs no privilege: it
+//  is dropped before any thread starts, except as root, where the switch of
+//  user (which applies to every thread) waits until the file is open, after
+//  the bind, so subscribers can connect while a FIFO waits for its writer.
+//  Returns 0, or -1 (the reason printed).
+static int s_open_edges(producer *p, const options *o)
+{
+    bool root = getuid() == 0 || geteuid() == 0;
+    if (o->capture.interface) {
+        (void)privileges_raise_capture();  // without it, libpcap says "permission denied"
+        p->input = capture_open(&o->capture);
+        if (!p->input || privileges_drop(o->user) != 0)
+            return -1;
+        p->output = publisher_new(&o->publish);
+        return p->output ? 0 : -1;
+    }
+    if (!root && privileges_drop(o->user) != 0)
+        return -1;
+    p->output = publisher_new(&o->publish);
+    if (p->output)
+        p->input = capture_open(&o->capture);
+    if (p->input && root && privileges_drop(o->user) != 0)
+        return -1;
+    // A stop while the input was opening is handled by main, not an error.
+    return p->output && (p->input || tw_signals_stop_requested()) ? 0 : -1;
+}
+
 static void s_default_options(options *o, char *hostname, size_t size)
 {
     memset(o, 0, sizeof *o);
@@ -470,6 +509,7 @@ static void s_default_options(options *o, char *hostname, size_t size)
     o->publish.endpoints = o->endpoints;
     o->publish.send_timeout_ms = PUBLISHER_DEFAULT_TIMEOUT_MS;
     o->wait_timeout_s = 10;
+    o->user = PRIVILEGES_DEFAULT_USER;
     if (gethostname(hostname, size) != 0)
         snprintf(hostname, size, "unknown");
     hostname[size - 1] = '\0';
@@ -498,11 +538,11 @@ int main(int argc, char **argv)
     zsys_handler_set(NULL);
     tw_signals_install();
     producer p = {0};
-    // Bound first, so subscribers can connect while a pipe or FIFO input
-    // is still waiting for its writer.
-    p.output = publisher_new(&o.publish);
-    if (p.output)
-        p.input = capture_open(&o.capture);
+    if (s_open_edges(&p, &o) != 0) {
+        publisher_destroy(&p.output);
+        capture_close(&p.input);
+        return EXIT_FAILURE;
+    }
     tw_analyzer_sink sink = {s_on_report, o.analysis.flows ? s_on_flow : NULL, &p};
     if (p.input)
         p.analyzer = tw_analyzer_new(&o.analysis, capture_datalink(p.input), sink);

@@ -230,7 +230,11 @@ check "build stage ran the unit tests, all passed" grep -q '100% tests passed' "
 
 run() { docker run --rm --network host "$@"; }
 quiet() { "$@" >/dev/null 2>&1; }
-caps=(--cap-add NET_RAW --cap-add NET_ADMIN)
+# Live capture as the user tcpwin: NET_RAW in the bounding set, nothing else.
+caps=(--cap-drop ALL --cap-add NET_RAW)
+# Live capture as root the way compose runs it: NET_RAW alone, no new privileges.
+root_caps=(--user root --cap-drop ALL --cap-add NET_RAW --security-opt no-new-privileges:true)
+none=(--cap-drop ALL --security-opt no-new-privileges:true)
 
 check "image runs as the non-root user tcpwin" \
     test "$(docker image inspect -f '{{.Config.User}}' "$IMAGE")" = tcpwin
@@ -239,8 +243,8 @@ check "processes in the container have a non-zero uid" \
 check "both programs are on PATH" \
     quiet run "${caps[@]}" "$IMAGE" sh -c 'command -v tcpwin-producer && command -v tcpwin-subscriber'
 check "tcpwin-subscriber --help exits 0" quiet run "$IMAGE" tcpwin-subscriber --help
-check "tcpwin-producer --help exits 0 (with NET_RAW, NET_ADMIN)" \
-    quiet run "${caps[@]}" "$IMAGE" tcpwin-producer --help
+check "tcpwin-producer --help exits 0 with no capability at all" \
+    quiet run "${none[@]}" "$IMAGE" tcpwin-producer --help
 check "the sample capture is /usr/share/tcpwin/zeek__206_example_b.pcap, unchanged" \
     test "$(run "$IMAGE" sha256sum /usr/share/tcpwin/zeek__206_example_b.pcap | cut -d' ' -f1)" \
     = "$(sha256sum "$SAMPLE" | cut -d' ' -f1)"
@@ -249,29 +253,46 @@ check "no compiler, no build tools, no apt lists in the runtime image" \
         [ -z "$(find /var/lib/apt/lists -type f ! -name lock)" ]'
 check "netcat-openbsd for the sink" run "$IMAGE" sh -c 'nc -h 2>&1 | grep -q OpenBSD'
 
-# The kernel refuses to run a program whose effective file capabilities are
-# not all in the bounding set, so this fails exactly when setcap is in place.
-producer_without_admin() {
-    local out
-    out=$(run "$IMAGE" tcpwin-producer --help 2>&1) && return 1
-    grep -qi 'operation not permitted' <<<"$out"
+# A file replay with no capability at all: the producer's file capability
+# is permitted only, never effective, so the kernel runs it anyway.
+replay_without_caps() {
+    run "${none[@]}" "$IMAGE" tcpwin-producer -r /usr/share/tcpwin/zeek__206_example_b.pcap \
+        --publish "tcp://127.0.0.1:$LIVE_PORT" >"$WORK/nocaps.out" 2>&1
 }
-check "tcpwin-producer carries file capabilities (refused without NET_ADMIN)" producer_without_admin
+check "a file replay needs no capability (cap-drop ALL, no-new-privileges)" replay_without_caps
 
-# Live capture as the non-root user: the capture must open and keep running
-# until timeout stops it (exit 124); a permission error exits at once.
+# Live capture: it must open and keep running until timeout stops it (exit
+# 124; a permission error exits at once), and once the interface is open the
+# producer holds no capability and, started as root, runs as the user tcpwin.
+# live_capture NAME RUN-OPTIONS...: prints the producer's uid and capability
+# sets, seen from its own /proc, two seconds in.
 live_capture() {
-    local rc
-    run "${caps[@]}" "$IMAGE" timeout -s INT 3 tcpwin-producer -i lo -f "tcp port $LIVE_PORT" \
-        --publish "tcp://127.0.0.1:$LIVE_PORT" >"$WORK/live.out" 2>&1
+    local name=$1 rc
+    shift
+    run "$@" "$IMAGE" sh -c "tcpwin-producer -i lo -f 'tcp port $LIVE_PORT' -Z tcpwin \
+        --publish tcp://127.0.0.1:$LIVE_PORT & pid=\$!; sleep 2;
+        grep -E '^(Uid|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/\$pid/status;
+        kill -INT \$pid; wait \$pid" >"$WORK/live-$name.out" 2>&1
     rc=$?
-    [ "$rc" -eq 124 ] && ! grep -qi 'permission\|not permitted' "$WORK/live.out"
+    [ "$rc" -eq 0 ] && ! grep -qi 'permission\|not permitted' "$WORK/live-$name.out"
 }
-if live_capture; then
-    pass "live capture on lo as user tcpwin with NET_RAW, NET_ADMIN"
+holds_nothing() { # FILE: no capability in any set but the bounding one
+    grep -Eq '^CapPrm:\s+0+$' "$1" && grep -Eq '^CapEff:\s+0+$' "$1" &&
+        grep -Eq '^CapAmb:\s+0+$' "$1"
+}
+tcpwin_uid=$(run "$IMAGE" id -u tcpwin)
+if live_capture user "${caps[@]}" && holds_nothing "$WORK/live-user.out"; then
+    pass "live capture on lo as user tcpwin with NET_RAW alone; no capability once open"
 else
-    fail "live capture on lo as user tcpwin with NET_RAW, NET_ADMIN"
-    sed 's/^/    /' "$WORK/live.out"
+    fail "live capture on lo as user tcpwin with NET_RAW alone; no capability once open"
+    sed 's/^/    /' "$WORK/live-user.out"
+fi
+if live_capture root "${root_caps[@]}" && holds_nothing "$WORK/live-root.out" &&
+    grep -Eq "^Uid:\s+$tcpwin_uid\s+$tcpwin_uid\s+$tcpwin_uid\s+$tcpwin_uid$" "$WORK/live-root.out"; then
+    pass "live capture as root with NET_RAW alone: becomes tcpwin ($tcpwin_uid), no capability"
+else
+    fail "live capture as root with NET_RAW alone: becomes tcpwin ($tcpwin_uid), no capability"
+    sed 's/^/    /' "$WORK/live-root.out"
 fi
 
 # ---------------------------------------------------------------- the stack

@@ -26,6 +26,32 @@ matches() { [ -n "$(jq -c "$1 // empty" "$out" 2>/dev/null)" ]; }
 check "reports come by the wall clock with no traffic" \
     wait_for 5 matches 'select(.topic == "tcpwin.report") | .timeUs'
 
+# Least privilege: once the interface is open, the producer (started as
+# root) runs as nobody with no capability in any of its threads.
+# unprivileged PID: every thread of PID has uid 65534 and no capability.
+unprivileged() {
+    local task
+    for task in /proc/"$1"/task/*; do
+        grep -Eq '^Uid:\s+65534\s+65534\s+65534\s+65534$' "$task/status" &&
+            grep -Eq '^CapPrm:\s+0+$' "$task/status" && grep -Eq '^CapEff:\s+0+$' "$task/status" &&
+            grep -Eq '^CapAmb:\s+0+$' "$task/status" || return 1
+    done
+    grep -Eq '^NoNewPrivs:\s+1$' "/proc/$1/status"
+}
+check "started as root: nobody, no capability, once capturing" unprivileged "$producer"
+# Started unprivileged with CAP_NET_RAW alone (no NET_ADMIN): it captures,
+# then holds nothing.
+rawport=$(free_port)
+setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all,+net_raw \
+    --ambient-caps=-all,+net_raw "$PRODUCER" -i lo -f "tcp port $rawport" \
+    --publish "tcp://127.0.0.1:$rawport" 2>"$work/raw.err" &
+raw=$!
+pids+=($raw)
+check "CAP_NET_RAW alone is enough to capture" wait_for 10 unprivileged "$raw"
+kill -INT "$raw"
+wait_pid "$raw" 10
+check "... and it exits 0 on SIGINT" [ $? -eq 0 ]
+
 # A receiver that never reads: nc writes into a FIFO nobody drains (this
 # script holds it open for reading, so nc does not block on open), so its
 # socket buffer fills and the kernel advertises window 0. No process of the

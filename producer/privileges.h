@@ -1,0 +1,37 @@
+/*  privileges: least privilege for the producer, tcpdump's way.
+
+    Only opening a live interface needs a privilege, CAP_NET_RAW (a packet
+    socket; NET_ADMIN is not needed). So:
+      - privileges_raise_capture() makes CAP_NET_RAW effective if it is
+        permitted (a binary given cap_net_raw+p, or root), just before the
+        interface is activated;
+      - privileges_drop() right after: when running as root, switch to an
+        unprivileged user (-Z/--user, default "nobody"; "root" keeps root on
+        purpose), which the kernel follows by clearing every capability;
+        otherwise clear every capability we hold. It also drops the bounding
+        set when it can, and sets no_new_privs, so nothing later can regain
+        a privilege.
+    A file replay and --help need no capability at all: the image's binary
+    carries none, and a process started with some drops them before it
+    starts any thread (see main.c for the order, which matters: clearing
+    capabilities applies to the calling thread only, while a switch of user
+    applies to every thread).
+*/
+#ifndef TW_PRIVILEGES_H
+#define TW_PRIVILEGES_H
+
+#include <stdbool.h>
+
+#define PRIVILEGES_DEFAULT_USER "nobody"
+
+//  Makes CAP_NET_RAW effective when it is permitted. Returns 0, or -EPERM
+//  when it is not (activation then fails with libpcap's own message).
+int privileges_raise_capture(void);
+
+//  Drops every privilege: as root, switches to user (its uid, gid and
+//  groups) unless user is "root"; then clears all capabilities and sets
+//  no_new_privs. Returns 0, or a negative errno after printing why (the
+//  caller must not go on).
+int privileges_drop(const char *user);
+
+#endif
