@@ -83,7 +83,13 @@ static void s_usage(FILE *out)
         "      --send-timeout MS     file input: wait this long for a slow subscriber\n"
         "                            before dropping a message for it (default %d)\n"
         "      --no-wait             never wait for slow subscribers (as live capture)\n"
-        "      --sndhwm N            messages queued per subscriber (default %d)\n"
+        "                            (messagesDropped in the reports counts the times a\n"
+        "                            subscriber's queue was found full: it loses that\n"
+        "                            message, and those after it until it catches up; its\n"
+        "                            own sequence gaps say how many)\n"
+        "      --sndhwm N            messages queued per subscriber, at most (default %d)\n"
+        "      --max-queue MIB       ... and about MIB MiB per subscriber: the bound in\n"
+        "                            messages follows the largest report (default %d)\n"
         "      --curve-secret CERT   encrypt with CURVE, our certificate (keygen's NAME)\n"
         "      --curve-allow DIR     ... and let in only subscribers whose public\n"
         "                            certificates are in DIR (plaintext ones get nothing)\n"
@@ -98,7 +104,7 @@ static void s_usage(FILE *out)
         CAPTURE_DEFAULT_SNAPLEN, TW_DEFAULT_INTERVAL_S, TW_DEFAULT_THRESHOLD, TW_DEFAULT_MIN_PKTS,
         TW_DEFAULT_MAX_FLOWS, TW_DEFAULT_MAX_HOSTS, TW_DEFAULT_FLOW_TIMEOUT_S,
         TW_DEFAULT_MAX_STALLED, TW_DEFAULT_PUBLISH, PUBLISHER_DEFAULT_TIMEOUT_MS,
-        PUBLISHER_DEFAULT_SNDHWM, PRIVILEGES_DEFAULT_USER);
+        PUBLISHER_DEFAULT_SNDHWM, PUBLISHER_DEFAULT_QUEUE_MIB, PRIVILEGES_DEFAULT_USER);
 }
 
 enum {
@@ -120,6 +126,7 @@ enum {
     OPT_SEND_TIMEOUT,
     OPT_NO_WAIT,
     OPT_SNDHWM,
+    OPT_MAX_QUEUE,
     OPT_CURVE_SECRET,
     OPT_CURVE_ALLOW,
 };
@@ -148,6 +155,7 @@ static const struct option s_long_options[] = {
     {"send-timeout", required_argument, NULL, OPT_SEND_TIMEOUT},
     {"no-wait", no_argument, NULL, OPT_NO_WAIT},
     {"sndhwm", required_argument, NULL, OPT_SNDHWM},
+    {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
     {"curve-secret", required_argument, NULL, OPT_CURVE_SECRET},
     {"curve-allow", required_argument, NULL, OPT_CURVE_ALLOW},
     {"user", required_argument, NULL, 'Z'},
@@ -206,6 +214,9 @@ static bool s_parse_numeric_option(int opt, const char *arg, options *o)
     case OPT_SNDHWM:
         return tw_number_option("sndhwm", arg, 1, 10000000, &v) &&
                ((o->publish.sndhwm = (int)v), 1);
+    case OPT_MAX_QUEUE:
+        return tw_number_option("max-queue", arg, 1, 1024 * 1024, &v) &&
+               ((o->publish.max_queue_bytes = (size_t)v << 20), 1);
     }
     return false;
 }

@@ -20,6 +20,10 @@ struct publisher {
     uint64_t report_sequence;  // last sequence used per topic
     uint64_t flow_sequence;
     int send_timeout_ms;
+    int max_hwm;             // --sndhwm
+    int hwm;                 // the bound in force, from the largest message
+    size_t max_queue_bytes;  // per subscriber
+    size_t largest;          // largest message sent so far
     uint64_t dropped;
     uint8_t *latest_report;  // encoded, for late joiners
     size_t latest_report_len;
@@ -81,7 +85,12 @@ static bool s_configure(publisher *self, const publisher_options *options)
     zsock_set_maxmsgsize(self->sock, TW_MAX_SUBSCRIPTION_BYTES);
     self->last_value = s_set_last_value(self, 1) == 0;
     zsock_set_xpub_nodrop(self->sock, 1);
-    zsock_set_sndhwm(self->sock, options->sndhwm > 0 ? options->sndhwm : PUBLISHER_DEFAULT_SNDHWM);
+    self->max_hwm = options->sndhwm > 0 ? options->sndhwm : PUBLISHER_DEFAULT_SNDHWM;
+    self->hwm = self->max_hwm;
+    self->max_queue_bytes = options->max_queue_bytes > 0
+                                ? options->max_queue_bytes
+                                : (size_t)PUBLISHER_DEFAULT_QUEUE_MIB << 20;
+    zsock_set_sndhwm(self->sock, self->hwm);
     zsock_set_sndtimeo(self->sock, self->send_timeout_ms);
     zsock_set_linger(self->sock, PUBLISHER_LINGER_MS);
     if (options->curve_cert && !(self->curve = tw_curve_server_new(self->sock, options->curve_cert,
@@ -161,9 +170,27 @@ static void s_note_drop(publisher *self)
                (unsigned long long)self->dropped);
 }
 
+//  Keeps the queue of each subscriber under max_queue_bytes (see the header).
+static void s_bound_queue(publisher *self, size_t len)
+{
+    if (len <= self->largest)
+        return;
+    self->largest = len;
+    size_t fit = self->max_queue_bytes / len;
+    int hwm = fit < 2 ? 2 : fit > (size_t)self->max_hwm ? self->max_hwm : (int)fit;
+    if (hwm == self->hwm)
+        return;
+    if (zmq_setsockopt(self->raw, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0) {
+        tw_log("cannot bound the subscribers' queues: %s", zmq_strerror(errno));
+        return;
+    }
+    self->hwm = hwm;
+}
+
 //  Sends one message. Returns 0 or -EIO (logged).
 static int s_send(publisher *self, const char *topic, const void *payload, size_t len)
 {
+    s_bound_queue(self, len);
     if (s_send_frames(self, topic, payload, len) == 0)
         return 0;
     if (errno != EAGAIN) {
@@ -304,6 +331,11 @@ int publisher_wait_subscribers(publisher *self, int count, int timeout_ms)
 uint64_t publisher_dropped(const publisher *self)
 {
     return self->dropped;
+}
+
+int publisher_queue_bound(const publisher *self)
+{
+    return self->hwm;
 }
 
 uint64_t publisher_refused(const publisher *self)

@@ -21,6 +21,15 @@
     (a file can wait); then the message is sent with NODROP off, so only the
     stalled peer loses it, and it is counted in messages_dropped and logged.
     Live capture never waits (timeout 0): the packets would be lost instead.
+
+    Memory per subscriber: libzmq bounds a subscriber's queue in messages
+    (ZMQ_SNDHWM), and reports can be megabytes. So the bound in messages
+    follows the largest message sent so far: max_queue_bytes / largest, at
+    least 2 and at most sndhwm (libzmq applies a change to every
+    connection). A subscriber that never reads holds at most about
+    max_queue_bytes, or two of the largest messages when one alone is
+    larger. The price: with very large reports, a slow subscriber's queue
+    holds fewer flow records too.
 */
 #ifndef TW_PUBLISHER_H
 #define TW_PUBLISHER_H
@@ -31,6 +40,7 @@
 #include "tcpwin.pb-c.h"
 
 #define PUBLISHER_DEFAULT_SNDHWM     1000
+#define PUBLISHER_DEFAULT_QUEUE_MIB  64
 #define PUBLISHER_DEFAULT_TIMEOUT_MS 5000
 #define PUBLISHER_LINGER_MS          5000
 
@@ -39,7 +49,8 @@ typedef struct {
     size_t n_endpoints;
     const char *producer_id;
     int send_timeout_ms;          // how long a send may wait for a slow subscriber
-    int sndhwm;                   // messages queued per subscriber
+    int sndhwm;                   // messages queued per subscriber, at most
+    size_t max_queue_bytes;       // ... and about this many bytes (0: the default)
     const char *curve_cert;       // our secret certificate (enables CURVE), or NULL
     const char *curve_allow_dir;  // directory of allowed client public certificates
 } publisher_options;
@@ -61,6 +72,9 @@ int publisher_send_report(publisher *self, Tcpwin__Report *report);
 
 //  Fills the record's header and sends it. Returns 0, -ENOMEM or -EIO.
 int publisher_send_flow(publisher *self, Tcpwin__FlowRecord *record);
+
+//  The bound in messages now in force on each subscriber's queue.
+int publisher_queue_bound(const publisher *self);
 
 //  Subscription messages refused so far (not a prefix of our topics).
 uint64_t publisher_refused(const publisher *self);

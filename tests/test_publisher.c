@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,8 +41,9 @@ static int s_setup(void **state)
         publisher_options options = {.endpoints = f.endpoints,
                                      .n_endpoints = 1,
                                      .producer_id = "test",
-                                     .send_timeout_ms = 100,
-                                     .sndhwm = 1000};
+                                     .send_timeout_ms = 0,
+                                     .sndhwm = 1000,
+                                     .max_queue_bytes = 8u << 20};
         f.pub = publisher_new(&options);
     }
     assert_non_null(f.pub);
@@ -231,10 +233,65 @@ static void test_late_joiner_replay_reaches_the_joiner_alone(void **state)
     zsock_destroy(&steady);
 }
 
+//  A report of about `bytes` bytes: one host row whose address field is big
+//  (the publisher does not look inside).
+static void s_send_big_report(fixture *f, uint8_t *blob, size_t bytes)
+{
+    Tcpwin__Report report = TCPWIN__REPORT__INIT;
+    Tcpwin__Header header = TCPWIN__HEADER__INIT;
+    Tcpwin__Counters counters = TCPWIN__COUNTERS__INIT;
+    Tcpwin__HostRow row = TCPWIN__HOST_ROW__INIT;
+    Tcpwin__HostRow *rows[] = {&row};
+    row.ip = (ProtobufCBinaryData){bytes, blob};
+    report.header = &header;
+    report.counters = &counters;
+    report.hosts = rows;
+    report.n_hosts = 1;
+    assert_int_equal(publisher_send_report(f->pub, &report), 0);
+}
+
+//  A subscriber that never reads holds about max_queue_bytes (8 MiB here)
+//  of 1 MB reports, not sndhwm (1,000) of them: before, 200 such reports
+//  all stayed queued (the issue measured 4.27 GB with 20 MB reports).
+static void test_a_stalled_subscriber_holds_a_bounded_number_of_bytes(void **state)
+{
+    fixture *f = *state;
+    zsock_t *stalled = zsock_new(ZMQ_SUB);
+    assert_non_null(stalled);
+    zsock_set_rcvhwm(stalled, 1);
+    zsock_set_rcvbuf(stalled, 64 * 1024);
+    zsock_set_subscribe(stalled, TW_TOPIC_REPORT);
+    assert_int_equal(zsock_connect(stalled, "%s", f->endpoint), 0);
+    s_pump_until(f, 0, 1);
+    size_t bytes = 1000 * 1000;
+    uint8_t *blob = malloc(bytes);
+    assert_non_null(blob);
+    memset(blob, 0xab, bytes);
+    long before = s_rss_kib();
+    for (int i = 0; i < 200; i++)
+        s_send_big_report(f, blob, bytes);
+    zclock_sleep(500);  // let the I/O thread move what it can
+    long grown = s_rss_kib() - before;
+    print_message("200 reports of 1 MB to a subscriber that never reads: queue bound %d "
+                  "messages, resident memory %+ld KiB, %llu drop(s) counted\n",
+                  publisher_queue_bound(f->pub), grown,
+                  (unsigned long long)publisher_dropped(f->pub));
+    assert_int_equal(publisher_queue_bound(f->pub), 8);
+    assert_true(publisher_dropped(f->pub) > 0);
+    // 8 queued, one being written, the latest kept for replay, and what
+    // the stalled side (same process) took: far below 200 MB.
+    assert_true(grown < 40 * 1024);
+    free(blob);
+    zsock_destroy(&stalled);
+}
+
 int main(void)
 {
     zsys_handler_set(NULL);
+    // The memory test first, while the heap has no freed memory to reuse.
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_a_stalled_subscriber_holds_a_bounded_number_of_bytes,
+                                        s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_foreign_subscriptions_are_refused_and_counted, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_oversized_subscription_ends_the_connection, s_setup,
