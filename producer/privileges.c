@@ -74,10 +74,28 @@ static int s_clear_capabilities(void)
     return 0;
 }
 
+//  Whether this process may change its user: root in a container given no
+//  CAP_SETUID and CAP_SETGID (compose grants NET_RAW alone) may not.
+static bool s_can_switch_user(void)
+{
+    cap_t caps = cap_get_proc();
+    if (!caps)
+        return false;
+    cap_flag_value_t setuid_ok = CAP_CLEAR, setgid_ok = CAP_CLEAR;
+    bool ok = cap_get_flag(caps, CAP_SETUID, CAP_PERMITTED, &setuid_ok) == 0 &&
+              cap_get_flag(caps, CAP_SETGID, CAP_PERMITTED, &setgid_ok) == 0 &&
+              setuid_ok == CAP_SET && setgid_ok == CAP_SET;
+    cap_free(caps);
+    return ok;
+}
+
 int privileges_drop(const char *user)
 {
     bool root = geteuid() == 0 || getuid() == 0;
-    if (root && strcmp(user, "root") != 0) {
+    if (root && strcmp(user, "root") != 0 && !s_can_switch_user())
+        tw_log("started as root without CAP_SETUID and CAP_SETGID: staying uid 0, with no "
+               "capability");
+    else if (root && strcmp(user, "root") != 0) {
         s_drop_bounding_set();
         int rc = s_switch_user(user);
         if (rc != 0)

@@ -8,7 +8,9 @@
       - privileges_drop() right after: when running as root, switch to an
         unprivileged user (-Z/--user, default "nobody"; "root" keeps root on
         purpose), which the kernel follows by clearing every capability;
-        otherwise clear every capability we hold. It also drops the bounding
+        otherwise clear every capability we hold. Root without CAP_SETUID
+        and CAP_SETGID (a container given NET_RAW alone) cannot switch: it
+        stays uid 0 with no capability, and says so. It also drops the bounding
         set when it can, and sets no_new_privs, so nothing later can regain
         a privilege.
     A file replay and --help need no capability at all: the image's binary

@@ -234,6 +234,8 @@ quiet() { "$@" >/dev/null 2>&1; }
 caps=(--cap-drop ALL --cap-add NET_RAW)
 # Live capture as root the way compose runs it: NET_RAW alone, no new privileges.
 root_caps=(--user root --cap-drop ALL --cap-add NET_RAW --security-opt no-new-privileges:true)
+# ... and given what a switch of user takes, which it then drops too.
+root_switch=("${root_caps[@]}" --cap-add SETUID --cap-add SETGID)
 none=(--cap-drop ALL --security-opt no-new-privileges:true)
 
 check "image runs as the non-root user tcpwin" \
@@ -288,11 +290,18 @@ else
     sed 's/^/    /' "$WORK/live-user.out"
 fi
 if live_capture root "${root_caps[@]}" && holds_nothing "$WORK/live-root.out" &&
-    grep -Eq "^Uid:\s+$tcpwin_uid\s+$tcpwin_uid\s+$tcpwin_uid\s+$tcpwin_uid$" "$WORK/live-root.out"; then
-    pass "live capture as root with NET_RAW alone: becomes tcpwin ($tcpwin_uid), no capability"
+    grep -q "staying uid 0, with no capability" "$WORK/live-root.out"; then
+    pass "live capture as root with NET_RAW alone (compose): no capability once open, and says so"
 else
-    fail "live capture as root with NET_RAW alone: becomes tcpwin ($tcpwin_uid), no capability"
+    fail "live capture as root with NET_RAW alone (compose): no capability once open, and says so"
     sed 's/^/    /' "$WORK/live-root.out"
+fi
+if live_capture switch "${root_switch[@]}" && holds_nothing "$WORK/live-switch.out" &&
+    grep -Eq "^Uid:\s+$tcpwin_uid\s+$tcpwin_uid\s+$tcpwin_uid\s+$tcpwin_uid$" "$WORK/live-switch.out"; then
+    pass "live capture as root with NET_RAW, SETUID, SETGID: becomes tcpwin ($tcpwin_uid), no capability"
+else
+    fail "live capture as root with NET_RAW, SETUID, SETGID: becomes tcpwin ($tcpwin_uid), no capability"
+    sed 's/^/    /' "$WORK/live-switch.out"
 fi
 
 # ---------------------------------------------------------------- the stack
