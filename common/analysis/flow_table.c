@@ -23,7 +23,11 @@
     other direction of their connection, which is prefetched the same way.
 
     Time only comes from the caller, so the table is deterministic and a test
-    can drive hours of traffic in microseconds.
+    can drive hours of traffic in microseconds. Captures are not always in
+    time order, and some carry absurd times: a flow's time never goes back
+    (a packet older than the flow's last one counts at the flow's last time,
+    so episodes and durations are never negative), and every difference of
+    times saturates (tw_time.h) instead of overflowing.
 */
 #include "flow_table.h"
 
@@ -33,6 +37,7 @@
 
 #include "flow_index.h"
 #include "huge_alloc.h"
+#include "tw_time.h"
 
 #define NONE          TW_FLOW_INDEX_NONE
 #define EVICT_SAMPLES 8
@@ -200,7 +205,8 @@ static void s_fill_record(const tw_flow_table *self, uint32_t index, tw_end_reas
     record->zero_window_us = cold->zero_window_us;
     record->episode_start_us = cold->episode_start_us;
     if (hot->state & STATE_IN_EPISODE)
-        record->zero_window_us += hot->last_us - cold->episode_start_us;
+        record->zero_window_us = tw_time_add(record->zero_window_us,
+                                             tw_time_since(cold->episode_start_us, hot->last_us));
     record->min_window = hot->min_window;
     record->window_scale = cold->window_scale;
     record->end_reason = reason;
@@ -224,9 +230,9 @@ static tw_end_reason s_over_reason(const tw_flow_table *self, uint32_t index, in
 {
     const s_hot *hot = &self->hot[index];
     if ((hot->state & STATE_CLOSING) &&
-        now_us - self->cold[index].close_us > self->config.linger_us)
+        tw_time_sub(now_us, self->cold[index].close_us) > self->config.linger_us)
         return (hot->state & STATE_BY_RST) ? TW_END_RST : TW_END_FIN;
-    if (now_us - hot->last_us > self->config.idle_timeout_us)
+    if (tw_time_sub(now_us, hot->last_us) > self->config.idle_timeout_us)
         return TW_END_IDLE;
     return 0;
 }
@@ -303,9 +309,12 @@ static bool s_is_undershoot(const tw_flow_table *self, const s_hot *flow, const 
     return ((uint64_t)packet->window << shift) < self->config.threshold;
 }
 
+//  A packet older than the flow's last one counts at the flow's last time:
+//  the flow's time never goes back, so no duration is negative.
 static void s_count(tw_flow_table *self, uint32_t index, const tw_packet *packet, int64_t ts_us)
 {
     s_hot *flow = &self->hot[index];
+    ts_us = ts_us > flow->last_us ? ts_us : flow->last_us;
     flow->last_us = ts_us;
     flow->tcp_packets++;
     flow->min_window = packet->window < flow->min_window ? packet->window : flow->min_window;
@@ -321,7 +330,9 @@ static void s_count(tw_flow_table *self, uint32_t index, const tw_packet *packet
     } else if (flow->state & STATE_IN_EPISODE) {
         flow->state &= ~STATE_IN_EPISODE;
         self->stalled--;
-        self->cold[index].zero_window_us += ts_us - self->cold[index].episode_start_us;
+        s_cold *cold = &self->cold[index];
+        cold->zero_window_us =
+            tw_time_add(cold->zero_window_us, tw_time_since(cold->episode_start_us, ts_us));
     }
 }
 
@@ -413,7 +424,7 @@ static inline int s_packet(tw_flow_table *self, const tw_packet *packet, const s
         return -ENOMEM;
     s_count(self, index, packet, ts_us);
     if (packet->flags & CONTROL_FLAGS)
-        s_on_control(self, index, packet, lookup, ts_us);
+        s_on_control(self, index, packet, lookup, self->hot[index].last_us);  // the flow's time
     return 0;
 }
 
