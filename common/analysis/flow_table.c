@@ -225,14 +225,18 @@ static void s_end(tw_flow_table *self, uint32_t index, tw_end_reason reason)
     s_remove(self, index);
 }
 
-//  Why the flow is over at now_us, or 0 while it lives.
-static tw_end_reason s_over_reason(const tw_flow_table *self, uint32_t index, int64_t now_us)
+//  Why the flow is over at now_us, or 0 while it lives. idle_before_us is
+//  now_us - idle_timeout_us, saturated (a sweep computes it once): the flow
+//  is idle when its last packet is before it. Exact with saturation, the
+//  timeouts being positive: a bound clamped to INT64_MIN has nothing before.
+static inline tw_end_reason s_over_reason(const tw_flow_table *self, uint32_t index, int64_t now_us,
+                                          int64_t idle_before_us)
 {
     const s_hot *hot = &self->hot[index];
     if ((hot->state & STATE_CLOSING) &&
-        tw_time_sub(now_us, self->cold[index].close_us) > self->config.linger_us)
+        self->cold[index].close_us < tw_time_sub(now_us, self->config.linger_us))
         return (hot->state & STATE_BY_RST) ? TW_END_RST : TW_END_FIN;
-    if (tw_time_sub(now_us, hot->last_us) > self->config.idle_timeout_us)
+    if (hot->last_us < idle_before_us)
         return TW_END_IDLE;
     return 0;
 }
@@ -406,7 +410,8 @@ static uint32_t s_live_flow(tw_flow_table *self, const tw_flow_index_key *key, u
                             uint32_t index, int64_t ts_us)
 {
     if (index != NONE) {
-        tw_end_reason reason = s_over_reason(self, index, ts_us);
+        tw_end_reason reason =
+            s_over_reason(self, index, ts_us, tw_time_sub(ts_us, self->config.idle_timeout_us));
         if (!reason)
             return index;
         s_end_connection(self, index, reason);
@@ -502,11 +507,12 @@ int tw_flow_table_packets(tw_flow_table *self, const tw_packet *packets, const i
 
 void tw_flow_table_expire(tw_flow_table *self, int64_t now_us)
 {
+    int64_t idle_before_us = tw_time_sub(now_us, self->config.idle_timeout_us);
     // Backwards, so the entry moved into a freed slot was already checked.
     for (uint32_t i = self->count; i-- > 0;) {
         if (i >= self->count)
             continue;  // ending a connection removed its partner too
-        tw_end_reason reason = s_over_reason(self, i, now_us);
+        tw_end_reason reason = s_over_reason(self, i, now_us, idle_before_us);
         if (reason)
             s_end_connection(self, i, reason);
     }
@@ -557,7 +563,8 @@ int tw_flow_table_check(const tw_flow_table *self)
 
 tw_flow_table *tw_flow_table_new(const tw_flow_config *config, tw_flow_end_fn *on_end, void *arg)
 {
-    if (config->max_flows == 0 || config->max_flows >= NONE)
+    if (config->max_flows == 0 || config->max_flows >= NONE || config->idle_timeout_us < 0 ||
+        config->linger_us < 0)
         return NULL;
     tw_flow_table *self = calloc(1, sizeof *self);
     if (!self)
