@@ -27,6 +27,7 @@
 #include "publisher.h"
 #include "report_builder.h"
 #include "signals.h"
+#include "tw_time.h"
 
 enum { EXIT_USAGE = 2, EXIT_DAMAGED = 3 };
 
@@ -329,9 +330,13 @@ static void s_on_flow(const tw_flow_record *flow, void *arg)
     (void)publisher_send_flow(p->output, &message.record);  // it counts and logs its failures
 }
 
+//  The packet's capture time; pcapng timestamp offsets can put it past
+//  int64 microseconds, where it is clamped (the analyzer counts the jump).
 static int64_t s_packet_time_us(const struct pcap_pkthdr *header)
 {
-    return (int64_t)header->ts.tv_sec * 1000000 + header->ts.tv_usec;
+    int64_t us;
+    (void)tw_time_from_sec_usec(header->ts.tv_sec, header->ts.tv_usec, &us);
+    return us;
 }
 
 static int64_t s_wall_clock_us(void)

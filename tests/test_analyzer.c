@@ -342,6 +342,190 @@ static void test_flush_puts_queued_frames_through(void **state)
     tw_analyzer_destroy(&a);
 }
 
+//  The clock tests: reports, flow ends and durations over many reports.
+typedef struct {
+    int reports;
+    int64_t last_report_us;
+    int64_t report_us[64];  // the first 64 report times
+    uint64_t time_jumps;    // as of the last report
+    int flows, idle_flows;
+    int64_t min_zero_window_us, max_last_us;
+} clock_log;
+
+static void s_clock_report(const tw_report_snapshot *report, void *arg)
+{
+    clock_log *log = arg;
+    if (log->reports < 64)
+        log->report_us[log->reports] = report->time_us;
+    log->reports++;
+    log->last_report_us = report->time_us;
+    log->time_jumps = report->counters.time_jumps;
+}
+
+static void s_clock_flow(const tw_flow_record *record, void *arg)
+{
+    clock_log *log = arg;
+    log->flows++;
+    log->idle_flows += record->end_reason == TW_END_IDLE;
+    if (record->zero_window_us < log->min_zero_window_us)
+        log->min_zero_window_us = record->zero_window_us;
+    if (record->last_us > log->max_last_us)
+        log->max_last_us = record->last_us;
+}
+
+static tw_analyzer *s_clock_new(clock_log *log, int64_t max_time_jump_us)
+{
+    *log = (clock_log){.max_last_us = INT64_MIN};
+    tw_analyzer_config config = tw_analyzer_defaults();
+    config.min_pkts = 1;
+    config.flows = true;
+    if (max_time_jump_us)
+        config.max_time_jump_us = max_time_jump_us;
+    return tw_analyzer_new(&config, TW_LINK_ETHERNET,
+                           (tw_analyzer_sink){s_clock_report, s_clock_flow, log});
+}
+
+#define T2011 (1294817626LL * SECOND)  // Wed 12 Jan 2011 07:33:46
+#define T2038 (2145916800LL * SECOND)  // Fri 01 Jan 2038
+
+//  60 s of 2011 traffic, 4 flows, a packet every 100 ms (some zero
+//  windows); with `stray`, packet 300 is dated 2038 instead.
+static void s_2011_stream(tw_analyzer *a, bool stray)
+{
+    for (int i = 0; i < 600; i++) {
+        int64_t t = T2011 + i * (SECOND / 10);
+        s_send(a, (uint8_t)(1 + i % 4), i % 7 == 0 ? 0 : 500, 0x10, stray && i == 300 ? T2038 : t);
+    }
+    tw_analyzer_finish(a, T2011 + 600 * (SECOND / 10));
+}
+
+static void test_stray_packet_in_2038_keeps_the_cadence(void **state)
+{
+    (void)state;
+    clock_log plain, stray;
+    tw_analyzer *a = s_clock_new(&plain, 0);
+    s_2011_stream(a, false);
+    tw_analyzer_destroy(&a);
+    a = s_clock_new(&stray, 0);
+    s_2011_stream(a, true);
+    tw_analyzer_destroy(&a);
+    // 12 boundaries crossed in 60 s, then the final report: the same reports
+    // at the same times, the stray packet or not.
+    assert_int_equal(plain.reports, 13);
+    assert_int_equal(stray.reports, plain.reports);
+    assert_memory_equal(stray.report_us, plain.report_us, sizeof plain.report_us);
+    assert_int_equal(plain.time_jumps, 0);
+    assert_int_equal(stray.time_jumps, 2);  // away and back
+    // No flow ended as idle; the stray packet counted at its flow's time.
+    assert_int_equal(stray.flows, 4);
+    assert_int_equal(stray.idle_flows, 0);
+    assert_true(stray.min_zero_window_us >= 0);
+    assert_true(stray.max_last_us < T2038);
+}
+
+//  A real step of the clock, two hours on, then on: reports go on at the new
+//  time, at the usual cadence, and no flow ends as idle because of the step.
+static void test_clock_step_reanchors_the_reports(void **state)
+{
+    (void)state;
+    clock_log log;
+    tw_analyzer *a = s_clock_new(&log, 0);
+    int64_t step = 7200 * SECOND;
+    for (int i = 0; i < 200; i++)
+        s_send(a, (uint8_t)(1 + i % 2), 500, 0x10,
+               T2011 + i * (SECOND / 10) + (i >= 100 ? step : 0));
+    assert_int_equal(log.time_jumps, 1);
+    // Boundaries (multiples of 5 s) at +4 s and +9 s before the step; the
+    // step makes no report, then +14 s and +19 s on the new clock.
+    assert_int_equal(log.reports, 4);
+    assert_int_equal(log.report_us[0], T2011 + 4 * SECOND);
+    assert_int_equal(log.report_us[1], T2011 + 9 * SECOND);
+    assert_int_equal(log.report_us[2], T2011 + 14 * SECOND + step);
+    assert_int_equal(log.report_us[3], T2011 + 19 * SECOND + step);
+    tw_analyzer_finish(a, T2011 + 200 * (SECOND / 10) + step);
+    assert_int_equal(log.idle_flows, 0);
+    assert_int_equal(log.flows, 2);
+    assert_int_equal(log.max_last_us, T2011 + 199 * (SECOND / 10) + step);
+    tw_analyzer_destroy(&a);
+}
+
+//  Going back within the bound (out of order, 1393 s here: not a jump, and
+//  no negative duration), then by two hours (a jump: the reports follow the
+//  clock back at once).
+static void test_time_going_back(void **state)
+{
+    (void)state;
+    clock_log log;
+    tw_analyzer *a = s_clock_new(&log, 0);
+    s_send(a, 1, 0, 0x10, T2011 + 2000 * SECOND);   // zero window ...
+    s_send(a, 1, 500, 0x10, T2011 + 607 * SECOND);  // ... ended 1393 s "earlier"
+    s_send(a, 1, 0, 0x10, T2011 + 609 * SECOND);
+    s_send(a, 1, 500, 0x10, T2011 + 608 * SECOND);
+    assert_int_equal(log.reports, 0);
+    assert_int_equal(tw_analyzer_counters(a).time_jumps, 0);
+    int64_t back = T2011 - 7200 * SECOND;
+    for (int i = 0; i <= 100; i++)
+        s_send(a, 1, i % 2 ? 0 : 500, 0x10, back + i * (SECOND / 10));
+    assert_int_equal(tw_analyzer_counters(a).time_jumps, 1);
+    assert_int_equal(log.reports, 2);  // 10 s on the clock set back
+    assert_int_equal(log.last_report_us, back + 9 * SECOND);
+    tw_analyzer_finish(a, back + 10 * SECOND);
+    assert_int_equal(log.flows, 1);
+    assert_int_equal(log.idle_flows, 0);
+    assert_true(log.min_zero_window_us >= 0);
+    tw_analyzer_destroy(&a);
+}
+
+//  60 packets with absurd times: a bounded number of reports, and no
+//  undefined behaviour at the ends of int64 (run under UBSan).
+static void test_absurd_times_give_bounded_reports(void **state)
+{
+    (void)state;
+    clock_log log;
+    tw_analyzer *a = s_clock_new(&log, 0);
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 60; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // xorshift64: anywhere in int64
+        s_send(a, (uint8_t)(1 + i % 3), i % 2 ? 0 : 500, 0x10, (int64_t)x);
+    }
+    tw_analyzer_finish(a, INT64_MIN);
+    assert_true(log.reports <= 2);  // the final one, and a jump back may cross one
+    assert_true(log.time_jumps >= 55);
+    assert_true(log.min_zero_window_us >= 0);
+    tw_analyzer_destroy(&a);
+
+    const int64_t ends[] = {INT64_MAX, INT64_MIN, INT64_MAX - 1, INT64_MIN + 1};
+    for (size_t e = 0; e < sizeof ends / sizeof ends[0]; e++) {
+        a = s_clock_new(&log, 0);
+        for (int i = 0; i < 60; i++)
+            s_send(a, 1, i % 2 ? 0 : 500, 0x10, ends[e]);
+        tw_analyzer_tick(a, ends[e]);
+        tw_analyzer_finish(a, ends[e]);
+        assert_int_equal(log.reports, 1);  // the final one
+        assert_int_equal(log.time_jumps, 0);
+        assert_int_equal(log.flows, 1);
+        tw_analyzer_destroy(&a);
+    }
+
+    // Up to INT64_MAX a second at a time: the boundaries saturate, no storm.
+    a = s_clock_new(&log, 0);
+    for (int i = 59; i >= 0; i--)
+        s_send(a, 1, 500, 0x10, INT64_MAX - i * SECOND);
+    tw_analyzer_finish(a, INT64_MAX);
+    assert_true(log.reports <= 13);  // 60 s: at most 12 boundaries, and the final
+    assert_int_equal(log.time_jumps, 0);
+    tw_analyzer_destroy(&a);
+}
+
+static void test_max_time_jump_must_be_positive(void **state)
+{
+    (void)state;
+    tw_analyzer_config config = tw_analyzer_defaults();
+    assert_int_equal(config.max_time_jump_us, TW_DEFAULT_MAX_TIME_JUMP_US);
+    config.max_time_jump_us = 0;
+    assert_null(tw_analyzer_new(&config, TW_LINK_ETHERNET, (tw_analyzer_sink){0}));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +536,11 @@ int main(void)
         cmocka_unit_test(test_tick_crosses_boundaries_without_packets),
         cmocka_unit_test(test_queued_frames_give_the_same_messages),
         cmocka_unit_test(test_flush_puts_queued_frames_through),
+        cmocka_unit_test(test_stray_packet_in_2038_keeps_the_cadence),
+        cmocka_unit_test(test_clock_step_reanchors_the_reports),
+        cmocka_unit_test(test_time_going_back),
+        cmocka_unit_test(test_absurd_times_give_bounded_reports),
+        cmocka_unit_test(test_max_time_jump_must_be_positive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -578,6 +578,71 @@ static void test_batch_starts_new_flows_after_ends_in_the_same_batch(void **stat
     tw_flow_table_destroy(&table);
 }
 
+//  Out of order: a packet older than the flow's last one counts at the
+//  flow's last time, so an episode never lasts a negative time (it measured
+//  -1,393,000,000 us before) and the record's last time is its latest.
+static void test_time_going_back_gives_no_negative_duration(void **state)
+{
+    (void)state;
+    ended_log log = {0};
+    tw_flow_config config = s_config();
+    config.idle_timeout_us = 3600LL * SECOND;
+    tw_flow_table *table = tw_flow_table_new(&config, s_on_end, &log);
+    const struct {
+        int64_t t;
+        uint16_t w;
+    } seq[] = {{2000LL * SECOND, 0},
+               {607LL * SECOND, 500},
+               {2001LL * SECOND, 0},
+               {1999LL * SECOND, 0},
+               {2003LL * SECOND, 500}};
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        tw_packet p = s_packet(1, 2, seq[i].w, TW_TCP_ACK);
+        assert_int_equal(tw_flow_table_packet(table, &p, seq[i].t), 0);
+    }
+    tw_flow_table_expire(table, 1000LL * SECOND);  // "now" before the flow's time: not idle
+    assert_int_equal(log.n, 0);
+    tw_flow_table_end_all(table, TW_END_END_OF_CAPTURE);
+    assert_int_equal(log.n, 1);
+    assert_int_equal(log.ended[0].tcp_packets, 5);
+    assert_int_equal(log.ended[0].episodes, 2);
+    assert_int_equal(log.ended[0].zero_window_us, 2 * SECOND);  // 0, then 2001 s to 2003 s
+    assert_int_equal(log.ended[0].first_us, 2000LL * SECOND);
+    assert_int_equal(log.ended[0].last_us, 2003LL * SECOND);
+    tw_flow_table_destroy(&table);
+}
+
+//  Times at the ends of int64: every difference saturates (run under UBSan).
+static void test_extreme_times_saturate(void **state)
+{
+    (void)state;
+    ended_log log = {0};
+    tw_flow_config config = s_config();
+    config.idle_timeout_us = INT64_MAX;  // gaps of INT64_MAX us are not idle
+    tw_flow_table *table = tw_flow_table_new(&config, s_on_end, &log);
+    tw_packet under = s_packet(1, 2, 0, TW_TCP_ACK);
+    tw_packet over = s_packet(1, 2, 500, TW_TCP_ACK);
+    tw_flow_table_packet(table, &under, INT64_MIN);
+    tw_flow_table_packet(table, &over, -1);  // an episode of INT64_MAX us
+    tw_flow_table_packet(table, &under, 0);
+    tw_flow_table_packet(table, &over, INT64_MAX);  // and another: the sum saturates
+    tw_flow_table_expire(table, INT64_MAX);
+    assert_int_equal(log.n, 0);
+    tw_packet rst = s_packet(3, 4, 0, TW_TCP_RST);
+    tw_flow_table_packet(table, &rst, INT64_MIN);
+    tw_flow_table_expire(table, INT64_MAX);  // the RST's linger is over
+    assert_int_equal(log.n, 1);
+    assert_int_equal(log.ended[0].end_reason, TW_END_RST);
+    tw_flow_table_expire(table, INT64_MIN);
+    tw_flow_table_end_all(table, TW_END_END_OF_CAPTURE);
+    assert_int_equal(log.n, 2);
+    assert_int_equal(log.ended[1].episodes, 2);
+    assert_int_equal(log.ended[1].zero_window_us, INT64_MAX);
+    assert_int_equal(log.ended[1].first_us, INT64_MIN);
+    assert_int_equal(log.ended[1].last_us, INT64_MAX);
+    tw_flow_table_destroy(&table);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -596,6 +661,8 @@ int main(void)
         cmocka_unit_test(test_index_keeps_every_key_of_a_large_table),
         cmocka_unit_test(test_batch_of_one_flow_counts_every_packet),
         cmocka_unit_test(test_batch_starts_new_flows_after_ends_in_the_same_batch),
+        cmocka_unit_test(test_time_going_back_gives_no_negative_duration),
+        cmocka_unit_test(test_extreme_times_saturate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

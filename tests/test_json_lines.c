@@ -198,7 +198,8 @@ static void test_full_report_exact(void **state)
         "\"malformedPackets\":\"0\",\"truncatedPackets\":\"0\",\"flowsActive\":\"0\","
         "\"flowsEnded\":\"0\",\"flowsEvicted\":\"0\",\"hostsEvicted\":\"0\",\"captureDrops\":\"0\","
         "\"fragmentsSkipped\":\"0\",\"messagesDropped\":\"0\",\"stalledOmitted\":\"12\","
-        "\"packetsUntracked\":\"0\",\"reportsLost\":\"0\",\"subscriptionsRefused\":\"0\"},"
+        "\"packetsUntracked\":\"0\",\"reportsLost\":\"0\",\"subscriptionsRefused\":\"0\","
+        "\"timeJumps\":\"0\"},"
         "\"stalled\":[{\"srcIp\":\"192.0.2.1\",\"dstIp\":\"2001:db8::1\",\"srcPort\":1,"
         "\"dstPort\":65535,\"sinceUs\":\"9007199254740993\",\"tcpPackets\":\"5\","
         "\"undershootPackets\":\"4\"}],\"threshold\":1,\"minPkts\":10,\"thresholdBytes\":false}\n";

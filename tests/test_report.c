@@ -73,9 +73,11 @@ static void test_rows_and_stalled_flows_carry_their_fields(void **state)
         .time_us = 5, .interval_s = 5, .hosts = hosts, .stalled = &f, .n_stalled = 1};
     input.counters.packets = 7;
     input.counters.stalled_omitted = 3;
+    input.counters.time_jumps = 2;
     Tcpwin__Report *r = tw_report_from_snapshot(&input);
     assert_int_equal(r->counters->packets, 7);
     assert_int_equal(r->counters->stalled_omitted, 3);
+    assert_int_equal(r->counters->time_jumps, 2);
     assert_int_equal(r->counters->capture_drops, 0);  // the producer's to fill
     assert_int_equal(r->n_hosts, 1);
     assert_int_equal(r->hosts[0]->ip.len, 4);

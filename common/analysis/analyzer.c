@@ -17,17 +17,35 @@
     room, and both directions on a RST), so the queue never fills inside a
     batch; in a sweep (expiry, end of capture) a full queue is delivered and
     the sweep goes on.
+
+    The clock. The report interval in force is [start_us, next_boundary_us);
+    a packet in [low_us, next_boundary_us), low_us being max_time_jump_us
+    before start_us, is on the fast path: one unsigned comparison (window_us
+    is the width of that range), which also sends every packet to the slow
+    path before the first one (an empty range). The slow path tells the
+    first packet, a boundary crossed and a time jump apart (analyzer.h).
+    The flow table runs on the flow clock, capture time - shift_us; shift_us
+    changes only at a jump. Every sum or difference of times saturates
+    (tw_time.h): near the ends of int64 a boundary sticks at INT64_MAX and
+    no report is made for it, instead of a boundary that wraps into the past.
 */
 #include "analyzer.h"
 
 #include <stdlib.h>
 
 #include "packet_decode.h"
+#include "tw_time.h"
 
 //  One batch of the flow table (TW_FLOW_BATCH, flow_table.h): the queue and
 //  the table's prefetching agree on one size.
 #define QUEUE_PACKETS TW_FLOW_BATCH
 #define ENDED_QUEUE   (3 * QUEUE_PACKETS)
+
+//  Where the report clock stands: the interval in force and the flow clock.
+typedef struct {
+    int64_t start_us;  // the interval's start (a boundary, or the first time)
+    int64_t shift_us;  // capture clock - flow clock
+} s_anchor;
 
 struct tw_analyzer {
     tw_analyzer_config config;
@@ -37,8 +55,13 @@ struct tw_analyzer {
     tw_host_table *hosts;
     tw_flow_record *stalled;  // scratch for the report, max_stalled + 1 entries
     int64_t interval_us;
-    int64_t next_boundary_us;
-    bool started;  // next_boundary_us is set
+    s_anchor anchor;
+    int64_t next_boundary_us;  // start + interval (saturated)
+    int64_t low_us;            // start - max_time_jump_us (saturated)
+    uint64_t window_us;        // next_boundary_us - low_us; 0 before the first packet
+    bool started;              // the fields above are set
+    bool have_left;            // left holds the anchor the last jump left
+    s_anchor left;
     bool have_packet;
     int64_t last_packet_us;
     tw_run_counters counters;  // packet counters; the table ones are filled at report time
@@ -60,15 +83,24 @@ tw_analyzer_config tw_analyzer_defaults(void)
         .flow_timeout_us = (int64_t)TW_DEFAULT_FLOW_TIMEOUT_S * 1000000,
         .linger_us = TW_DEFAULT_LINGER_US,
         .max_stalled = TW_DEFAULT_MAX_STALLED,
+        .max_time_jump_us = TW_DEFAULT_MAX_TIME_JUMP_US,
     };
 }
 
+//  The multiple of step at or before t (step > 0); INT64_MIN when there is
+//  none in range.
 static int64_t s_floor_to(int64_t t, int64_t step)
 {
-    int64_t q = t / step;
-    if (t % step != 0 && t < 0)
-        q--;
-    return q * step;
+    int64_t r = t % step;
+    return tw_time_sub(t, r < 0 ? r + step : r);
+}
+
+//  A record's times from the flow clock to the capture clock.
+static void s_to_capture_clock(const tw_analyzer *self, tw_flow_record *record)
+{
+    record->first_us = tw_time_add(record->first_us, self->anchor.shift_us);
+    record->last_us = tw_time_add(record->last_us, self->anchor.shift_us);
+    record->episode_start_us = tw_time_add(record->episode_start_us, self->anchor.shift_us);
 }
 
 //  Hands the queued ended flows to on_flow, oldest first.
@@ -82,6 +114,12 @@ static void s_deliver_ended(tw_analyzer *self)
 static void s_on_flow_end(const tw_flow_record *flow, void *arg)
 {
     tw_analyzer *self = arg;
+    tw_flow_record on_capture_clock;
+    if (self->anchor.shift_us != 0) {
+        on_capture_clock = *flow;
+        s_to_capture_clock(self, &on_capture_clock);
+        flow = &on_capture_clock;
+    }
     tw_host_table_offer(self->hosts, flow);
     if (!self->config.flows || !self->sink.on_flow)
         return;
@@ -107,6 +145,9 @@ static void s_emit_report(tw_analyzer *self, int64_t time_us, bool final)
     s_deliver_ended(self);  // records of flows ended before the report go first
     size_t stalled = tw_flow_table_stalled(self->flows, self->stalled, self->config.max_stalled);
     size_t listed = stalled < self->config.max_stalled ? stalled : self->config.max_stalled;
+    if (self->anchor.shift_us != 0)
+        for (size_t i = 0; i < listed; i++)
+            s_to_capture_clock(self, &self->stalled[i]);
     tw_report_snapshot snapshot = {
         .time_us = time_us,
         .interval_s = self->config.interval_s,
@@ -124,19 +165,61 @@ static void s_emit_report(tw_analyzer *self, int64_t time_us, bool final)
         self->sink.on_report(&snapshot, self->sink.arg);
 }
 
+//  Puts the interval of anchor in force.
+static void s_set_anchor(tw_analyzer *self, s_anchor anchor)
+{
+    self->anchor = anchor;
+    self->next_boundary_us = tw_time_add(anchor.start_us, self->interval_us);
+    self->low_us = tw_time_sub(anchor.start_us, self->config.max_time_jump_us);
+    self->window_us = (uint64_t)self->next_boundary_us - (uint64_t)self->low_us;
+}
+
+//  Whether now_us is a time jump from the interval of anchor.
+static bool s_is_jump(const tw_analyzer *self, s_anchor anchor, int64_t now_us)
+{
+    int64_t bound = self->config.max_time_jump_us;
+    int64_t next = tw_time_add(anchor.start_us, self->interval_us);
+    return now_us < tw_time_sub(anchor.start_us, bound) || tw_time_sub(now_us, next) > bound;
+}
+
+//  A time jump to now_us: back to the interval the last jump left, or a new
+//  anchor at now_us whose flow clock goes on from the last packet's time.
+//  Returns true when the interval restored may have a boundary to cross.
+static bool s_jump(tw_analyzer *self, int64_t now_us)
+{
+    self->counters.time_jumps++;
+    s_anchor from = self->anchor;
+    bool back = self->have_left && !s_is_jump(self, self->left, now_us);
+    if (back) {
+        s_set_anchor(self, self->left);
+    } else {
+        int64_t since = self->have_packet ? tw_time_sub(now_us, self->last_packet_us) : 0;
+        s_set_anchor(self, (s_anchor){.start_us = s_floor_to(now_us, self->interval_us),
+                                      .shift_us = tw_time_add(from.shift_us, since)});
+    }
+    self->left = from;
+    self->have_left = true;
+    return back;
+}
+
 //  Crosses the boundaries up to now_us, if any: one report at the last one.
+//  A time jump re-anchors the clock instead (analyzer.h).
 static void s_advance_clock(tw_analyzer *self, int64_t now_us)
 {
     if (!self->started) {
         self->started = true;
-        self->next_boundary_us = s_floor_to(now_us, self->interval_us) + self->interval_us;
+        s_set_anchor(self, (s_anchor){.start_us = s_floor_to(now_us, self->interval_us)});
         return;
     }
+    if (s_is_jump(self, self->anchor, now_us) && !s_jump(self, now_us))
+        return;
     if (now_us < self->next_boundary_us)
         return;
     int64_t boundary = s_floor_to(now_us, self->interval_us);
-    self->next_boundary_us = boundary + self->interval_us;
-    tw_flow_table_expire(self->flows, boundary);
+    if (boundary < self->next_boundary_us)
+        return;  // next_boundary_us saturated at INT64_MAX: no boundary to cross
+    s_set_anchor(self, (s_anchor){.start_us = boundary, .shift_us = self->anchor.shift_us});
+    tw_flow_table_expire(self->flows, tw_time_sub(boundary, self->anchor.shift_us));
     tw_host_table_expire(self->hosts, boundary);
     s_emit_report(self, boundary, false);
 }
@@ -153,7 +236,8 @@ void tw_analyzer_flush(tw_analyzer *self)
 void tw_analyzer_queue(tw_analyzer *self, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
                        int64_t ts_us)
 {
-    if (!self->started || ts_us >= self->next_boundary_us) {
+    // Outside [low_us, next_boundary_us): a boundary, a jump or the first packet.
+    if ((uint64_t)ts_us - (uint64_t)self->low_us >= self->window_us) {
         tw_analyzer_flush(self);  // the report sees every packet before this one
         s_advance_clock(self, ts_us);
     }
@@ -164,7 +248,7 @@ void tw_analyzer_queue(tw_analyzer *self, const uint8_t *data, uint32_t caplen, 
     switch (tw_packet_decode(self->dlt, data, caplen, wirelen, packet)) {
     case TW_DECODE_OK:
         self->counters.tcp_packets++;
-        self->queue_us[self->queued] = ts_us;
+        self->queue_us[self->queued] = tw_time_sub(ts_us, self->anchor.shift_us);
         if (++self->queued == QUEUE_PACKETS)
             tw_analyzer_flush(self);
         break;
@@ -198,7 +282,7 @@ void tw_analyzer_tick(tw_analyzer *self, int64_t now_us)
 void tw_analyzer_finish(tw_analyzer *self, int64_t end_us)
 {
     tw_analyzer_flush(self);
-    tw_flow_table_expire(self->flows, end_us);
+    tw_flow_table_expire(self->flows, tw_time_sub(end_us, self->anchor.shift_us));
     tw_flow_table_end_all(self->flows, TW_END_END_OF_CAPTURE);
     s_emit_report(self, end_us, true);
 }
@@ -216,7 +300,7 @@ bool tw_analyzer_last_packet(const tw_analyzer *self, int64_t *ts_us)
 
 tw_analyzer *tw_analyzer_new(const tw_analyzer_config *config, int dlt, tw_analyzer_sink sink)
 {
-    if (config->interval_s == 0 || !tw_link_supported(dlt))
+    if (config->interval_s == 0 || config->max_time_jump_us <= 0 || !tw_link_supported(dlt))
         return NULL;
     tw_analyzer *self = calloc(1, sizeof *self);
     if (!self)

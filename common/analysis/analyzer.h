@@ -18,6 +18,27 @@
     yields one report, not 720). tw_analyzer_tick() lets a live capture cross
     boundaries by the wall clock when no packet comes. tw_analyzer_finish()
     ends every flow and publishes the final report.
+
+    Time jumps. Capture clocks step (a clock set by hand, a merged file, one
+    packet dated 2038 in a 2011 capture, pcapng timestamp offsets), and a
+    step must neither silence the reports nor make one per packet. A packet
+    (or tick) more than max_time_jump_us (default one hour) before the start
+    of the current report interval, or more than that after its end (the
+    next boundary), is a time jump: it is counted (time_jumps) and the
+    report clock is re-anchored at its time: the next boundary is the first
+    one after it, and no report is made for the jump itself (the packets
+    before it are in the next report). The flows do not see the step: they
+    run on a flow clock that is the capture clock with every jump taken out
+    (the time from the last packet to the jump counts as nothing), so a
+    jump ends no flow as idle and makes no duration absurd; the times of
+    flow records and stalled flows are given back on the capture clock of
+    their report. A jump back into the interval the last jump left (a stray
+    packet, then the capture goes on) restores that interval as it was, so
+    one stray packet costs two counted jumps and nothing else. Smaller
+    steps back (packets out of order, merged captures a little apart) are
+    not jumps: they never cross a boundary, so a step back by d delays the
+    next report by d of capture time (at most max_time_jump_us), and a
+    flow's time never goes back (flow_table.h): no duration is negative.
 */
 #ifndef TW_ANALYZER_H
 #define TW_ANALYZER_H
@@ -38,6 +59,8 @@
 #define TW_DEFAULT_FLOW_TIMEOUT_S 120
 #define TW_DEFAULT_LINGER_US      2000000
 #define TW_DEFAULT_MAX_STALLED    100
+//  A step of the capture clock beyond this is a time jump (see the top).
+#define TW_DEFAULT_MAX_TIME_JUMP_US ((int64_t)3600 * 1000000)
 //  A host row encodes to at most about 100 bytes, so this many keep a report
 //  under the subscribers' default 64 MiB message limit (--max-message).
 #define TW_MAX_HOSTS_LIMIT 500000
@@ -51,9 +74,10 @@ typedef struct {
     size_t max_hosts;
     int64_t flow_timeout_us;
     int64_t linger_us;
-    int64_t host_ttl_us;  // 0: hosts are never forgotten
-    size_t max_stalled;   // stalled flows listed per report
-    bool flows;           // emit a FlowRecord per ended flow
+    int64_t host_ttl_us;       // 0: hosts are never forgotten
+    size_t max_stalled;        // stalled flows listed per report
+    bool flows;                // emit a FlowRecord per ended flow
+    int64_t max_time_jump_us;  // larger steps are time jumps (> 0; see the top)
 } tw_analyzer_config;
 
 //  The analysis' own run counters. The capture's drops and the publisher's
@@ -70,6 +94,7 @@ typedef struct {
     uint64_t packets_untracked;  // not counted: the flow table had no memory
     uint64_t hosts_evicted;      // host rows dropped by the bound or the TTL
     uint64_t stalled_omitted;    // stalled flows past max_stalled, this report
+    uint64_t time_jumps;         // steps of the capture clock beyond max_time_jump_us
 } tw_run_counters;
 
 //  What a report says, as plain values. Borrowed: valid only during the
@@ -100,7 +125,8 @@ typedef struct tw_analyzer tw_analyzer;
 tw_analyzer_config tw_analyzer_defaults(void);
 
 //  Creates an analyzer for frames of link type dlt (link_type.h). Returns
-//  NULL when out of memory or the configuration is invalid.
+//  NULL when out of memory or the configuration is invalid (interval_s or
+//  max_time_jump_us not positive).
 tw_analyzer *tw_analyzer_new(const tw_analyzer_config *config, int dlt, tw_analyzer_sink sink);
 
 //  Frees everything; sets *self to NULL.

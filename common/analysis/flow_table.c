@@ -23,7 +23,11 @@
     other direction of their connection, which is prefetched the same way.
 
     Time only comes from the caller, so the table is deterministic and a test
-    can drive hours of traffic in microseconds.
+    can drive hours of traffic in microseconds. Captures are not always in
+    time order, and some carry absurd times: a flow's time never goes back
+    (a packet older than the flow's last one counts at the flow's last time,
+    so episodes and durations are never negative), and every difference of
+    times saturates (tw_time.h) instead of overflowing.
 */
 #include "flow_table.h"
 
@@ -33,6 +37,7 @@
 
 #include "flow_index.h"
 #include "huge_alloc.h"
+#include "tw_time.h"
 
 #define NONE          TW_FLOW_INDEX_NONE
 #define EVICT_SAMPLES 8
@@ -200,7 +205,8 @@ static void s_fill_record(const tw_flow_table *self, uint32_t index, tw_end_reas
     record->zero_window_us = cold->zero_window_us;
     record->episode_start_us = cold->episode_start_us;
     if (hot->state & STATE_IN_EPISODE)
-        record->zero_window_us += hot->last_us - cold->episode_start_us;
+        record->zero_window_us = tw_time_add(record->zero_window_us,
+                                             tw_time_since(cold->episode_start_us, hot->last_us));
     record->min_window = hot->min_window;
     record->window_scale = cold->window_scale;
     record->end_reason = reason;
@@ -219,14 +225,18 @@ static void s_end(tw_flow_table *self, uint32_t index, tw_end_reason reason)
     s_remove(self, index);
 }
 
-//  Why the flow is over at now_us, or 0 while it lives.
-static tw_end_reason s_over_reason(const tw_flow_table *self, uint32_t index, int64_t now_us)
+//  Why the flow is over at now_us, or 0 while it lives. idle_before_us is
+//  now_us - idle_timeout_us, saturated (a sweep computes it once): the flow
+//  is idle when its last packet is before it. Exact with saturation, the
+//  timeouts being positive: a bound clamped to INT64_MIN has nothing before.
+static inline tw_end_reason s_over_reason(const tw_flow_table *self, uint32_t index, int64_t now_us,
+                                          int64_t idle_before_us)
 {
     const s_hot *hot = &self->hot[index];
     if ((hot->state & STATE_CLOSING) &&
-        now_us - self->cold[index].close_us > self->config.linger_us)
+        self->cold[index].close_us < tw_time_sub(now_us, self->config.linger_us))
         return (hot->state & STATE_BY_RST) ? TW_END_RST : TW_END_FIN;
-    if (now_us - hot->last_us > self->config.idle_timeout_us)
+    if (hot->last_us < idle_before_us)
         return TW_END_IDLE;
     return 0;
 }
@@ -303,9 +313,12 @@ static bool s_is_undershoot(const tw_flow_table *self, const s_hot *flow, const 
     return ((uint64_t)packet->window << shift) < self->config.threshold;
 }
 
+//  A packet older than the flow's last one counts at the flow's last time:
+//  the flow's time never goes back, so no duration is negative.
 static void s_count(tw_flow_table *self, uint32_t index, const tw_packet *packet, int64_t ts_us)
 {
     s_hot *flow = &self->hot[index];
+    ts_us = ts_us > flow->last_us ? ts_us : flow->last_us;
     flow->last_us = ts_us;
     flow->tcp_packets++;
     flow->min_window = packet->window < flow->min_window ? packet->window : flow->min_window;
@@ -321,7 +334,9 @@ static void s_count(tw_flow_table *self, uint32_t index, const tw_packet *packet
     } else if (flow->state & STATE_IN_EPISODE) {
         flow->state &= ~STATE_IN_EPISODE;
         self->stalled--;
-        self->cold[index].zero_window_us += ts_us - self->cold[index].episode_start_us;
+        s_cold *cold = &self->cold[index];
+        cold->zero_window_us =
+            tw_time_add(cold->zero_window_us, tw_time_since(cold->episode_start_us, ts_us));
     }
 }
 
@@ -395,7 +410,8 @@ static uint32_t s_live_flow(tw_flow_table *self, const tw_flow_index_key *key, u
                             uint32_t index, int64_t ts_us)
 {
     if (index != NONE) {
-        tw_end_reason reason = s_over_reason(self, index, ts_us);
+        tw_end_reason reason =
+            s_over_reason(self, index, ts_us, tw_time_sub(ts_us, self->config.idle_timeout_us));
         if (!reason)
             return index;
         s_end_connection(self, index, reason);
@@ -413,7 +429,7 @@ static inline int s_packet(tw_flow_table *self, const tw_packet *packet, const s
         return -ENOMEM;
     s_count(self, index, packet, ts_us);
     if (packet->flags & CONTROL_FLAGS)
-        s_on_control(self, index, packet, lookup, ts_us);
+        s_on_control(self, index, packet, lookup, self->hot[index].last_us);  // the flow's time
     return 0;
 }
 
@@ -491,11 +507,12 @@ int tw_flow_table_packets(tw_flow_table *self, const tw_packet *packets, const i
 
 void tw_flow_table_expire(tw_flow_table *self, int64_t now_us)
 {
+    int64_t idle_before_us = tw_time_sub(now_us, self->config.idle_timeout_us);
     // Backwards, so the entry moved into a freed slot was already checked.
     for (uint32_t i = self->count; i-- > 0;) {
         if (i >= self->count)
             continue;  // ending a connection removed its partner too
-        tw_end_reason reason = s_over_reason(self, i, now_us);
+        tw_end_reason reason = s_over_reason(self, i, now_us, idle_before_us);
         if (reason)
             s_end_connection(self, i, reason);
     }
@@ -546,7 +563,8 @@ int tw_flow_table_check(const tw_flow_table *self)
 
 tw_flow_table *tw_flow_table_new(const tw_flow_config *config, tw_flow_end_fn *on_end, void *arg)
 {
-    if (config->max_flows == 0 || config->max_flows >= NONE)
+    if (config->max_flows == 0 || config->max_flows >= NONE || config->idle_timeout_us < 0 ||
+        config->linger_us < 0)
         return NULL;
     tw_flow_table *self = calloc(1, sizeof *self);
     if (!self)

@@ -92,7 +92,8 @@ typedef struct {
 typedef struct tw_flow_table tw_flow_table;
 
 //  Creates an empty table. on_end is called for every flow that ends (may be
-//  NULL). Returns NULL when out of memory or max_flows is 0.
+//  NULL). Returns NULL when out of memory, max_flows is 0 or a timeout is
+//  negative.
 tw_flow_table *tw_flow_table_new(const tw_flow_config *config, tw_flow_end_fn *on_end, void *arg);
 
 //  Frees the table without ending its flows; sets *self to NULL.
