@@ -9,6 +9,8 @@
 #include <sys/random.h>
 
 #include "curve.h"
+#include "endpoint.h"
+#include "peer_eviction.h"
 #include "program.h"
 #include "wire.h"
 
@@ -27,8 +29,12 @@ struct publisher {
     uint64_t dropped;
     uint8_t *latest_report;  // encoded, for late joiners
     size_t latest_report_len;
-    int subscriptions;       // subscribe messages kept
-    uint64_t refused;        // subscribe messages refused (not our topics)
+    int subscriptions;   // subscribe messages kept
+    uint64_t refused;    // subscribe messages refused (not our topics)
+    uint64_t evicted;    // connections cut for sending them
+    uint16_t ports[64];  // our TCP ports, to find the peers to cut
+    size_t n_ports;
+    char *cut_address;       // peer last cut, during one look at the subscriptions
     bool last_value;         // libzmq can send the replay to the joiner alone
     tw_curve_server *curve;  // CURVE guard, when enabled
 };
@@ -83,6 +89,9 @@ static bool s_configure(publisher *self, const publisher_options *options)
     // subscription otherwise: a flood of them was memory without bound).
     zsock_set_xpub_manual(self->sock, 1);
     zsock_set_maxmsgsize(self->sock, TW_MAX_SUBSCRIPTION_BYTES);
+    // Subscribers send a message or two; a small inbound queue keeps what
+    // libzmq takes from a flooding peer, before we see it and cut it, small.
+    zsock_set_rcvhwm(self->sock, 64);
     self->last_value = s_set_last_value(self, 1) == 0;
     zsock_set_xpub_nodrop(self->sock, 1);
     self->max_hwm = options->sndhwm > 0 ? options->sndhwm : PUBLISHER_DEFAULT_SNDHWM;
@@ -97,6 +106,13 @@ static bool s_configure(publisher *self, const publisher_options *options)
                                                                    options->curve_allow_dir)))
         return false;
     for (size_t i = 0; i < options->n_endpoints; i++) {
+        tw_endpoint endpoint;
+        if (tw_endpoint_parse_for(options->endpoints[i], TW_ENDPOINT_ZMQ_BIND, &endpoint, NULL) ==
+                0 &&
+            endpoint.transport == TW_TRANSPORT_TCP &&
+            self->n_ports < sizeof self->ports / sizeof self->ports[0])
+            self->ports[self->n_ports++] = endpoint.port;
+        tw_endpoint_clear(&endpoint);
         if (zsock_bind(self->sock, "%s", options->endpoints[i]) == -1) {
             tw_log("cannot bind '%s': %s", options->endpoints[i], zmq_strerror(zmq_errno()));
             return false;
@@ -134,6 +150,7 @@ void publisher_destroy(publisher **self)
     zsock_destroy(&(*self)->sock);
     free((*self)->producer_id);
     free((*self)->latest_report);
+    free((*self)->cut_address);
     free(*self);
     *self = NULL;
 }
@@ -253,8 +270,31 @@ static bool s_wants_reports(const uint8_t *prefix, size_t len)
     return len <= strlen(TW_TOPIC_REPORT) && memcmp(prefix, TW_TOPIC_REPORT, len) == 0;
 }
 
-static void s_refuse(publisher *self)
+//  Cuts the connections of a peer that sent a refused subscription (see
+//  peer_eviction.h for why, and what it costs), at once: every message
+//  libzmq hands us after it has already been stored. Once per address per
+//  look at the subscriptions (cut_address), which is all it takes.
+static void s_cut(publisher *self, const char *address)
 {
+    if (!address || !*address || (self->cut_address && strcmp(self->cut_address, address) == 0))
+        return;
+    free(self->cut_address);
+    self->cut_address = strdup(address);
+    int cut = peer_eviction_cut(self->ports, self->n_ports, address);
+    if (cut <= 0)
+        return;
+    self->evicted += (uint64_t)cut;
+    if ((self->evicted & (self->evicted - 1)) == 0) {
+        char shown[64];
+        tw_log("cut %llu connection(s) so far from peers that sent refused subscriptions "
+               "(latest: %s)",
+               (unsigned long long)self->evicted, tw_escape(address, shown, sizeof shown));
+    }
+}
+
+static void s_refuse(publisher *self, zmq_msg_t *msg)
+{
+    s_cut(self, zmq_msg_gets(msg, "Peer-Address"));
     self->refused++;
     // Logged at 1, 2, 4, ...: a flood cannot flood stderr.
     if ((self->refused & (self->refused - 1)) == 0)
@@ -284,7 +324,7 @@ static void s_handle_subscription(publisher *self, zmq_msg_t *msg)
     size_t size = zmq_msg_size(msg);
     bool replayed = false;
     if (size == 0 || data[0] > 1 || !tw_topic_subscription_ok(data + 1, size - 1))
-        s_refuse(self);
+        s_refuse(self, msg);
     else if (s_apply(self, data[0] == 1 ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, data + 1, size - 1) != 0)
         tw_log("cannot apply a subscription: %s", zmq_strerror(errno));
     else if (data[0] == 1) {
@@ -310,7 +350,10 @@ int publisher_process_subscriptions(publisher *self, int timeout_ms)
             s_handle_subscription(self, &msg);
         zmq_msg_close(&msg);
     }
-    if (rc == -1 && errno == EINTR)
+    int error = errno;
+    free(self->cut_address);  // a peer that comes back is cut again
+    self->cut_address = NULL;
+    if (rc == -1 && error == EINTR)
         return -EINTR;
     return 0;
 }
@@ -341,6 +384,11 @@ int publisher_queue_bound(const publisher *self)
 uint64_t publisher_refused(const publisher *self)
 {
     return self->refused;
+}
+
+uint64_t publisher_evicted(const publisher *self)
+{
+    return self->evicted;
 }
 
 void *publisher_socket(publisher *self)

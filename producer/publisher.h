@@ -4,9 +4,11 @@
     lets us see subscriptions, in manual mode (ZMQ_XPUB_MANUAL): libzmq
     stores a subscription only when we apply it, and we apply only prefixes
     of our topics; anything else is refused and counted (subscriptions
-    refused in the reports), and a subscription message over
-    TW_MAX_SUBSCRIPTION_BYTES ends its connection. So strangers cannot grow
-    our memory with subscriptions.
+    refused in the reports), and the connections of the peer that sent it
+    are cut (peer_eviction.h: libzmq keeps even refused subscriptions until
+    the peer goes); a subscription message over TW_MAX_SUBSCRIPTION_BYTES
+    ends its connection in libzmq. So strangers cannot grow our memory with
+    subscriptions.
 
     Late joiners: a new subscription to reports is answered at once with the
     latest report, sent to the joiner alone (ZMQ_XPUB_MANUAL_LAST_VALUE, see
@@ -78,6 +80,9 @@ int publisher_queue_bound(const publisher *self);
 
 //  Subscription messages refused so far (not a prefix of our topics).
 uint64_t publisher_refused(const publisher *self);
+
+//  Connections cut so far for sending refused subscriptions.
+uint64_t publisher_evicted(const publisher *self);
 
 //  Messages dropped for slow subscribers so far (see messages_dropped in
 //  proto/tcpwin.proto for what is counted).

@@ -93,6 +93,18 @@ static bool s_append(const char **list, size_t *n, const char *value, const char
     return true;
 }
 
+//  A producer takes only prefixes of its topics, and cuts off a peer that
+//  sends anything else: say so here rather than be cut off forever.
+static bool s_check_topic(const char *prefix)
+{
+    if (tw_topic_subscription_ok(prefix, strlen(prefix)))
+        return true;
+    char shown[64];
+    tw_log("--topic '%s': not a prefix of %s or %s", tw_escape(prefix, shown, sizeof shown),
+           TW_TOPIC_REPORT, TW_TOPIC_FLOW);
+    return false;
+}
+
 //  Returns -1 to go on, or an exit status; leaves optind at the mode word.
 static int s_parse_global(int argc, char **argv, options *o)
 {
@@ -114,7 +126,8 @@ static int s_parse_global(int argc, char **argv, options *o)
             ok = tw_endpoint_option("connect", optarg, TW_ENDPOINT_ZMQ_CONNECT) &&
                  s_append(o->endpoints, &o->receive.n_endpoints, optarg, "--connect endpoints");
         else if (opt == 't')
-            ok = s_append(o->topics, &o->receive.n_topics, optarg, "--topic prefixes");
+            ok = s_check_topic(optarg) &&
+                 s_append(o->topics, &o->receive.n_topics, optarg, "--topic prefixes");
         else if (opt == 'm')
             ok = tw_number_option("max-message", optarg, 1, INT32_MAX, &n) &&
                  ((o->receive.max_message_bytes = (int64_t)n), true);

@@ -1,4 +1,12 @@
-/*  relay: XSUB -> zmq_proxy -> XPUB. */
+/*  relay: XSUB -> XPUB in one poll loop, subscriptions checked on the way up.
+
+    Not zmq_proxy: the dashboards' side is a manual XPUB, like the
+    producer's, so a subscription is stored and passed upstream only when it
+    is a prefix of one of our topics; anything else is refused, counted, and
+    its sender's connections are cut (peer_eviction.h), so a dashboard can
+    neither grow the relay's memory nor reach the producers behind it with
+    subscriptions. Messages from the producers pass unchanged, every frame.
+*/
 #include "relay.h"
 #include "program.h"
 
@@ -8,6 +16,9 @@
 
 #include "curve.h"
 #include "endpoint.h"
+#include "peer_eviction.h"
+#include "signals.h"
+#include "wire.h"
 
 #define MAX_BINDS 64
 
@@ -85,18 +96,114 @@ static bool s_setup_upstream(zsock_t *xsub, const receiver_options *up)
     return true;
 }
 
-static bool s_setup_downstream(zsock_t *xpub, const relay_options *o, tw_curve_server **curve)
+typedef struct {
+    void *xsub;                 // to the producers
+    void *xpub;                 // for the dashboards
+    uint16_t ports[MAX_BINDS];  // our TCP ports, to find peers to cut
+    size_t n_ports;
+    uint64_t refused;  // subscriptions refused
+    uint64_t cut;      // connections cut for them
+} relay;
+
+static bool s_setup_downstream(zsock_t *xpub, const relay_options *o, tw_curve_server **curve,
+                               relay *r)
 {
     zsock_set_ipv6(xpub, 1);
     zsock_set_xpub_verbose(xpub, 1);
+    zsock_set_xpub_manual(xpub, 1);  // see the top
+    zsock_set_maxmsgsize(xpub, TW_MAX_SUBSCRIPTION_BYTES);
+    zsock_set_rcvhwm(xpub, 64);
     if (o->curve_secret && !(*curve = tw_curve_server_new(xpub, o->curve_secret, o->curve_allow)))
         return false;
-    for (size_t i = 0; i < o->n_binds; i++)
+    for (size_t i = 0; i < o->n_binds; i++) {
+        tw_endpoint endpoint;
+        if (tw_endpoint_parse_for(o->binds[i], TW_ENDPOINT_ZMQ_BIND, &endpoint, NULL) == 0 &&
+            endpoint.transport == TW_TRANSPORT_TCP)
+            r->ports[r->n_ports++] = endpoint.port;
+        tw_endpoint_clear(&endpoint);
         if (zsock_bind(xpub, "%s", o->binds[i]) == -1) {
             tw_log("relay: cannot bind '%s': %s", o->binds[i], zmq_strerror(zmq_errno()));
             return false;
         }
+    }
     return true;
+}
+
+//  Passes one whole message, every frame, from one socket to the other.
+//  Returns 0, or -1 when nothing (more) could be read.
+static int s_pass_message(void *from, void *to)
+{
+    int more = 1;
+    for (int part = 0; more; part++) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, from, part == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&msg);
+            return -1;
+        }
+        more = zmq_msg_more(&msg);
+        if (zmq_msg_send(&msg, to, more ? ZMQ_SNDMORE : 0) < 0)
+            zmq_msg_close(&msg);  // a dashboard's full queue: it loses this one
+    }
+    return 0;
+}
+
+static void s_refuse(relay *r, zmq_msg_t *msg)
+{
+    r->refused++;
+    int cut = peer_eviction_cut(r->ports, r->n_ports, zmq_msg_gets(msg, "Peer-Address"));
+    r->cut += cut > 0 ? (uint64_t)cut : 0;
+    if ((r->refused & (r->refused - 1)) == 0)
+        tw_log("relay: refused %llu subscription(s) so far (not a prefix of a tcpwin topic); "
+               "%llu connection(s) cut",
+               (unsigned long long)r->refused, (unsigned long long)r->cut);
+}
+
+//  One dashboard's (un)subscription: applied for it and passed upstream
+//  when it is ours, refused otherwise. Returns 0, or -1 when nothing waits.
+static int s_handle_subscription(relay *r)
+{
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, r->xpub, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return -1;
+    }
+    const uint8_t *data = zmq_msg_data(&msg);
+    size_t size = zmq_msg_size(&msg);
+    if (zmq_msg_more(&msg) || size == 0 || data[0] > 1 ||
+        !tw_topic_subscription_ok(data + 1, size - 1))
+        s_refuse(r, &msg);
+    else if (zmq_setsockopt(r->xpub, data[0] ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, data + 1,
+                            size - 1) != 0)
+        tw_log("relay: cannot apply a subscription: %s", zmq_strerror(errno));
+    else if (zmq_msg_send(&msg, r->xsub, 0) >= 0)
+        return 0;  // sent: the message is the socket's now
+    zmq_msg_close(&msg);
+    return 0;
+}
+
+//  Until SIGINT/SIGTERM. Returns the exit status.
+static int s_run(relay *r)
+{
+    zmq_pollitem_t items[2] = {
+        {.socket = r->xsub, .events = ZMQ_POLLIN},
+        {.socket = r->xpub, .events = ZMQ_POLLIN},
+    };
+    while (!tw_signals_stop_requested()) {
+        int rc = zmq_poll(items, 2, 1000);
+        if (rc < 0 && errno != EINTR) {
+            tw_log("relay: poll failed: %s", zmq_strerror(errno));
+            return 1;
+        }
+        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
+            while (s_pass_message(r->xsub, r->xpub) == 0)
+                ;
+        if (rc > 0 && (items[1].revents & ZMQ_POLLIN))
+            while (s_handle_subscription(r) == 0)
+                ;
+    }
+    return 0;
 }
 
 int relay_main(const receiver_options *upstream, int argc, char **argv)
@@ -108,14 +215,14 @@ int relay_main(const receiver_options *upstream, int argc, char **argv)
     zsock_t *xsub = zsock_new(ZMQ_XSUB);
     zsock_t *xpub = zsock_new(ZMQ_XPUB);
     tw_curve_server *curve = NULL;
+    relay r = {0};
     status = 1;
-    if (xsub && xpub && s_setup_upstream(xsub, upstream) && s_setup_downstream(xpub, &o, &curve)) {
+    if (xsub && xpub && s_setup_upstream(xsub, upstream) &&
+        s_setup_downstream(xpub, &o, &curve, &r)) {
         tw_log("relaying %zu producer(s) to %s", upstream->n_endpoints, o.binds[0]);
-        // zmq_proxy returns only when interrupted (SIGINT/SIGTERM) or on error.
-        zmq_proxy(zsock_resolve(xsub), zsock_resolve(xpub), NULL);
-        status = errno == EINTR ? 0 : 1;
-        if (status)
-            tw_log("relay: %s", zmq_strerror(errno));
+        r.xsub = zsock_resolve(xsub);
+        r.xpub = zsock_resolve(xpub);
+        status = s_run(&r);
     }
     tw_curve_server_destroy(&curve);  // its monitor first, then the socket
     zsock_destroy(&xsub);
