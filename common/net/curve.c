@@ -1,6 +1,7 @@
 /*  curve: CURVE setup and the guard actor (ZAP handler + handshake monitor). */
 #include "curve.h"
 
+#include "allow_list.h"
 #include "program.h"
 #include "zmq_monitor.h"
 
@@ -13,15 +14,15 @@
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
 typedef struct {
-    zsock_t *sock;  // the server socket being guarded
-    const char *allow_dir;
-    atomic_bool ready;  // set by the guard once it answers ZAP and watches
+    zsock_t *sock;           // the server socket being guarded
+    tw_allow_list *allowed;  // the keys let in; the guard's alone once it runs
+    atomic_bool ready;       // set by the guard once it answers ZAP and watches
 } guard_args;
 
 struct tw_curve_server {
     zcert_t *cert;
     zactor_t *guard;
-    guard_args args;
+    guard_args args;  // the allow list is freed after the guard has stopped
 };
 
 //  An IPv4 peer of an IPv6-enabled socket shows as ::ffff:a.b.c.d; say a.b.c.d.
@@ -50,7 +51,7 @@ static void s_log_once(zhashx_t *seen, const char *key, const char *what)
 
 //  One ZAP request (RFC 27): version, id, domain, address, identity,
 //  mechanism, credentials; the reply lets in known CURVE keys only.
-static void s_answer_zap(zsock_t *zap, zcertstore_t *allowed, zhashx_t *seen)
+static void s_answer_zap(zsock_t *zap, tw_allow_list *allowed, zhashx_t *seen)
 {
     zmsg_t *request = zmsg_recv(zap);
     if (!request)
@@ -63,7 +64,7 @@ static void s_answer_zap(zsock_t *zap, zcertstore_t *allowed, zhashx_t *seen)
     if (key && zframe_size(key) == 32)
         zmq_z85_encode(key_text, zframe_data(key), 32);
     bool ok = mechanism && strcmp(mechanism, "CURVE") == 0 && key_text[0] &&
-              zcertstore_lookup(allowed, key_text);
+              tw_allow_list_has(allowed, key_text);
     if (!ok) {
         char what[160];
         snprintf(what, sizeof what, "subscriber %s: CURVE key %s is not allowed",
@@ -98,7 +99,6 @@ static void s_note_handshake_failure(zactor_t *monitor, zhashx_t *seen)
 static void s_guard(zsock_t *pipe, void *arg)
 {
     guard_args *args = arg;
-    zcertstore_t *allowed = zcertstore_new(args->allow_dir);
     zsock_t *zap = zsock_new_rep(ZAP_ENDPOINT);
     static const char *const failures[] = {
         "HANDSHAKE_FAILED_NO_DETAIL", "HANDSHAKE_FAILED_PROTOCOL", "HANDSHAKE_FAILED_AUTH", NULL};
@@ -106,12 +106,17 @@ static void s_guard(zsock_t *pipe, void *arg)
     zhashx_t *seen = zhashx_new();
     zpoller_t *poller = zap && monitor ? zpoller_new(pipe, zap, monitor, NULL) : NULL;
     // czmq 4.2's zactor_new ignores this status, hence the flag as well.
-    atomic_store(&args->ready, allowed && poller && seen);
-    zsock_signal(pipe, allowed && poller && seen ? 0 : 1);
+    atomic_store(&args->ready, poller && seen);
+    zsock_signal(pipe, poller && seen ? 0 : 1);
     while (poller) {
-        void *which = zpoller_wait(poller, -1);
+        // The allow directory is looked at before each handshake's answer,
+        // and once a second without handshakes (so a change is logged
+        // soon); tw_allow_list_refresh looks no more often than that.
+        void *which = zpoller_wait(poller, TW_ALLOW_LIST_CHECK_MS);
+        if (which == zap || (!which && zpoller_expired(poller)))
+            tw_allow_list_refresh(args->allowed, zclock_mono());
         if (which == zap)
-            s_answer_zap(zap, allowed, seen);
+            s_answer_zap(zap, args->allowed, seen);
         else if (which == monitor)
             s_note_handshake_failure(monitor, seen);
         else if (which == pipe || zpoller_terminated(poller))
@@ -121,19 +126,18 @@ static void s_guard(zsock_t *pipe, void *arg)
     zhashx_destroy(&seen);
     zactor_destroy(&monitor);
     zsock_destroy(&zap);
-    zcertstore_destroy(&allowed);
 }
 
 tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const char *allow_dir)
 {
-    mode_t mode = zsys_file_mode(allow_dir);
-    if (mode == (mode_t)-1 || !S_ISDIR(mode)) {
-        tw_log("cannot use '%s' as the directory of allowed keys: not a directory", allow_dir);
-        return NULL;
-    }
     tw_curve_server *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    self->args = (guard_args){.sock = sock, .allowed = tw_allow_list_new(allow_dir)};
+    if (!self->args.allowed) {
+        tw_curve_server_destroy(&self);
+        return NULL;
+    }
     self->cert = zcert_load(cert_path);
     if (!self->cert || zcert_secret_txt(self->cert)[0] == '\0' ||
         strcmp(zcert_secret_txt(self->cert), "0000000000000000000000000000000000000000") == 0) {
@@ -143,7 +147,6 @@ tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const
         tw_curve_server_destroy(&self);
         return NULL;
     }
-    self->args = (guard_args){.sock = sock, .allow_dir = allow_dir};
     self->guard = zactor_new(s_guard, &self->args);
     // Without its guard a CURVE server lets every key in: refuse to go on.
     if (!self->guard || !atomic_load(&self->args.ready)) {
@@ -162,6 +165,7 @@ void tw_curve_server_destroy(tw_curve_server **self)
     if (!*self)
         return;
     zactor_destroy(&(*self)->guard);
+    tw_allow_list_destroy(&(*self)->args.allowed);
     zcert_destroy(&(*self)->cert);
     free(*self);
     *self = NULL;

@@ -7,12 +7,11 @@
 
     Server side: our secret certificate on the socket, plus a guard actor
     that answers libzmq's ZAP requests (a client is let in only when its
-    public key is in the allow directory, czmq's zcertstore, reloaded on
-    change) and watches the socket's handshake failures through a czmq
-    zmonitor. Each refused peer is logged once (remembered up to 4096 peers): a
-    client with an unknown key by its address (from the ZAP request), a client that does not speak
-   CURVE at all (plaintext) by the endpoint it reached, since libzmq 4.3's monitor events carry no
-   peer address.
+    public key is in the allow directory: allow_list, looked at again at
+    most once a second and reloaded on change) and watches the socket's handshake failures through a
+   czmq zmonitor. Each refused peer is logged once (remembered up to 4096 peers): a client with an
+   unknown key by its address (from the ZAP request), a client that does not speak CURVE at all
+   (plaintext) by the endpoint it reached, since libzmq 4.3's monitor events carry no peer address.
 
     Certificates are czmq's format (zcert_save): NAME holds the public key,
     NAME_secret both keys.
