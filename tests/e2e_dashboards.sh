@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Many dashboards: 50 subscribers on one replay, a stalled subscriber among
-# 10, a late joiner, a producer restart, CURVE, and a relay between 2
+# 10, a late joiner, a producer restart, CURVE (keygen's files, the allow
+# directory, a key revoked under a live producer), and a relay between 2
 # producers and 3 subscribers. Figures are printed for the record. Each
 # section uses only the shared synthetic capture and its own outputs, so any
 # of them runs alone: SECTIONS="relay curve" bash tests/e2e_dashboards.sh
@@ -271,7 +272,37 @@ curve_revoked() {
     check "CURVE revoked: the duplicate was a warning" grep -q "dashboard.bak' holds the same key" "$work/revoke.err"
 }
 
+# keygen's files: never through a symlink, never over a file without
+# --force, the secret 0600 whatever the umask.
+curve_keygen() {
+    local keys=$work/keygen rc
+    mkdir -p "$keys"
+    echo precious >"$work/keygen-target"
+    ln -s "$work/keygen-target" "$keys/k_secret"
+    (umask 0277 && "$SUBSCRIBER" keygen "$keys/k") 2>"$work/keygen.err"
+    rc=$?
+    check "keygen: a symlinked NAME_secret is refused (exit 1)" [ "$rc" -eq 1 ]
+    check "keygen: ... with a message naming it" grep -q "k_secret' exists: not overwriting it" "$work/keygen.err"
+    check "keygen: ... and its target is untouched" [ "$(cat "$work/keygen-target")" = precious ]
+    (umask 0277 && "$SUBSCRIBER" keygen --force "$keys/k") 2>>"$work/keygen.err"
+    rc=$?
+    check "keygen --force: exit 0" [ "$rc" -eq 0 ]
+    check "keygen --force: the symlink is replaced by a 0600 file" \
+        [ "$(stat -c %F:%a "$keys/k_secret")" = "regular file:600" ]
+    check "keygen --force: the public one is 0644" [ "$(stat -c %a "$keys/k")" = 644 ]
+    check "keygen --force: the symlink's target is untouched" [ "$(cat "$work/keygen-target")" = precious ]
+    cp "$keys/k_secret" "$work/keygen-before"
+    "$SUBSCRIBER" keygen "$keys/k" 2>>"$work/keygen.err"
+    rc=$?
+    check "keygen: an existing pair is refused (exit 1)" [ "$rc" -eq 1 ]
+    check "keygen: ... and kept" cmp -s "$keys/k_secret" "$work/keygen-before"
+    "$SUBSCRIBER" keygen 2>/dev/null
+    check "keygen: no NAME is bad usage (exit 2)" [ $? -eq 2 ]
+    check "keygen: nothing else was left in the directory" [ "$(ls -A "$keys" | wc -l)" -eq 2 ]
+}
+
 section_curve() {
+    curve_keygen
     curve_refused
     if [ "$(id -u)" -eq 0 ]; then
         curve_revoked

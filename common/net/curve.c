@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
@@ -207,15 +208,149 @@ int tw_curve_client_setup(zsock_t *sock, const char *cert_path, const char *serv
     return rc;
 }
 
-int tw_curve_keygen(const char *path)
+//  A certificate in czmq's format (what zcert_save writes, rendered by
+//  zconfig), with the secret key when secret is not NULL. Returns a new
+//  string, or NULL.
+static char *s_certificate_text(const char *public_key, const char *secret_key)
 {
-    zcert_t *cert = zcert_new();
-    errno = 0;
-    int rc = cert ? zcert_save(cert, path) : -1;
-    int error = errno ? errno : (cert ? EIO : ENOMEM);
-    if (rc != 0)
-        tw_log("cannot write the certificate pair '%s' and '%s_secret': %s", path, path,
-               strerror(error));
+    zconfig_t *root = zconfig_new("root", NULL);
+    char *when = zclock_timestr();
+    if (!root || !when || !zconfig_new("metadata", root)) {
+        zstr_free(&when);
+        zconfig_destroy(&root);
+        return NULL;
+    }
+    zconfig_set_comment(root, "   ****  Generated on %s by %s keygen (czmq's format)  ****", when,
+                        tw_program_name());
+    if (secret_key) {
+        zconfig_set_comment(root, "   ZeroMQ CURVE **Secret** Certificate");
+        zconfig_set_comment(root, "   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its "
+                                  "permissions.");
+    } else {
+        zconfig_set_comment(root, "   ZeroMQ CURVE Public Certificate");
+        zconfig_set_comment(root, "   Exchange securely, or use a secure mechanism to verify "
+                                  "the contents");
+        zconfig_set_comment(root, "   of this file after exchange.");
+    }
+    zconfig_put(root, "/curve/public-key", public_key);
+    if (secret_key)
+        zconfig_put(root, "/curve/secret-key", secret_key);
+    char *text = zconfig_str_save(root);
+    zstr_free(&when);
+    zconfig_destroy(&root);
+    return text;
+}
+
+//  Writes text into a new file beside path (mkstemp: O_CREAT | O_EXCL, so
+//  never through a symlink), with mode set whatever the umask, and synced.
+//  Returns its name (to free), or NULL with errno set.
+static char *s_write_temporary(const char *path, const char *text, mode_t mode)
+{
+    // dir/.NAME.XXXXXX: hidden, so an allow list never reads it half-written.
+    const char *slash = strrchr(path, '/');
+    int dir_length = slash ? (int)(slash - path + 1) : 0;
+    size_t size = strlen(path) + sizeof "..XXXXXX";
+    char *name = malloc(size);
+    if (!name) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    snprintf(name, size, "%.*s.%s.XXXXXX", dir_length, path, path + dir_length);
+    int fd = mkstemp(name);
+    if (fd < 0) {
+        free(name);
+        return NULL;
+    }
+    int rc = fchmod(fd, mode);
+    for (size_t done = 0, length = strlen(text); rc == 0 && done < length;) {
+        ssize_t n = write(fd, text + done, length - done);
+        if (n < 0 && errno != EINTR)
+            rc = -1;
+        else if (n > 0)
+            done += (size_t)n;
+    }
+    if (rc == 0)
+        rc = fsync(fd);
+    int error = errno;
+    if (close(fd) != 0 && rc == 0) {
+        rc = -1;
+        error = errno;
+    }
+    if (rc != 0) {
+        if (unlink(name) != 0)
+            tw_log("cannot remove the temporary file '%s': %s", name, strerror(errno));
+        free(name);
+        errno = error;
+        return NULL;
+    }
+    return name;
+}
+
+//  Puts text at path with mode: without force only when nothing is there
+//  (link(2) never follows a symlink at its target, and fails if anything
+//  is there); with force replacing what is there (rename(2) replaces a
+//  symlink itself, never the file it points to). Returns 0 or a negative
+//  errno after printing a message.
+static int s_put_file(const char *path, const char *text, mode_t mode, bool force)
+{
+    char *temporary = s_write_temporary(path, text, mode);
+    int rc = !temporary ? -1 : force ? rename(temporary, path) : link(temporary, path);
+    int error = errno;
+    if (temporary && (rc != 0 || !force) && unlink(temporary) != 0)
+        tw_log("cannot remove the temporary file '%s': %s", temporary, strerror(errno));
+    free(temporary);
+    char text_path[512];
+    tw_escape(path, text_path, sizeof text_path);
+    if (rc != 0 && error == EEXIST)
+        tw_log("'%s' appeared meanwhile: not overwriting it", text_path);
+    else if (rc != 0)
+        tw_log("cannot write the certificate '%s': %s", text_path, strerror(error));
+    return rc == 0 ? 0 : -error;
+}
+
+//  Says why path may not be written, or returns 0 (nothing there, or force).
+static int s_check_absent(const char *path, bool force)
+{
+    struct stat st;
+    if (force || lstat(path, &st) != 0)
+        return 0;
+    char text[512];
+    tw_log("'%s' exists: not overwriting it (keygen --force NAME replaces the pair)",
+           tw_escape(path, text, sizeof text));
+    return -EEXIST;
+}
+
+int tw_curve_keygen(const char *path, bool force)
+{
+    size_t size = strlen(path) + sizeof "_secret";
+    char *secret_path = malloc(size);
+    zcert_t *cert = secret_path ? zcert_new() : NULL;
+    char *public_text = cert ? s_certificate_text(zcert_public_txt(cert), NULL) : NULL;
+    char *secret_text =
+        public_text ? s_certificate_text(zcert_public_txt(cert), zcert_secret_txt(cert)) : NULL;
     zcert_destroy(&cert);
-    return rc != 0 ? -error : 0;
+    int rc = 0;
+    if (!secret_text) {
+        tw_log("cannot make a certificate: %s", strerror(ENOMEM));
+        rc = -ENOMEM;
+    } else {
+        snprintf(secret_path, size, "%s_secret", path);
+        rc = s_check_absent(secret_path, force);
+    }
+    if (rc == 0)
+        rc = s_check_absent(path, force);
+    // The secret first: a public certificate is never left without it.
+    if (rc == 0)
+        rc = s_put_file(secret_path, secret_text, 0600, force);
+    if (rc == 0) {
+        rc = s_put_file(path, public_text, 0644, force);
+        if (rc != 0 && !force && unlink(secret_path) != 0)  // ours: made just now
+            tw_log("cannot remove '%s': %s", secret_path, strerror(errno));
+    }
+    if (secret_text)
+        explicit_bzero(secret_text, strlen(secret_text));
+    free(secret_text);
+    free(public_text);
+    free(secret_path);
+    return rc;
 }
