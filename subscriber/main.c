@@ -32,17 +32,49 @@ typedef struct {
 typedef int(mode_fn)(receiver *rx, int argc, char **argv);
 typedef int(setup_mode_fn)(const receiver_options *options, int argc, char **argv);
 
+static void s_keygen_usage(FILE *out)
+{
+    fprintf(out, "Usage: tcpwin-subscriber keygen [--force] NAME\n"
+                 "Writes a CURVE certificate pair in czmq's format: NAME_secret (mode 0600, keep\n"
+                 "it) and NAME (public, mode 0644, give it to the other side). Refuses when\n"
+                 "either file exists.\n"
+                 "\n"
+                 "  -f, --force  replace an existing pair (a symlink is replaced, never the\n"
+                 "               file it points to)\n"
+                 "  -h, --help   this text\n");
+}
+
 static int s_keygen_main(const receiver_options *options, int argc, char **argv)
 {
     (void)options;
-    if (argc != 2 || argv[1][0] == '-') {
-        fprintf(argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
-                "Usage: tcpwin-subscriber keygen NAME\n"
-                "Writes a CURVE certificate pair in czmq's format: NAME (public, give it to the\n"
-                "other side) and NAME_secret (keep it).\n");
-        return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    bool force = false, options_done = false;
+    const char *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!options_done && (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)) {
+            s_keygen_usage(stdout);
+            return 0;
+        } else if (!options_done && (strcmp(arg, "--force") == 0 || strcmp(arg, "-f") == 0))
+            force = true;
+        else if (!options_done && strcmp(arg, "--") == 0)
+            options_done = true;
+        else if (!options_done && arg[0] == '-') {
+            char text[256];
+            tw_log("keygen: unknown option '%s'", tw_escape(arg, text, sizeof text));
+            s_keygen_usage(stderr);
+            return 2;
+        } else if (name) {
+            tw_log("keygen: one NAME only");
+            s_keygen_usage(stderr);
+            return 2;
+        } else
+            name = arg;
     }
-    return tw_curve_keygen(argv[1]) == 0 ? 0 : 1;
+    if (!name || !name[0]) {
+        s_keygen_usage(stderr);
+        return 2;
+    }
+    return tw_curve_keygen(name, force) == 0 ? 0 : 1;
 }
 
 //  A mode either reads through a receiver, or sets up its own sockets.

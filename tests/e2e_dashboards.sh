@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Many dashboards: 50 subscribers on one replay, a stalled subscriber among
-# 10, a late joiner, a producer restart, CURVE, and a relay between 2
+# 10, a late joiner, a producer restart, CURVE (keygen's files, the allow
+# directory, a key revoked under a live producer), and a relay between 2
 # producers and 3 subscribers. Figures are printed for the record. Each
 # section uses only the shared synthetic capture and its own outputs, so any
 # of them runs alone: SECTIONS="relay curve" bash tests/e2e_dashboards.sh
@@ -160,11 +161,17 @@ section_restart() {
 closed_connections() { ss -Htan state time-wait "( sport = :$1 or dport = :$1 )" | wc -l; }
 
 # --- CURVE: the authorised subscriber only --------------------------------
-section_curve() {
+# The allow directory also holds a backup copy and a symlink of the
+# dashboard's certificate (czmq's zcertstore aborted on them, exit 134) and
+# the stranger's certificate in revoked/ (zcertstore read subdirectories).
+curve_refused() {
     local keys=$work/keys name port curve_producer plain stranger ok
-    mkdir -p "$keys/allow"
+    mkdir -p "$keys/allow/revoked"
     for name in server dashboard stranger; do "$SUBSCRIBER" keygen "$keys/$name"; done
     cp "$keys/dashboard" "$keys/allow/"
+    cp "$keys/dashboard" "$keys/allow/dashboard.old"
+    ln -s dashboard "$keys/allow/dashboard.link"
+    cp "$keys/stranger" "$keys/allow/revoked/"
     port=$(free_port)
     # The refused ones first: they are logged and have retried several times
     # before the authorised one lets the replay start, so "logged once" is
@@ -202,6 +209,106 @@ section_curve() {
     check "CURVE: the unknown key got nothing" [ ! -s "$work/curve-stranger.txt" ]
     check "CURVE: the unknown key was logged once" [ "$(grep -c "is not allowed" "$work/curve.err")" -eq 1 ]
     check "CURVE: the plaintext peer was logged" grep -q "does not speak CURVE" "$work/curve.err"
+    check "CURVE: the duplicates were a warning, once each" \
+        [ "$(grep -c "holds the same key as 'dashboard'" "$work/curve.err")" -eq 2 ]
+}
+
+# got_report FILE: true when FILE holds a report (JSON line).
+got_report() { has_lines "$1" '"topic":"tcpwin.report"'; }
+
+# The allow directory changes under a live producer: a duplicate appears (the
+# next handshake of any client made zcertstore abort), a key is moved to
+# revoked/ (revoked means revoked: it gets nothing from then on), a key is
+# added. Needs a live capture on lo, as the late joiner's section does.
+curve_revoked() {
+    local keys=$work/revoke name port live sub rc
+    mkdir -p "$keys/allow/revoked"
+    for name in server dashboard revokee newcomer; do "$SUBSCRIBER" keygen "$keys/$name"; done
+    cp "$keys/dashboard" "$keys/revokee" "$keys/allow/"
+    port=$(free_port)
+    "$PRODUCER" -i lo -f "tcp port 9" --interval 1 --publish "tcp://127.0.0.1:$port" --curve-secret "$keys/server" \
+        --curve-allow "$keys/allow" 2>"$work/revoke.err" &
+    live=$!
+    pids+=($live)
+    # subscribe NAME OUT: a subscriber with NAME's key printing one report.
+    subscribe() {
+        "$SUBSCRIBER" --connect "tcp://127.0.0.1:$port" --curve-secret "$keys/$1" --curve-server "$keys/server" \
+            print --format json --count 1 >"$2" 2>/dev/null &
+        sub=$!
+        pids+=($sub)
+    }
+    subscribe revokee "$work/revoke-before.json"
+    wait_pid "$sub" 10
+    check "CURVE revoked: allowed at first, the key gets a report" got_report "$work/revoke-before.json"
+
+    cp "$keys/allow/dashboard" "$keys/allow/dashboard.bak"
+    ln -s dashboard "$keys/allow/dashboard.link"
+    mv "$keys/allow/revokee" "$keys/allow/revoked/"
+    cp "$keys/newcomer" "$keys/allow/"
+    # The guard looks at the directory once a second and logs the change.
+    wait_line "$work/revoke.err" "changed: 2 now" 10
+    subscribe revokee "$work/revoke-after.json"
+    local revoked=$sub
+    wait_line "$work/revoke.err" "is not allowed" 10
+    subscribe dashboard "$work/revoke-dashboard.json"
+    wait_pid "$sub" 10
+    check "CURVE revoked: after a duplicate appeared, the dashboard still gets a report" \
+        got_report "$work/revoke-dashboard.json"
+    subscribe newcomer "$work/revoke-newcomer.json"
+    wait_pid "$sub" 10
+    check "CURVE revoked: a key added later gets a report" got_report "$work/revoke-newcomer.json"
+    check "CURVE revoked: the producer is still running" kill -0 "$live"
+    kill -INT "$live"
+    wait_pid "$live" 10
+    rc=$?
+    # Reports went out every second all along: the revoked one had its
+    # chances, and the producer has now ended.
+    kill "$revoked" 2>/dev/null
+    wait_pid "$revoked" 5
+    echo "CURVE revoked: producer exit $rc; producer log:"
+    cat "$work/revoke.err"
+    check "CURVE revoked: the producer exits 0 (not 134)" [ "$rc" -eq 0 ]
+    check "CURVE revoked: the revoked key got nothing" [ ! -s "$work/revoke-after.json" ]
+    check "CURVE revoked: the duplicate was a warning" grep -q "dashboard.bak' holds the same key" "$work/revoke.err"
+}
+
+# keygen's files: never through a symlink, never over a file without
+# --force, the secret 0600 whatever the umask.
+curve_keygen() {
+    local keys=$work/keygen rc
+    mkdir -p "$keys"
+    echo precious >"$work/keygen-target"
+    ln -s "$work/keygen-target" "$keys/k_secret"
+    (umask 0277 && "$SUBSCRIBER" keygen "$keys/k") 2>"$work/keygen.err"
+    rc=$?
+    check "keygen: a symlinked NAME_secret is refused (exit 1)" [ "$rc" -eq 1 ]
+    check "keygen: ... with a message naming it" grep -q "k_secret' exists: not overwriting it" "$work/keygen.err"
+    check "keygen: ... and its target is untouched" [ "$(cat "$work/keygen-target")" = precious ]
+    (umask 0277 && "$SUBSCRIBER" keygen --force "$keys/k") 2>>"$work/keygen.err"
+    rc=$?
+    check "keygen --force: exit 0" [ "$rc" -eq 0 ]
+    check "keygen --force: the symlink is replaced by a 0600 file" \
+        [ "$(stat -c %F:%a "$keys/k_secret")" = "regular file:600" ]
+    check "keygen --force: the public one is 0644" [ "$(stat -c %a "$keys/k")" = 644 ]
+    check "keygen --force: the symlink's target is untouched" [ "$(cat "$work/keygen-target")" = precious ]
+    cp "$keys/k_secret" "$work/keygen-before"
+    "$SUBSCRIBER" keygen "$keys/k" 2>>"$work/keygen.err"
+    rc=$?
+    check "keygen: an existing pair is refused (exit 1)" [ "$rc" -eq 1 ]
+    check "keygen: ... and kept" cmp -s "$keys/k_secret" "$work/keygen-before"
+    "$SUBSCRIBER" keygen 2>/dev/null
+    check "keygen: no NAME is bad usage (exit 2)" [ $? -eq 2 ]
+    check "keygen: nothing else was left in the directory" [ "$(ls -A "$keys" | wc -l)" -eq 2 ]
+}
+
+section_curve() {
+    curve_keygen
+    curve_refused
+    if [ "$(id -u)" -eq 0 ]; then
+        curve_revoked
+    else
+        echo "skipped: CURVE revocation under a live producer (live capture on lo needs root)"
+    fi
 }
 
 # --- relay: 2 producers, 1 relay, 3 subscribers ---------------------------

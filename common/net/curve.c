@@ -1,6 +1,7 @@
 /*  curve: CURVE setup and the guard actor (ZAP handler + handshake monitor). */
 #include "curve.h"
 
+#include "allow_list.h"
 #include "program.h"
 #include "zmq_monitor.h"
 
@@ -9,19 +10,20 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
 typedef struct {
-    zsock_t *sock;  // the server socket being guarded
-    const char *allow_dir;
-    atomic_bool ready;  // set by the guard once it answers ZAP and watches
+    zsock_t *sock;           // the server socket being guarded
+    tw_allow_list *allowed;  // the keys let in; the guard's alone once it runs
+    atomic_bool ready;       // set by the guard once it answers ZAP and watches
 } guard_args;
 
 struct tw_curve_server {
     zcert_t *cert;
     zactor_t *guard;
-    guard_args args;
+    guard_args args;  // the allow list is freed after the guard has stopped
 };
 
 //  An IPv4 peer of an IPv6-enabled socket shows as ::ffff:a.b.c.d; say a.b.c.d.
@@ -50,7 +52,7 @@ static void s_log_once(zhashx_t *seen, const char *key, const char *what)
 
 //  One ZAP request (RFC 27): version, id, domain, address, identity,
 //  mechanism, credentials; the reply lets in known CURVE keys only.
-static void s_answer_zap(zsock_t *zap, zcertstore_t *allowed, zhashx_t *seen)
+static void s_answer_zap(zsock_t *zap, tw_allow_list *allowed, zhashx_t *seen)
 {
     zmsg_t *request = zmsg_recv(zap);
     if (!request)
@@ -63,7 +65,7 @@ static void s_answer_zap(zsock_t *zap, zcertstore_t *allowed, zhashx_t *seen)
     if (key && zframe_size(key) == 32)
         zmq_z85_encode(key_text, zframe_data(key), 32);
     bool ok = mechanism && strcmp(mechanism, "CURVE") == 0 && key_text[0] &&
-              zcertstore_lookup(allowed, key_text);
+              tw_allow_list_has(allowed, key_text);
     if (!ok) {
         char what[160];
         snprintf(what, sizeof what, "subscriber %s: CURVE key %s is not allowed",
@@ -98,7 +100,6 @@ static void s_note_handshake_failure(zactor_t *monitor, zhashx_t *seen)
 static void s_guard(zsock_t *pipe, void *arg)
 {
     guard_args *args = arg;
-    zcertstore_t *allowed = zcertstore_new(args->allow_dir);
     zsock_t *zap = zsock_new_rep(ZAP_ENDPOINT);
     static const char *const failures[] = {
         "HANDSHAKE_FAILED_NO_DETAIL", "HANDSHAKE_FAILED_PROTOCOL", "HANDSHAKE_FAILED_AUTH", NULL};
@@ -106,12 +107,17 @@ static void s_guard(zsock_t *pipe, void *arg)
     zhashx_t *seen = zhashx_new();
     zpoller_t *poller = zap && monitor ? zpoller_new(pipe, zap, monitor, NULL) : NULL;
     // czmq 4.2's zactor_new ignores this status, hence the flag as well.
-    atomic_store(&args->ready, allowed && poller && seen);
-    zsock_signal(pipe, allowed && poller && seen ? 0 : 1);
+    atomic_store(&args->ready, poller && seen);
+    zsock_signal(pipe, poller && seen ? 0 : 1);
     while (poller) {
-        void *which = zpoller_wait(poller, -1);
+        // The allow directory is looked at before each handshake's answer,
+        // and once a second without handshakes (so a change is logged
+        // soon); tw_allow_list_refresh looks no more often than that.
+        void *which = zpoller_wait(poller, TW_ALLOW_LIST_CHECK_MS);
+        if (which == zap || (!which && zpoller_expired(poller)))
+            tw_allow_list_refresh(args->allowed, zclock_mono());
         if (which == zap)
-            s_answer_zap(zap, allowed, seen);
+            s_answer_zap(zap, args->allowed, seen);
         else if (which == monitor)
             s_note_handshake_failure(monitor, seen);
         else if (which == pipe || zpoller_terminated(poller))
@@ -121,19 +127,18 @@ static void s_guard(zsock_t *pipe, void *arg)
     zhashx_destroy(&seen);
     zactor_destroy(&monitor);
     zsock_destroy(&zap);
-    zcertstore_destroy(&allowed);
 }
 
 tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const char *allow_dir)
 {
-    mode_t mode = zsys_file_mode(allow_dir);
-    if (mode == (mode_t)-1 || !S_ISDIR(mode)) {
-        tw_log("cannot use '%s' as the directory of allowed keys: not a directory", allow_dir);
-        return NULL;
-    }
     tw_curve_server *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    self->args = (guard_args){.sock = sock, .allowed = tw_allow_list_new(allow_dir)};
+    if (!self->args.allowed) {
+        tw_curve_server_destroy(&self);
+        return NULL;
+    }
     self->cert = zcert_load(cert_path);
     if (!self->cert || zcert_secret_txt(self->cert)[0] == '\0' ||
         strcmp(zcert_secret_txt(self->cert), "0000000000000000000000000000000000000000") == 0) {
@@ -143,7 +148,6 @@ tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const
         tw_curve_server_destroy(&self);
         return NULL;
     }
-    self->args = (guard_args){.sock = sock, .allow_dir = allow_dir};
     self->guard = zactor_new(s_guard, &self->args);
     // Without its guard a CURVE server lets every key in: refuse to go on.
     if (!self->guard || !atomic_load(&self->args.ready)) {
@@ -162,6 +166,7 @@ void tw_curve_server_destroy(tw_curve_server **self)
     if (!*self)
         return;
     zactor_destroy(&(*self)->guard);
+    tw_allow_list_destroy(&(*self)->args.allowed);
     zcert_destroy(&(*self)->cert);
     free(*self);
     *self = NULL;
@@ -203,15 +208,149 @@ int tw_curve_client_setup(zsock_t *sock, const char *cert_path, const char *serv
     return rc;
 }
 
-int tw_curve_keygen(const char *path)
+//  A certificate in czmq's format (what zcert_save writes, rendered by
+//  zconfig), with the secret key when secret is not NULL. Returns a new
+//  string, or NULL.
+static char *s_certificate_text(const char *public_key, const char *secret_key)
 {
-    zcert_t *cert = zcert_new();
-    errno = 0;
-    int rc = cert ? zcert_save(cert, path) : -1;
-    int error = errno ? errno : (cert ? EIO : ENOMEM);
-    if (rc != 0)
-        tw_log("cannot write the certificate pair '%s' and '%s_secret': %s", path, path,
-               strerror(error));
+    zconfig_t *root = zconfig_new("root", NULL);
+    char *when = zclock_timestr();
+    if (!root || !when || !zconfig_new("metadata", root)) {
+        zstr_free(&when);
+        zconfig_destroy(&root);
+        return NULL;
+    }
+    zconfig_set_comment(root, "   ****  Generated on %s by %s keygen (czmq's format)  ****", when,
+                        tw_program_name());
+    if (secret_key) {
+        zconfig_set_comment(root, "   ZeroMQ CURVE **Secret** Certificate");
+        zconfig_set_comment(root, "   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its "
+                                  "permissions.");
+    } else {
+        zconfig_set_comment(root, "   ZeroMQ CURVE Public Certificate");
+        zconfig_set_comment(root, "   Exchange securely, or use a secure mechanism to verify "
+                                  "the contents");
+        zconfig_set_comment(root, "   of this file after exchange.");
+    }
+    zconfig_put(root, "/curve/public-key", public_key);
+    if (secret_key)
+        zconfig_put(root, "/curve/secret-key", secret_key);
+    char *text = zconfig_str_save(root);
+    zstr_free(&when);
+    zconfig_destroy(&root);
+    return text;
+}
+
+//  Writes text into a new file beside path (mkstemp: O_CREAT | O_EXCL, so
+//  never through a symlink), with mode set whatever the umask, and synced.
+//  Returns its name (to free), or NULL with errno set.
+static char *s_write_temporary(const char *path, const char *text, mode_t mode)
+{
+    // dir/.NAME.XXXXXX: hidden, so an allow list never reads it half-written.
+    const char *slash = strrchr(path, '/');
+    int dir_length = slash ? (int)(slash - path + 1) : 0;
+    size_t size = strlen(path) + sizeof "..XXXXXX";
+    char *name = malloc(size);
+    if (!name) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    snprintf(name, size, "%.*s.%s.XXXXXX", dir_length, path, path + dir_length);
+    int fd = mkstemp(name);
+    if (fd < 0) {
+        free(name);
+        return NULL;
+    }
+    int rc = fchmod(fd, mode);
+    for (size_t done = 0, length = strlen(text); rc == 0 && done < length;) {
+        ssize_t n = write(fd, text + done, length - done);
+        if (n < 0 && errno != EINTR)
+            rc = -1;
+        else if (n > 0)
+            done += (size_t)n;
+    }
+    if (rc == 0)
+        rc = fsync(fd);
+    int error = errno;
+    if (close(fd) != 0 && rc == 0) {
+        rc = -1;
+        error = errno;
+    }
+    if (rc != 0) {
+        if (unlink(name) != 0)
+            tw_log("cannot remove the temporary file '%s': %s", name, strerror(errno));
+        free(name);
+        errno = error;
+        return NULL;
+    }
+    return name;
+}
+
+//  Puts text at path with mode: without force only when nothing is there
+//  (link(2) never follows a symlink at its target, and fails if anything
+//  is there); with force replacing what is there (rename(2) replaces a
+//  symlink itself, never the file it points to). Returns 0 or a negative
+//  errno after printing a message.
+static int s_put_file(const char *path, const char *text, mode_t mode, bool force)
+{
+    char *temporary = s_write_temporary(path, text, mode);
+    int rc = !temporary ? -1 : force ? rename(temporary, path) : link(temporary, path);
+    int error = errno;
+    if (temporary && (rc != 0 || !force) && unlink(temporary) != 0)
+        tw_log("cannot remove the temporary file '%s': %s", temporary, strerror(errno));
+    free(temporary);
+    char text_path[512];
+    tw_escape(path, text_path, sizeof text_path);
+    if (rc != 0 && error == EEXIST)
+        tw_log("'%s' appeared meanwhile: not overwriting it", text_path);
+    else if (rc != 0)
+        tw_log("cannot write the certificate '%s': %s", text_path, strerror(error));
+    return rc == 0 ? 0 : -error;
+}
+
+//  Says why path may not be written, or returns 0 (nothing there, or force).
+static int s_check_absent(const char *path, bool force)
+{
+    struct stat st;
+    if (force || lstat(path, &st) != 0)
+        return 0;
+    char text[512];
+    tw_log("'%s' exists: not overwriting it (keygen --force NAME replaces the pair)",
+           tw_escape(path, text, sizeof text));
+    return -EEXIST;
+}
+
+int tw_curve_keygen(const char *path, bool force)
+{
+    size_t size = strlen(path) + sizeof "_secret";
+    char *secret_path = malloc(size);
+    zcert_t *cert = secret_path ? zcert_new() : NULL;
+    char *public_text = cert ? s_certificate_text(zcert_public_txt(cert), NULL) : NULL;
+    char *secret_text =
+        public_text ? s_certificate_text(zcert_public_txt(cert), zcert_secret_txt(cert)) : NULL;
     zcert_destroy(&cert);
-    return rc != 0 ? -error : 0;
+    int rc = 0;
+    if (!secret_text) {
+        tw_log("cannot make a certificate: %s", strerror(ENOMEM));
+        rc = -ENOMEM;
+    } else {
+        snprintf(secret_path, size, "%s_secret", path);
+        rc = s_check_absent(secret_path, force);
+    }
+    if (rc == 0)
+        rc = s_check_absent(path, force);
+    // The secret first: a public certificate is never left without it.
+    if (rc == 0)
+        rc = s_put_file(secret_path, secret_text, 0600, force);
+    if (rc == 0) {
+        rc = s_put_file(path, public_text, 0644, force);
+        if (rc != 0 && !force && unlink(secret_path) != 0)  // ours: made just now
+            tw_log("cannot remove '%s': %s", secret_path, strerror(errno));
+    }
+    if (secret_text)
+        explicit_bzero(secret_text, strlen(secret_text));
+    free(secret_text);
+    free(public_text);
+    free(secret_path);
+    return rc;
 }
