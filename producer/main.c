@@ -96,7 +96,8 @@ static void s_usage(FILE *out)
         "                            certificates are in DIR (plaintext ones get nothing)\n"
         "  -Z, --user USER           when started as root, become USER once the input\n"
         "                            is open (default %s; 'root' stays root, without\n"
-        "                            capabilities)\n"
+        "                            capabilities); --curve-allow's directory is read\n"
+        "                            again while running, so USER must be able to read it\n"
         "  -h, --help                this text\n"
         "  -V, --version             the version\n"
         "\n"
@@ -490,29 +491,28 @@ static int s_stop_before_input(producer *p, const options *o, tw_analyzer_sink s
 }
 
 //  Opens the input and binds the publisher, in the order least privilege
-//  needs. Live: the interface first, with CAP_NET_RAW, then every privilege
-//  goes, then the publisher's threads start. A file needs no privilege: it
-//  is dropped before any thread starts, except as root, where the switch of
-//  user (which applies to every thread) waits until the file is open, after
-//  the bind, so subscribers can connect while a FIFO waits for its writer.
-//  Returns 0, or -1 (the reason printed).
+//  needs. A live interface is opened first, with CAP_NET_RAW. Then, when
+//  the drop is a switch of user (root), which applies to every thread: the
+//  publisher (which reads the CURVE secret and starts libzmq's threads),
+//  the file, and the drop last, so that subscribers can connect while a
+//  FIFO waits for its writer. Otherwise clearing capabilities applies to
+//  this thread only, so it comes before any thread starts: the drop, then
+//  the publisher and the file. Returns 0, or -1 (the reason printed).
 static int s_open_edges(producer *p, const options *o)
 {
-    bool root = getuid() == 0 || geteuid() == 0;
-    if (o->capture.interface) {
+    bool live = o->capture.interface != NULL;
+    bool switching = privileges_will_switch(o->user);
+    if (live) {
         (void)privileges_raise_capture();  // without it, libpcap says "permission denied"
-        p->input = capture_open(&o->capture);
-        if (!p->input || privileges_drop(o->user) != 0)
+        if (!(p->input = capture_open(&o->capture)))
             return -1;
-        p->output = publisher_new(&o->publish);
-        return p->output ? 0 : -1;
     }
-    if (!root && privileges_drop(o->user) != 0)
+    if (!switching && privileges_drop(o->user) != 0)
         return -1;
     p->output = publisher_new(&o->publish);
-    if (p->output)
+    if (p->output && !live)
         p->input = capture_open(&o->capture);
-    if (p->input && root && privileges_drop(o->user) != 0)
+    if (p->input && switching && privileges_drop(o->user) != 0)
         return -1;
     // A stop while the input was opening is handled by main, not an error.
     return p->output && (p->input || tw_signals_stop_requested()) ? 0 : -1;

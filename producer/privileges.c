@@ -89,6 +89,12 @@ static bool s_can_switch_user(void)
     return ok;
 }
 
+bool privileges_will_switch(const char *user)
+{
+    bool root = geteuid() == 0 || getuid() == 0;
+    return root && strcmp(user, "root") != 0 && s_can_switch_user();
+}
+
 int privileges_drop(const char *user)
 {
     bool root = geteuid() == 0 || getuid() == 0;

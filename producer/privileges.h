@@ -30,6 +30,12 @@
 //  when it is not (activation then fails with libpcap's own message).
 int privileges_raise_capture(void);
 
+//  True when privileges_drop(user) will switch user: root, user not "root",
+//  and CAP_SETUID and CAP_SETGID at hand. A switch of user clears the
+//  capabilities of every thread; otherwise only the calling thread's are
+//  cleared, so the drop must come before any thread starts.
+bool privileges_will_switch(const char *user);
+
 //  Drops every privilege: as root, switches to user (its uid, gid and
 //  groups) unless user is "root"; then clears all capabilities and sets
 //  no_new_privs. Returns 0, or a negative errno after printing why (the

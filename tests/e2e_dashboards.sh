@@ -167,6 +167,10 @@ closed_connections() { ss -Htan state time-wait "( sport = :$1 or dport = :$1 )"
 curve_refused() {
     local keys=$work/keys name port curve_producer plain stranger ok
     mkdir -p "$keys/allow/revoked"
+    # Public certificates are public: the producer, once it has become
+    # nobody, reads the allow directory again while it runs.
+    chmod 0711 "$work"
+    chmod 0755 "$keys" "$keys/allow" "$keys/allow/revoked"
     for name in server dashboard stranger; do "$SUBSCRIBER" keygen "$keys/$name"; done
     cp "$keys/dashboard" "$keys/allow/"
     cp "$keys/dashboard" "$keys/allow/dashboard.old"
@@ -223,6 +227,8 @@ got_report() { has_lines "$1" '"topic":"tcpwin.report"'; }
 curve_revoked() {
     local keys=$work/revoke name port live sub rc
     mkdir -p "$keys/allow/revoked"
+    chmod 0711 "$work"  # as above: the allow directory, read as nobody
+    chmod 0755 "$keys" "$keys/allow" "$keys/allow/revoked"
     for name in server dashboard revokee newcomer; do "$SUBSCRIBER" keygen "$keys/$name"; done
     cp "$keys/dashboard" "$keys/revokee" "$keys/allow/"
     port=$(free_port)

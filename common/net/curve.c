@@ -12,6 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+//  libzmq's draft option (zmq.h, ZMQ_BUILD_DRAFT_API; Debian's 4.3.4 has it).
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93
+#endif
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
 typedef struct {
@@ -120,8 +124,14 @@ static void s_guard(zsock_t *pipe, void *arg)
             s_answer_zap(zap, args->allowed, seen);
         else if (which == monitor)
             s_note_handshake_failure(monitor, seen);
-        else if (which == pipe || zpoller_terminated(poller))
+        else if (which == pipe)
             break;  // $TERM from zactor_destroy
+        // A signal that lands on this thread (SIGINT, or glibc's own when the
+        // producer changes user) interrupts the poll, and czmq calls that
+        // "terminated": going on is the only safe answer, since without its
+        // guard libzmq would let every key in. Only the context's end stops.
+        else if (!which && zpoller_terminated(poller) && zmq_errno() != EINTR)
+            break;
     }
     zpoller_destroy(&poller);
     zhashx_destroy(&seen);
@@ -158,6 +168,12 @@ tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const
     zcert_apply(self->cert, sock);
     zsock_set_curve_server(sock, 1);
     zsock_set_zap_domain(sock, "tcpwin");
+    // And should the guard ever be gone, refuse every handshake rather than
+    // let libzmq accept them all (its default without a ZAP handler).
+    int enforce = 1;
+    if (zmq_setsockopt(zsock_resolve(sock), ZMQ_ZAP_ENFORCE_DOMAIN, &enforce, sizeof enforce) != 0)
+        tw_log("cannot make the CURVE guard mandatory (ZMQ_ZAP_ENFORCE_DOMAIN): %s",
+               zmq_strerror(zmq_errno()));
     return self;
 }
 
