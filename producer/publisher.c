@@ -34,7 +34,8 @@ struct publisher {
     uint64_t evicted;    // connections cut for sending them
     uint16_t ports[64];  // our TCP ports, to find the peers to cut
     size_t n_ports;
-    char *cut_address;       // peer last cut, during one look at the subscriptions
+    char *cut_address;       // peer last cut ...
+    int64_t cut_at_us;       // ... and when (monotonic)
     bool last_value;         // libzmq can send the replay to the joiner alone
     tw_curve_server *curve;  // CURVE guard, when enabled
 };
@@ -88,7 +89,8 @@ static bool s_configure(publisher *self, const publisher_options *options)
     // prefixes of our topics are ever stored (libzmq keeps every distinct
     // subscription otherwise: a flood of them was memory without bound).
     zsock_set_xpub_manual(self->sock, 1);
-    zsock_set_maxmsgsize(self->sock, TW_MAX_SUBSCRIPTION_BYTES);
+    zsock_set_maxmsgsize(self->sock, options->curve_cert ? TW_MAX_SUBSCRIPTION_BYTES_CURVE
+                                                         : TW_MAX_SUBSCRIPTION_BYTES);
     // Subscribers send a message or two; a small inbound queue keeps what
     // libzmq takes from a flooding peer, before we see it and cut it, small.
     zsock_set_rcvhwm(self->sock, 64);
@@ -272,14 +274,20 @@ static bool s_wants_reports(const uint8_t *prefix, size_t len)
 
 //  Cuts the connections of a peer that sent a refused subscription (see
 //  peer_eviction.h for why, and what it costs), at once: every message
-//  libzmq hands us after it has already been stored. Once per address per
-//  look at the subscriptions (cut_address), which is all it takes.
+//  libzmq hands us after it has already been stored.
 static void s_cut(publisher *self, const char *address)
 {
-    if (!address || !*address || (self->cut_address && strcmp(self->cut_address, address) == 0))
+    if (!address || !*address)
+        return;
+    // A flood's messages come in runs from one connection: one look at our
+    // descriptors per millisecond per address is enough, and a connection
+    // made again after a cut is found within that millisecond.
+    if (self->cut_address && strcmp(self->cut_address, address) == 0 &&
+        zclock_usecs() - self->cut_at_us < 1000)
         return;
     free(self->cut_address);
     self->cut_address = strdup(address);
+    self->cut_at_us = zclock_usecs();
     int cut = peer_eviction_cut(self->ports, self->n_ports, address);
     if (cut <= 0)
         return;
@@ -351,8 +359,6 @@ int publisher_process_subscriptions(publisher *self, int timeout_ms)
         zmq_msg_close(&msg);
     }
     int error = errno;
-    free(self->cut_address);  // a peer that comes back is cut again
-    self->cut_address = NULL;
     if (rc == -1 && error == EINTR)
         return -EINTR;
     return 0;

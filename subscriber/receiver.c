@@ -22,7 +22,7 @@ struct receiver {
     zsock_t *sock;
     void *raw;
     stream_tracker *tracker;  // which messages are new, per stream
-    zactor_t *monitor;        // socket events, for counting disconnections
+    zsock_t *monitor;         // socket events, for counting disconnections
     zlist_t *endpoints;       // what we connected to, for reconnecting
     zhashx_t *silent_since;   // endpoint -> when it disconnected (+1), until libzmq retries
     receiver_counters counters;
@@ -88,7 +88,7 @@ void receiver_destroy(receiver **self)
 {
     if (!*self)
         return;
-    zactor_destroy(&(*self)->monitor);
+    tw_zmq_monitor_stop((*self)->sock, &(*self)->monitor);
     zsock_destroy(&(*self)->sock);
     stream_tracker_destroy(&(*self)->tracker);
     zlist_destroy(&(*self)->endpoints);

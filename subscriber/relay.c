@@ -111,7 +111,8 @@ static bool s_setup_downstream(zsock_t *xpub, const relay_options *o, tw_curve_s
     zsock_set_ipv6(xpub, 1);
     zsock_set_xpub_verbose(xpub, 1);
     zsock_set_xpub_manual(xpub, 1);  // see the top
-    zsock_set_maxmsgsize(xpub, TW_MAX_SUBSCRIPTION_BYTES);
+    zsock_set_maxmsgsize(xpub, o->curve_secret ? TW_MAX_SUBSCRIPTION_BYTES_CURVE
+                                               : TW_MAX_SUBSCRIPTION_BYTES);
     zsock_set_rcvhwm(xpub, 64);
     if (o->curve_secret && !(*curve = tw_curve_server_new(xpub, o->curve_secret, o->curve_allow)))
         return false;

@@ -87,7 +87,7 @@ static void s_answer_zap(zsock_t *zap, tw_allow_list *allowed, zhashx_t *seen)
 
 //  A handshake that failed before any ZAP request: the peer does not speak
 //  CURVE (or speaks it wrongly).
-static void s_note_handshake_failure(zactor_t *monitor, zhashx_t *seen)
+static void s_note_handshake_failure(zsock_t *monitor, zhashx_t *seen)
 {
     tw_zmq_event event;
     if (tw_zmq_monitor_read(monitor, &event) != 0)
@@ -107,7 +107,7 @@ static void s_guard(zsock_t *pipe, void *arg)
     zsock_t *zap = zsock_new_rep(ZAP_ENDPOINT);
     static const char *const failures[] = {
         "HANDSHAKE_FAILED_NO_DETAIL", "HANDSHAKE_FAILED_PROTOCOL", "HANDSHAKE_FAILED_AUTH", NULL};
-    zactor_t *monitor = tw_zmq_monitor_start(args->sock, failures);
+    zsock_t *monitor = tw_zmq_monitor_start(args->sock, failures);
     zhashx_t *seen = zhashx_new();
     zpoller_t *poller = zap && monitor ? zpoller_new(pipe, zap, monitor, NULL) : NULL;
     // czmq 4.2's zactor_new ignores this status, hence the flag as well.
@@ -135,7 +135,7 @@ static void s_guard(zsock_t *pipe, void *arg)
     }
     zpoller_destroy(&poller);
     zhashx_destroy(&seen);
-    zactor_destroy(&monitor);
+    tw_zmq_monitor_stop(args->sock, &monitor);
     zsock_destroy(&zap);
 }
 

@@ -38,9 +38,13 @@ typedef struct {
 
 //  The largest message a producer or relay takes from a subscriber (the
 //  0x01 byte and a topic prefix, at most 14 bytes of ours); a peer that sends
-//  more is disconnected by libzmq. Not smaller: libzmq applies the limit to
-//  the handshake's commands too, and CURVE's INITIATE is some 300 bytes.
-#define TW_MAX_SUBSCRIPTION_BYTES 1024
+//  more is disconnected by libzmq. libzmq applies the limit to the
+//  handshake's commands too: plaintext's READY fits in 64 bytes, CURVE's
+//  INITIATE takes some 300 (and under CURVE only allowed keys get that far).
+//  Small, because libzmq stores each subscription a peer sends, at some
+//  thirty times its size, until the peer is cut off.
+#define TW_MAX_SUBSCRIPTION_BYTES       64
+#define TW_MAX_SUBSCRIPTION_BYTES_CURVE 1024
 
 //  True when a subscription for prefix (len bytes) is one a producer keeps:
 //  a prefix of one of our topics (the empty prefix, everything, included).
