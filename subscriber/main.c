@@ -112,7 +112,8 @@ static void s_usage(FILE *out)
         fprintf(out, "  %-8s %s\n", s_modes[i].name, s_modes[i].what);
     fprintf(out,
             "\nExit status: 0 done (or stopped by SIGINT/SIGTERM, or the output pipe closed);\n"
-            "1 runtime error; 2 bad usage.\n");
+            "1 runtime error; 2 bad usage; 3 print --until-final: the run ended without a\n"
+            "final report reaching us.\n");
 }
 
 static bool s_append(const char **list, size_t *n, const char *value, const char *what)

@@ -1,9 +1,20 @@
-/*  print: legacy text or JSON lines on standard output. */
+/*  print: legacy text or JSON lines on standard output.
+
+    --until-final cannot count on the final report: a slow subscriber of a
+    producer run with --no-wait loses it like any other. So a run is also
+    over when its producer's connection went away and nothing came for
+    UNTIL_FINAL_QUIET_MS (libzmq reconnects within its 100 ms interval and
+    the receiver within 1 s, so a producer still there is connected again
+    well before), or when a report of a new run of a producer arrives (a
+    restart: the earlier run is over). print then says so and exits with
+    EXIT_NO_FINAL.
+*/
 #include "print.h"
 #include "program.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -12,6 +23,10 @@
 #include "legacy_text.h"
 #include "number.h"
 #include "signals.h"
+
+#define UNTIL_FINAL_QUIET_MS 2000
+//  --until-final: the run ended, but its final report never reached us.
+#define EXIT_NO_FINAL 3
 
 typedef struct {
     bool json;
@@ -28,8 +43,15 @@ static void s_usage(FILE *out)
             "  --format text   the legacy tcpWinSink table per non-empty report (default)\n"
             "  --format json   one JSON object per line per report and flow record\n"
             "  --count N       exit after N reports (empty ones included)\n"
-            "  --until-final   exit after a report marked final (end of a producer's run)\n"
-            "  --stats         print the receive counters on stderr at exit (also on SIGUSR1)\n");
+            "  --until-final   exit after a report marked final (end of a producer's run);\n"
+            "                  when that report was lost, exit with status 3 once the run is\n"
+            "                  over anyway: the producer's connection went away and nothing\n"
+            "                  came for %d s, or a report of a new run of it arrived (not\n"
+            "                  printed)\n"
+            "  --stats         print the receive counters on stderr at exit (also on SIGUSR1)\n"
+            "Exit status: 0 done; 1 runtime error; 2 bad usage; 3 --until-final: the run\n"
+            "ended without a final report reaching us.\n",
+            UNTIL_FINAL_QUIET_MS / 1000);
 }
 
 //  Returns -1 to go on, or an exit status.
@@ -89,11 +111,34 @@ static void s_print_counters(const receiver *rx)
     fprintf(
         stderr,
         "tcpwin-subscriber: received %llu, gaps %llu (lost %llu), duplicates %llu, restarts %llu, "
-        "bad frames %llu, bad payloads %llu, bad versions %llu, disconnects %llu\n",
+        "bad frames %llu, bad payloads %llu, bad versions %llu, disconnects %llu, "
+        "implausible %llu, too big %llu\n",
         (unsigned long long)c->received, (unsigned long long)c->gaps, (unsigned long long)c->lost,
         (unsigned long long)c->duplicates, (unsigned long long)c->restarts,
         (unsigned long long)c->bad_frames, (unsigned long long)c->bad_payloads,
-        (unsigned long long)c->bad_versions, (unsigned long long)c->disconnects);
+        (unsigned long long)c->bad_versions, (unsigned long long)c->disconnects,
+        (unsigned long long)c->implausible, (unsigned long long)c->too_big);
+}
+
+//  --until-final: the run is over without its final report (says so).
+//  Returns -1 to go on, or EXIT_NO_FINAL.
+static int s_run_over(receiver *rx, uint64_t restarts_before)
+{
+    const receiver_counters *c = receiver_get_counters(rx);
+    if (c->restarts > restarts_before) {
+        tw_log("a producer restarted: its run ended without a final report reaching us "
+               "(%" PRIu64 " message(s) lost in gaps before, and its last ones)",
+               c->lost);
+        return EXIT_NO_FINAL;
+    }
+    if (receiver_producer_gone(rx, UNTIL_FINAL_QUIET_MS)) {
+        tw_log("the producer's run ended without a final report reaching us (its connection "
+               "went away, nothing came for %d s; %" PRIu64
+               " message(s) lost in gaps before, and its last ones)",
+               UNTIL_FINAL_QUIET_MS / 1000, c->lost);
+        return EXIT_NO_FINAL;
+    }
+    return -1;
 }
 
 //  Handles one received message. Returns -1 to go on, or an exit status.
@@ -118,21 +163,27 @@ int print_main(receiver *rx, int argc, char **argv)
     print_options o = {0};
     int status = s_parse(argc, argv, &o);
     unsigned long long reports = 0;
+    uint64_t restarts_before = receiver_get_counters(rx)->restarts;
     zmq_pollitem_t item = {.socket = receiver_socket(rx), .events = ZMQ_POLLIN};
     while (status < 0 && !tw_signals_stop_requested()) {
         if (tw_signals_take_usr1())
             s_print_counters(rx);
         receiver_poll_events(rx);
-        if (zmq_poll(&item, 1, 1000) == -1 && errno != EINTR) {
+        if (zmq_poll(&item, 1, o.until_final ? 200 : 1000) == -1 && errno != EINTR) {
             tw_log("poll failed: %s", zmq_strerror(errno));
             return 1;
         }
         tw_message msg;
         int rc = 0;
         while (status < 0 && (rc = receiver_recv(rx, &msg)) == 1) {
-            status = s_handle(&o, &msg, &reports);
+            if (o.until_final)
+                status = s_run_over(rx, restarts_before);
+            if (status < 0)
+                status = s_handle(&o, &msg, &reports);
             tw_message_free(&msg);
         }
+        if (status < 0 && o.until_final)
+            status = s_run_over(rx, restarts_before);
         if (status < 0 && rc < 0 && rc != -EINTR) {
             tw_log("cannot receive: %s", zmq_strerror(-rc));
             status = 1;

@@ -1,14 +1,28 @@
 /*  receiver: SUB socket, validation, and the log lines of sequence tracking.
 
-    Which messages are new is stream_tracker's decision (per topic, run id
-    and producer id, bounded, no I/O); this file reads the socket, decodes,
-    asks the tracker, and logs gaps and restarts from what it answers.
-    Socket events (disconnections) come from a zmq_monitor on the socket.
+    Which messages are new is stream_tracker's decision (per topic, origin,
+    run id and producer id, bounded, no I/O); this file reads the socket,
+    decodes, asks the tracker, and logs gaps and restarts from what it
+    answers. Socket events (disconnections) come from a zmq_monitor on the
+    socket.
+
+    The origin given to the tracker is the peer's IP address as libzmq
+    gives it for each message ("Peer-Address"): one SUB socket fans in every
+    producer and libzmq names no connection more precisely than that. So a
+    hostile peer cannot disturb the streams of a producer on another host;
+    producers on one host (two ports of 127.0.0.1) share an origin, and
+    behind a relay every producer has the relay's address, so there the
+    tracker's bound on implausible sequences is the only defence.
+
+    Every string a peer chose (its producer id) goes through tw_escape
+    before it is logged, and each kind of line is rate-limited (log_limit):
+    a peer decides how often we would log, not how much.
 */
 #include "receiver.h"
 #include "program.h"
 
 #include "curve.h"
+#include "log_limit.h"
 #include "stream_tracker.h"
 #include "zmq_monitor.h"
 
@@ -26,7 +40,35 @@ struct receiver {
     zlist_t *endpoints;       // what we connected to, for reconnecting
     zhashx_t *silent_since;   // endpoint -> when it disconnected (+1), until libzmq retries
     receiver_counters counters;
+    tw_log_limit limits[4];   // per kind of line a peer can cause (log_kind)
+    int64_t last_message_ms;  // when a message (any) was last read
+    int64_t gone_since_ms;    // when a connection went away, 0 once one is made again
 };
+
+//  The kinds of log lines a peer can cause, each rate-limited on its own.
+typedef enum { LOG_RESTART, LOG_GAP, LOG_IMPLAUSIBLE, LOG_TOO_BIG } log_kind;
+
+static const char *const s_log_kind_names[] = {"restart", "gap", "implausible sequence",
+                                               "oversized payload"};
+
+//  Says how many lines of each kind were held back in windows now over
+//  (every one when now_ms is INT64_MAX).
+static void s_log_suppressed(receiver *self, int64_t now_ms)
+{
+    for (size_t kind = 0; kind < sizeof self->limits / sizeof self->limits[0]; kind++) {
+        uint64_t n = tw_log_limit_take_suppressed(&self->limits[kind], now_ms);
+        if (n)
+            tw_log("%" PRIu64 " similar %s line(s) suppressed", n, s_log_kind_names[kind]);
+    }
+}
+
+//  True when a line of this kind may be written now.
+static bool s_may_log(receiver *self, log_kind kind)
+{
+    int64_t now = zclock_mono();
+    s_log_suppressed(self, now);
+    return tw_log_limit_allow(&self->limits[kind], now);
+}
 
 static bool s_subscribe_and_connect(receiver *self, const receiver_options *options)
 {
@@ -88,6 +130,7 @@ void receiver_destroy(receiver **self)
 {
     if (!*self)
         return;
+    s_log_suppressed(*self, INT64_MAX);
     tw_zmq_monitor_stop((*self)->sock, &(*self)->monitor);
     zsock_destroy(&(*self)->sock);
     stream_tracker_destroy(&(*self)->tracker);
@@ -107,12 +150,36 @@ const receiver_counters *receiver_get_counters(const receiver *self)
     return &self->counters;
 }
 
+//  Logs what the tracker found, rate-limited, remote text escaped.
+static void s_log_event(receiver *self, const char *topic, const Tcpwin__Header *header,
+                        const stream_tracker_event *event)
+{
+    char id[256];
+    if (event->restarted && s_may_log(self, LOG_RESTART))
+        tw_log("producer '%s' restarted (run %016" PRIx64 " -> %016" PRIx64 ")",
+               tw_escape(header->producer_id, id, sizeof id), event->previous_run, header->run_id);
+    if (event->verdict == STREAM_TRACKER_GAP && s_may_log(self, LOG_GAP))
+        tw_log("gap of %" PRIu64 " %s message(s) from '%s' (sequence %" PRIu64 " after %" PRIu64
+               ")",
+               event->missing, topic, tw_escape(header->producer_id, id, sizeof id),
+               header->sequence, event->last);
+    if ((event->verdict == STREAM_TRACKER_IMPLAUSIBLE || event->rebased) &&
+        s_may_log(self, LOG_IMPLAUSIBLE))
+        tw_log("%s %s message from '%s': sequence %" PRIu64 " after %" PRIu64 " (more than %" PRIu64
+               " away)",
+               event->rebased ? "following, after several, an implausible"
+                              : "dropped an implausible",
+               topic, tw_escape(header->producer_id, id, sizeof id), header->sequence, event->last,
+               (uint64_t)STREAM_TRACKER_MAX_JUMP);
+}
+
 //  True when the message is new in its stream; logs gaps and restarts.
-static bool s_track_sequence(receiver *self, const char *topic, const Tcpwin__Header *header)
+static bool s_track_sequence(receiver *self, const char *topic, const char *origin,
+                             const Tcpwin__Header *header)
 {
     stream_tracker_event event;
     // Out of memory, the message is handed over untracked (event says NEW).
-    (void)stream_tracker_check(self->tracker, topic, header->producer_id, header->run_id,
+    (void)stream_tracker_check(self->tracker, topic, origin, header->producer_id, header->run_id,
                                header->sequence, &event);
     const stream_tracker_counters *t = stream_tracker_get_counters(self->tracker);
     self->counters.duplicates = t->duplicates;
@@ -120,17 +187,10 @@ static bool s_track_sequence(receiver *self, const char *topic, const Tcpwin__He
     self->counters.lost = t->lost;
     self->counters.restarts = t->restarts;
     self->counters.streams_reset = t->resets;
-    if (event.restarted)
-        fprintf(stderr,
-                "tcpwin-subscriber: producer '%s' restarted (run %016" PRIx64 " -> %016" PRIx64
-                ")\n",
-                header->producer_id, event.previous_run, header->run_id);
-    if (event.verdict == STREAM_TRACKER_GAP)
-        fprintf(stderr,
-                "tcpwin-subscriber: gap of %" PRIu64 " %s message(s) from '%s' (sequence %" PRIu64
-                " after %" PRIu64 ")\n",
-                event.missing, topic, header->producer_id, header->sequence, event.last);
-    return event.verdict != STREAM_TRACKER_DUPLICATE;
+    self->counters.implausible = t->implausible;
+    self->counters.rebases = t->rebases;
+    s_log_event(self, topic, header, &event);
+    return stream_tracker_is_new(&event);
 }
 
 //  Reads the frames of one message; returns how many there were (only the
@@ -164,7 +224,13 @@ static int s_decode(receiver *self, zmq_msg_t *topic, zmq_msg_t *payload, tw_mes
                             zmq_msg_size(payload), msg);
     if (rc == -EPROTO)
         self->counters.bad_versions++;
-    else if (rc != 0)
+    else if (rc == -EMSGSIZE) {
+        self->counters.too_big++;
+        if (s_may_log(self, LOG_TOO_BIG))
+            tw_log("dropped a %zu-byte %s payload: it decodes past the memory budget or the "
+                   "producer's bounds",
+                   zmq_msg_size(payload), tw_message_topic(msg->kind));
+    } else if (rc != 0)
         self->counters.bad_payloads++;
     return rc;
 }
@@ -183,10 +249,10 @@ static void s_note_disconnect(receiver *self, const char *endpoint)
     // Logged at 1, 2, 4, ...: a peer that keeps sending oversized messages
     // is dropped again after every reconnection.
     if ((n & (n - 1)) == 0)
-        fprintf(stderr,
-                "tcpwin-subscriber: disconnected from %s (%" PRIu64
-                " so far): the producer went away, or sent a message over --max-message\n",
-                endpoint, n);
+        tw_log("disconnected from %s (%" PRIu64
+               " so far): the producer went away, or sent a message over --max-message",
+               endpoint, n);
+    self->gone_since_ms = zclock_mono();
     if (zlist_exists(self->endpoints, (void *)endpoint))
         zhashx_update(self->silent_since, endpoint, (void *)(intptr_t)(zclock_mono() + 1));
 }
@@ -225,10 +291,23 @@ void receiver_poll_events(receiver *self)
             s_note_disconnect(self, event.endpoint);
         else
             zhashx_delete(self->silent_since, event.endpoint);  // libzmq is on it
+        if (strcmp(event.name, "CONNECTED") == 0)
+            self->gone_since_ms = 0;
         tw_zmq_event_clear(&event);
     }
     if (zhashx_size(self->silent_since) > 0)
         s_reconnect_given_up(self);
+    s_log_suppressed(self, zclock_mono());
+}
+
+bool receiver_producer_gone(receiver *self, int64_t quiet_ms)
+{
+    receiver_poll_events(self);
+    if (self->gone_since_ms == 0)
+        return false;
+    int64_t since =
+        self->gone_since_ms > self->last_message_ms ? self->gone_since_ms : self->last_message_ms;
+    return zclock_mono() - since >= quiet_ms;
 }
 
 int receiver_recv(receiver *self, tw_message *msg)
@@ -239,12 +318,15 @@ int receiver_recv(receiver *self, tw_message *msg)
     zmq_msg_init(&payload);
     int frames = s_read_frames(self, &topic, &payload);
     int result = 0;
+    if (frames > 0)
+        self->last_message_ms = zclock_mono();
     if (frames < 0)
         result = frames == -EAGAIN ? 0 : frames;
     else if (frames != 2)
         self->counters.bad_frames++;
     else if (s_decode(self, &topic, &payload, msg) == 0) {
-        if (s_track_sequence(self, tw_message_topic(msg->kind), tw_message_header(msg))) {
+        const char *origin = zmq_msg_gets(&topic, "Peer-Address");
+        if (s_track_sequence(self, tw_message_topic(msg->kind), origin, tw_message_header(msg))) {
             self->counters.received++;
             result = 1;
         } else {

@@ -3,11 +3,12 @@
     One SUB socket connected to every producer endpoint, subscribed to the
     chosen topic prefixes. receiver_recv() reads one two-frame message,
     validates and decodes it, and asks a stream_tracker about its sequence
-    per (producer id, run id, topic): it hands over only messages that are
-    new, logs and counts gaps and restarts, and drops duplicates (a
-    late-joiner replay) silently.
-    Hostile input (wrong frame count, undecodable payload, foreign major) is
-    counted and skipped.
+    per (peer address, producer id, run id, topic): it hands over only
+    messages that are new, logs and counts gaps and restarts, and drops
+    duplicates (a late-joiner replay) silently.
+    Hostile input (wrong frame count, undecodable payload, foreign major,
+    a payload past the decode budget, an absurd sequence jump) is counted
+    and skipped; log lines a peer can cause are escaped and rate-limited.
 */
 #ifndef TW_RECEIVER_H
 #define TW_RECEIVER_H
@@ -41,6 +42,9 @@ typedef struct {
     uint64_t bad_versions;   // another schema major
     uint64_t streams_reset;  // sequence tables cleared at their bound
     uint64_t disconnects;    // a producer went away, or sent more than max_message_bytes
+    uint64_t implausible;    // sequence jumps over STREAM_TRACKER_MAX_JUMP, dropped
+    uint64_t rebases;        // streams moved to a consistent run of such sequences
+    uint64_t too_big;        // payloads past the decode budget or the producer's row bounds
 } receiver_counters;
 
 //  Creates the socket and connects it. Returns NULL after printing a message
@@ -62,6 +66,11 @@ int receiver_recv(receiver *self, tw_message *msg);
 //  Handles pending socket events (disconnections) without blocking; called
 //  by receiver_recv too. Call it now and then when no message comes.
 void receiver_poll_events(receiver *self);
+
+//  True when a producer's connection went away (no connection was made
+//  again since) and no message at all arrived for quiet_ms after that: the
+//  producer's run is over, whether or not its final report reached us.
+bool receiver_producer_gone(receiver *self, int64_t quiet_ms);
 
 //  Counters so far.
 const receiver_counters *receiver_get_counters(const receiver *self);

@@ -16,12 +16,20 @@
 #define REPORT "tcpwin.report"
 #define FLOW   "tcpwin.flow"
 
+static stream_tracker_event s_check_from(stream_tracker *tracker, const char *topic,
+                                         const char *origin, const char *producer, uint64_t run,
+                                         uint64_t sequence)
+{
+    stream_tracker_event event;
+    assert_int_equal(stream_tracker_check(tracker, topic, origin, producer, run, sequence, &event),
+                     0);
+    return event;
+}
+
 static stream_tracker_event s_check(stream_tracker *tracker, const char *topic,
                                     const char *producer, uint64_t run, uint64_t sequence)
 {
-    stream_tracker_event event;
-    assert_int_equal(stream_tracker_check(tracker, topic, producer, run, sequence, &event), 0);
-    return event;
+    return s_check_from(tracker, topic, NULL, producer, run, sequence);
 }
 
 //  The first message of a stream is its baseline, whatever its sequence (a
@@ -160,6 +168,91 @@ static void test_bound_resets_the_tables(void **state)
     stream_tracker_destroy(&tracker);
 }
 
+//  One message claiming sequence 2^64-1 (or any jump over the bound) is
+//  counted and dropped; the real producer's next messages go on as before.
+static void test_absurd_jump_does_not_poison_the_stream(void **state)
+{
+    (void)state;
+    stream_tracker *tracker = stream_tracker_new(0);
+    assert_non_null(tracker);
+    s_check(tracker, REPORT, "victim", 9, 1);
+    s_check(tracker, REPORT, "victim", 9, 2);
+    stream_tracker_event e = s_check(tracker, REPORT, "victim", 9, UINT64_MAX);
+    assert_int_equal(e.verdict, STREAM_TRACKER_IMPLAUSIBLE);
+    assert_false(stream_tracker_is_new(&e));
+    assert_int_equal(e.last, 2);
+    e = s_check(tracker, REPORT, "victim", 9, 3);
+    assert_int_equal(e.verdict, STREAM_TRACKER_NEXT);
+    assert_true(stream_tracker_is_new(&e));
+    // Just inside the bound is a gap; just over it is not.
+    assert_int_equal(s_check(tracker, REPORT, "victim", 9, 3 + STREAM_TRACKER_MAX_JUMP).verdict,
+                     STREAM_TRACKER_GAP);
+    assert_int_equal(
+        s_check(tracker, REPORT, "victim", 9, 3 + 2 * STREAM_TRACKER_MAX_JUMP + 1).verdict,
+        STREAM_TRACKER_IMPLAUSIBLE);
+    // Far backwards is implausible too; a near one is a duplicate.
+    assert_int_equal(s_check(tracker, REPORT, "victim", 9, 1).verdict, STREAM_TRACKER_IMPLAUSIBLE);
+    assert_int_equal(s_check(tracker, REPORT, "victim", 9, 2 + STREAM_TRACKER_MAX_JUMP).verdict,
+                     STREAM_TRACKER_DUPLICATE);
+    assert_int_equal(s_check(tracker, REPORT, "victim", 9, 4 + STREAM_TRACKER_MAX_JUMP).verdict,
+                     STREAM_TRACKER_NEXT);
+    const stream_tracker_counters *c = stream_tracker_get_counters(tracker);
+    assert_int_equal(c->implausible, 3);
+    assert_int_equal(c->gaps, 1);
+    assert_int_equal(c->lost, STREAM_TRACKER_MAX_JUMP - 1);  // never 2^64 - something
+    assert_int_equal(c->duplicates, 1);
+    assert_int_equal(c->rebases, 0);
+    stream_tracker_destroy(&tracker);
+}
+
+//  Scattered absurd sequences never move a stream; a consistent run of them
+//  (a producer really past the bound, or a baseline that was the hostile
+//  message) is followed after STREAM_TRACKER_ADOPT_AFTER messages.
+static void test_consistent_run_of_jumps_is_followed(void **state)
+{
+    (void)state;
+    stream_tracker *tracker = stream_tracker_new(0);
+    assert_non_null(tracker);
+    s_check(tracker, REPORT, "p", 1, UINT64_MAX);  // a hostile baseline
+    for (int i = 0; i < 10; i++)                   // absurd, but not following each other
+        assert_int_equal(s_check(tracker, REPORT, "p", 1, (uint64_t)i % 2 ? 7 : 1 << 30).verdict,
+                         STREAM_TRACKER_IMPLAUSIBLE);
+    assert_int_equal(s_check(tracker, REPORT, "p", 1, 8).verdict, STREAM_TRACKER_IMPLAUSIBLE);
+    stream_tracker_event e = s_check(tracker, REPORT, "p", 1, 9);
+    assert_int_equal(e.verdict, STREAM_TRACKER_NEW);  // 7, 8, 9: the real producer
+    assert_true(e.rebased);
+    assert_true(stream_tracker_is_new(&e));
+    assert_int_equal(s_check(tracker, REPORT, "p", 1, 10).verdict, STREAM_TRACKER_NEXT);
+    const stream_tracker_counters *c = stream_tracker_get_counters(tracker);
+    assert_int_equal(c->implausible, 11);
+    assert_int_equal(c->rebases, 1);
+    assert_int_equal(c->lost, 0);
+    stream_tracker_destroy(&tracker);
+}
+
+//  A message from one origin never touches a stream seen from another, even
+//  under the same producer id and run id; nor is it a restart of it.
+static void test_origins_are_apart(void **state)
+{
+    (void)state;
+    stream_tracker *tracker = stream_tracker_new(0);
+    assert_non_null(tracker);
+    s_check_from(tracker, REPORT, "10.0.0.1", "victim", 5, 100);
+    stream_tracker_event e = s_check_from(tracker, REPORT, "10.0.0.2", "victim", 5, 1000);
+    assert_int_equal(e.verdict, STREAM_TRACKER_NEW);
+    e = s_check_from(tracker, REPORT, "10.0.0.2", "victim", 6, 1);
+    assert_true(e.restarted);  // a restart on its own origin only
+    assert_int_equal(s_check_from(tracker, REPORT, "10.0.0.1", "victim", 5, 101).verdict,
+                     STREAM_TRACKER_NEXT);
+    // The origin's length is part of the key: no origin text can collide.
+    assert_int_equal(s_check_from(tracker, REPORT, "10.0.0.1|", "victim", 5, 101).verdict,
+                     STREAM_TRACKER_NEW);
+    const stream_tracker_counters *c = stream_tracker_get_counters(tracker);
+    assert_int_equal(c->restarts, 1);
+    assert_int_equal(c->duplicates + c->gaps + c->implausible, 0);
+    stream_tracker_destroy(&tracker);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +261,9 @@ int main(void)
         cmocka_unit_test(test_gaps_and_lost_counts),
         cmocka_unit_test(test_streams_apart_and_restarts),
         cmocka_unit_test(test_bound_resets_the_tables),
+        cmocka_unit_test(test_absurd_jump_does_not_poison_the_stream),
+        cmocka_unit_test(test_consistent_run_of_jumps_is_followed),
+        cmocka_unit_test(test_origins_are_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,25 @@
 //  (analyzer.h) encode to less (test_report checks the worst case).
 #define TW_MAX_MESSAGE_BYTES (64 * 1024 * 1024)
 
+//  The most stalled flows a producer lists in one report (its --max-stalled
+//  bound); the most host rows is TW_MAX_HOSTS_LIMIT (analyzer.h). A report
+//  with more rows than that comes from no producer of ours, and is refused.
+#define TW_MAX_STALLED_ROWS 100000
+
+//  Decoding has a memory budget: protobuf-c may spend some 75 bytes of
+//  memory per byte of a hostile payload (a host row of two bytes on the wire
+//  is a struct, a pointer and a slot in its scan tables once decoded). The
+//  budget of one decode is TW_DECODE_BYTES_PER_BYTE times the payload plus
+//  TW_DECODE_SLACK_BYTES, at most TW_DECODE_BUDGET_MAX, which the largest
+//  report a producer can send (TW_MAX_HOSTS_LIMIT IPv6 host rows and
+//  TW_MAX_STALLED_ROWS stalled flows, every field at its widest) fits with a
+//  margin (test_wire checks it). Every allocation counts with malloc's
+//  overhead, and nothing freed during the decode is given back: the count is
+//  an upper bound of the memory it took.
+#define TW_DECODE_BYTES_PER_BYTE 16
+#define TW_DECODE_SLACK_BYTES    (1024 * 1024)
+#define TW_DECODE_BUDGET_MAX     ((size_t)256 * 1024 * 1024)
+
 typedef enum { TW_MSG_REPORT, TW_MSG_FLOW } tw_msg_kind;
 
 //  A decoded message; owns what protobuf-c unpacked.
@@ -53,9 +72,14 @@ bool tw_topic_subscription_ok(const void *prefix, size_t len);
 //  Decodes one topic + payload pair. Returns 0 and fills *out (release it with
 //  tw_message_free), -ENOENT for a topic that is not ours, -EBADMSG for a
 //  payload that does not decode or lacks its header, -EPROTO for another
-//  schema major.
+//  schema major, -EMSGSIZE for a payload that would take more memory than
+//  its decode budget or holds more rows than a producer ever sends, -ENOMEM
+//  when memory ran out under the budget.
 int tw_wire_decode(const void *topic, size_t topic_len, const void *payload, size_t payload_len,
                    tw_message *out);
+
+//  The memory budget, in bytes, of decoding a payload of payload_len bytes.
+size_t tw_wire_decode_budget(size_t payload_len);
 
 //  Releases what tw_wire_decode unpacked; harmless on a zeroed message.
 void tw_message_free(tw_message *msg);

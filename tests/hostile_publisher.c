@@ -1,0 +1,174 @@
+/*  hostile_publisher: a peer that publishes what no producer of ours would,
+    for tests/e2e_hostile_publisher.sh.
+
+        hostile_publisher poison REAL_EP HOSTILE_EP
+            REAL_EP is the real producer 'victim' (run 7, sequences 1..5, the
+            last one final); after its sequence 2, HOSTILE_EP claims to be
+            'victim' with sequences 1000 and 2^64-1, and the real endpoint
+            itself carries one message with sequence 2^64-6 (a relay's case).
+        hostile_publisher inject EP
+            producer ids with a newline and terminal escapes, with a gap and
+            a restart, then 5,000 run ids of one producer id: 5,004 reports.
+        hostile_publisher amplify EP MEGABYTES
+            one report of MEGABYTES of empty host rows (2 bytes each on the
+            wire), then a small final report.
+        hostile_publisher nofinal EP
+            two reports of a run, then the connection closes: the final
+            report never comes.
+
+    Each endpoint is bound with XPUB and waits (10 s at most) for a
+    subscription before anything is sent. Exit status 0, or 1 on failure.
+*/
+#include <czmq.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+
+//  Binds an XPUB socket on endpoint and waits for a subscription.
+static zsock_t *s_publisher(const char *endpoint)
+{
+    zsock_t *sock = zsock_new(ZMQ_XPUB);
+    if (sock)
+        zsock_set_sndhwm(sock, 0);  // before bind: a connection made then keeps it
+    if (!sock || zsock_bind(sock, "%s", endpoint) < 0) {
+        fprintf(stderr, "hostile_publisher: cannot bind '%s'\n", endpoint);
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    zsock_set_rcvtimeo(sock, 10000);
+    zframe_t *subscription = zframe_recv(sock);
+    if (!subscription) {
+        fprintf(stderr, "hostile_publisher: no subscriber on '%s'\n", endpoint);
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    zframe_destroy(&subscription);
+    return sock;
+}
+
+static int s_send(zsock_t *sock, const Tcpwin__Report *report)
+{
+    size_t len;
+    uint8_t *payload = tw_wire_encode(&report->base, &len);
+    int rc = payload ? zsock_send(sock, "sb", TW_TOPIC_REPORT, payload, len) : -1;
+    free(payload);
+    return rc;
+}
+
+static int s_report(zsock_t *sock, const char *producer, uint64_t run, uint64_t sequence,
+                    bool final)
+{
+    Tcpwin__Header header;
+    tcpwin__header__init(&header);
+    header.schema_major = TW_SCHEMA_MAJOR;
+    header.producer_id = (char *)producer;
+    header.run_id = run;
+    header.sequence = sequence;
+    Tcpwin__Report report;
+    tcpwin__report__init(&report);
+    report.header = &header;
+    report.final = final;
+    return s_send(sock, &report);
+}
+
+static int s_poison(const char *real_endpoint, const char *hostile_endpoint)
+{
+    zsock_t *real = s_publisher(real_endpoint);
+    zsock_t *hostile = real ? s_publisher(hostile_endpoint) : NULL;
+    int rc = hostile ? 0 : -1;
+    if (rc == 0) {
+        rc |= s_report(real, "victim", 7, 1, false);
+        rc |= s_report(real, "victim", 7, 2, false);
+        zclock_sleep(200);  // in this order, across the two connections
+        rc |= s_report(hostile, "victim", 7, 1000, false);
+        rc |= s_report(hostile, "victim", 7, UINT64_MAX, false);
+        rc |= s_report(real, "victim", 7, UINT64_MAX - 5, false);
+        zclock_sleep(200);
+        for (uint64_t sequence = 3; sequence <= 5; sequence++)
+            rc |= s_report(real, "victim", 7, sequence, sequence == 5);
+    }
+    zsock_destroy(&hostile);
+    zsock_destroy(&real);
+    return rc;
+}
+
+static int s_inject(const char *endpoint)
+{
+    zsock_t *sock = s_publisher(endpoint);
+    if (!sock)
+        return -1;
+    const char *evil = "evil\ntcpwin-subscriber: FORGED line \x1b[31mred\x1b[0m";
+    int rc = s_report(sock, evil, 1, 1, false);
+    rc |= s_report(sock, evil, 1, 5, false);  // a gap
+    rc |= s_report(sock, evil, 2, 1, false);  // a restart
+    for (uint64_t run = 1; run <= 5000; run++)
+        rc |= s_report(sock, "flood\x1b[2J", run, 1, false);
+    rc |= s_report(sock, "end", 1, 1, true);
+    zsock_destroy(&sock);
+    return rc;
+}
+
+static int s_amplify(const char *endpoint, long megabytes)
+{
+    zsock_t *sock = s_publisher(endpoint);
+    if (!sock || megabytes <= 0)
+        return -1;
+    Tcpwin__Header header;
+    tcpwin__header__init(&header);
+    header.schema_major = TW_SCHEMA_MAJOR;
+    header.producer_id = "amplifier";
+    header.run_id = 1;
+    header.sequence = 1;
+    Tcpwin__Report report;
+    tcpwin__report__init(&report);
+    report.header = &header;
+    size_t head_len;
+    uint8_t *head = tw_wire_encode(&report.base, &head_len);
+    size_t rows = (size_t)megabytes * 1000 * 1000 / 2;
+    uint8_t *payload = head ? malloc(head_len + 2 * rows) : NULL;
+    int rc = payload ? 0 : -1;
+    if (payload) {
+        memcpy(payload, head, head_len);
+        for (size_t i = 0; i < rows; i++)
+            payload[head_len + 2 * i] = 0x2a, payload[head_len + 2 * i + 1] = 0;  // empty HostRow
+        rc = zsock_send(sock, "sb", TW_TOPIC_REPORT, payload, head_len + 2 * rows);
+        rc |= s_report(sock, "amplifier", 1, 2, true);
+    }
+    free(payload);
+    free(head);
+    zsock_destroy(&sock);
+    return rc;
+}
+
+static int s_nofinal(const char *endpoint)
+{
+    zsock_t *sock = s_publisher(endpoint);
+    if (!sock)
+        return -1;
+    int rc = s_report(sock, "no-final", 3, 1, false);
+    rc |= s_report(sock, "no-final", 3, 2, false);
+    zsock_destroy(&sock);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    zsys_handler_set(NULL);
+    // czmq closes sockets with its own linger at exit (0 by default): what
+    // was queued for a slow subscriber would be thrown away.
+    zsys_set_linger(10000);
+    int rc = -1;
+    if (argc == 4 && strcmp(argv[1], "poison") == 0)
+        rc = s_poison(argv[2], argv[3]);
+    else if (argc == 3 && strcmp(argv[1], "inject") == 0)
+        rc = s_inject(argv[2]);
+    else if (argc == 4 && strcmp(argv[1], "amplify") == 0)
+        rc = s_amplify(argv[2], strtol(argv[3], NULL, 10));
+    else if (argc == 3 && strcmp(argv[1], "nofinal") == 0)
+        rc = s_nofinal(argv[2]);
+    else
+        fprintf(stderr, "usage: hostile_publisher poison|inject|amplify|nofinal EP...\n");
+    return rc == 0 ? 0 : 1;
+}
