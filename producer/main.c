@@ -27,6 +27,7 @@
 #include "publisher.h"
 #include "report_builder.h"
 #include "signals.h"
+#include "wire.h"
 #include "tw_time.h"
 
 enum { EXIT_USAGE = 2, EXIT_DAMAGED = 3 };
@@ -203,7 +204,8 @@ static bool s_parse_numeric_option(int opt, const char *arg, options *o)
         return tw_number_option("host-ttl", arg, 0, 365 * day, &v) &&
                ((a->host_ttl_us = (int64_t)v * 1000000), 1);
     case OPT_MAX_STALLED:
-        return tw_number_option("max-stalled", arg, 0, 100000, &v) && ((a->max_stalled = v), 1);
+        return tw_number_option("max-stalled", arg, 0, TW_MAX_STALLED_ROWS, &v) &&
+               ((a->max_stalled = v), 1);
     case OPT_WAIT_SUBSCRIBERS:
         return tw_number_option("wait-subscribers", arg, 0, 100000, &v) &&
                ((o->wait_subscribers = (int)v), 1);
