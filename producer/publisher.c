@@ -236,6 +236,10 @@ static void s_fill_header(publisher *self, Tcpwin__Header *header, uint64_t sequ
 
 int publisher_send_report(publisher *self, Tcpwin__Report *report)
 {
+    // A subscription is stored only when we apply it (manual mode): apply
+    // those waiting before every report, so a subscriber that connected
+    // since the last look gets this one.
+    (void)publisher_process_subscriptions(self, 0);
     s_fill_header(self, report->header, ++self->report_sequence);
     size_t len;
     uint8_t *payload = tw_wire_encode(&report->base, &len);

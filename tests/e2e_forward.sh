@@ -11,7 +11,8 @@
 #  5. UDP: a 26 KB report (1200 hosts) reaches `nc -u -l` byte-equal, in
 #     datagrams nc reads whole;
 #  6. SIGTERM with the sink away: exit 0 within the grace period, the lost
-#     reports are said.
+#     reports are said;
+#  7. a second SIGTERM during a long grace period stops at once.
 source "$(dirname "$0")/lib.sh"
 
 capture="$DATA/ndpi__mining.pcapng"
@@ -213,5 +214,22 @@ stop_forward 6
 stop_ms=$((($(date +%s%N) - started) / 1000000))
 check "6: stopped within the grace period and a margin (${stop_ms} ms)" [ "$stop_ms" -lt 2000 ]
 check "6: the unsent reports are said" grep -q "$ref5_reports reports not sent within 500 ms" "$work/t6.err"
+
+# 7. A second SIGTERM while flushing for up to 30 s: out at once, the loss said.
+zport=$(free_port)
+nport=$(free_port)
+start_forward t7 "$zport" "tcp://127.0.0.1:$nport" --grace-ms 30000
+produce "$zport" "$capture" --interval 5 --min-pkts 1
+wait_received t7 "$ref5_reports" 10
+started=$(date +%s%N)
+kill -TERM "$fwd_pid"
+wait_line "$work/t7.err" "flushing" 5
+kill -TERM "$fwd_pid"
+wait_pid "$fwd_pid" 10
+rc=$?
+stop_ms=$((($(date +%s%N) - started) / 1000000))
+check "7: a second signal exits 0 at once, not after 30 s (${stop_ms} ms)" \
+    [ "$rc" -eq 0 ] && [ "$stop_ms" -lt 5000 ]
+check "7: the reports it gave up are said" grep -q "second signal: $ref5_reports reports not sent" "$work/t7.err"
 
 summary

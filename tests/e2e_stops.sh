@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# How a producer run ends when its input does not cooperate: a stop signal
+# while a FIFO or standard input has no writer yet ends the run like any
+# stop (exit 0, an empty final report to the subscribers), and a capture
+# damaged inside its very first record is a damaged capture (exit 3, the
+# final report published), as the README says.
+source "$(dirname "$0")/lib.sh"
+sample=$DATA/zeek__206_example_b.pcap
+
+# stopped_while_opening NAME INPUT [redirect]: a producer on INPUT that
+# nothing writes to, a subscriber waiting for the final report, SIGTERM.
+stopped_while_opening() {
+    local name=$1 input=$2 port producer sub
+    port=$(free_port)
+    "$SUBSCRIBER" --connect "tcp://127.0.0.1:$port" print --format json --until-final \
+        >"$work/$name.json" 2>"$work/$name.sub.err" &
+    sub=$!
+    pids+=("$sub")
+    if [ "$input" = - ]; then
+        # Standard input that stays open and silent: a FIFO nobody writes to,
+        # held open for writing by this script.
+        mkfifo "$work/$name.stdin"
+        exec 8<>"$work/$name.stdin"
+        "$PRODUCER" -r - --publish "tcp://127.0.0.1:$port" <"$work/$name.stdin" 2>"$work/$name.err" &
+    else
+        "$PRODUCER" -r "$input" --publish "tcp://127.0.0.1:$port" 2>"$work/$name.err" &
+    fi
+    producer=$!
+    pids+=("$producer")
+    # The producer binds before it opens its input: the subscriber connects
+    # while the input still waits (its subscription follows the handshake,
+    # and the producer reads what arrived before it sends the final report).
+    wait_listening "$port" 10
+    wait_for 10 established "$port"
+    kill -TERM "$producer"
+    wait_pid "$producer" 10
+    check "$name: SIGTERM while opening exits 0" [ $? -eq 0 ]
+    check "$name: no error said" [ ! -s "$work/$name.err" ]
+    wait_pid "$sub" 10
+    check "$name: the subscriber got an empty final report" \
+        jq -e 'select(.topic == "tcpwin.report" and .final == true and (.hosts | length) == 0)' \
+        "$work/$name.json"
+    exec 8<&- 2>/dev/null
+}
+# established PORT: a connection to PORT is established.
+established() { [ -n "$(ss -Htn state established "dport = :$1" 2>/dev/null)" ]; }
+
+mkfifo "$work/fifo"
+stopped_while_opening fifo "$work/fifo"
+stopped_while_opening stdin -
+
+# Damage inside the first record: a sound file header, then half a record.
+head -c 40 "$sample" >"$work/first-record-cut.pcap"
+replay "$work/first-record-cut.pcap" "$work/cut.json" json
+check "first record cut: exit 3" [ "$producer_rc" -eq 3 ]
+check "first record cut: says where" grep -q "damaged after 0 packets" "$work/cut.json.producer.err"
+check "first record cut: the final report was published" \
+    jq -e 'select(.topic == "tcpwin.report" and .final == true)' "$work/cut.json"
+summary
