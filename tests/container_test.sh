@@ -276,7 +276,7 @@ live_capture() {
     run "$@" "$IMAGE" sh -c "tcpwin-producer -i lo -f 'tcp port $LIVE_PORT' -Z tcpwin \
         --publish tcp://127.0.0.1:$LIVE_PORT & pid=\$!; sleep 2;
         grep -E '^(Uid|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/\$pid/status;
-        kill -INT \$pid 2>/dev/null && wait \$pid" >"$WORK/live-$name.out" 2>&1
+        kill -INT \$pid 2>/dev/null && wait \$pid; exit 0" >"$WORK/live-$name.out" 2>&1
     rc=$?
     [ "$rc" -eq 0 ] && ! grep -qi 'permission\|not permitted' "$WORK/live-$name.out"
 }

@@ -20,6 +20,20 @@
 
 #include <cmocka.h>
 
+//  Resident memory says nothing under AddressSanitizer (its quarantine keeps
+//  freed memory, its shadow adds more): there, the memory bounds are not
+//  asserted, everything else is.
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_MEANINGFUL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RSS_MEANINGFUL 0
+#endif
+#endif
+#ifndef RSS_MEANINGFUL
+#define RSS_MEANINGFUL 1
+#endif
+
 #include "publisher.h"
 #include "wire.h"
 
@@ -179,7 +193,7 @@ static void test_foreign_subscriptions_are_refused_and_counted(void **state)
                   (unsigned long long)publisher_evicted(f->pub), grown);
     assert_true(publisher_refused(f->pub) > 0);
     assert_true(publisher_evicted(f->pub) > 0);
-    assert_true(grown < 16 * 1024);
+    assert_true(!RSS_MEANINGFUL || grown < 16 * 1024);
     // None was applied: the stranger's subscriptions count for nothing.
     assert_int_equal(publisher_wait_subscribers(f->pub, 0, 0), 0);
     s_release(child, hold[1]);
@@ -289,7 +303,7 @@ static void test_a_stalled_subscriber_holds_a_bounded_number_of_bytes(void **sta
     assert_true(publisher_dropped(f->pub) > 0);
     // 8 queued, one being written, the latest kept for replay, and what
     // the stalled side (same process) took: far below 200 MB.
-    assert_true(grown < 40 * 1024);
+    assert_true(!RSS_MEANINGFUL || grown < 40 * 1024);
     free(blob);
     zsock_destroy(&stalled);
 }

@@ -18,6 +18,20 @@
 
 #include <cmocka.h>
 
+//  Resident memory says nothing under AddressSanitizer (its quarantine keeps
+//  freed memory, its shadow adds more): there, the memory bounds are not
+//  asserted, everything else is.
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_MEANINGFUL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RSS_MEANINGFUL 0
+#endif
+#endif
+#ifndef RSS_MEANINGFUL
+#define RSS_MEANINGFUL 1
+#endif
+
 #include "relay.h"
 #include "signals.h"
 #include "wire.h"
@@ -126,7 +140,7 @@ static void test_foreign_subscriptions_stop_at_the_relay(void **state)
                   "passed upstream, relay resident memory %+ld KiB\n",
                   foreign, ours, grown);
     assert_int_equal(foreign, 0);
-    assert_true(grown < 16 * 1024);
+    assert_true(!RSS_MEANINGFUL || grown < 16 * 1024);
 
     // Still relaying: a report of the producer reaches the dashboard.
     int status;
