@@ -8,6 +8,8 @@
 */
 #include <czmq.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -330,7 +332,9 @@ static void s_on_flow(const tw_flow_record *flow, void *arg)
     producer *p = arg;
     tw_flow_message message;
     tw_flow_message_init(&message, flow);
-    (void)publisher_send_flow(p->output, &message.record);  // it counts and logs its failures
+    // A full queue is counted in messagesDropped; a failed send or encoding
+    // is logged by the publisher.
+    (void)publisher_send_flow(p->output, &message.record);
 }
 
 //  The packet's capture time; pcapng timestamp offsets can put it past
@@ -495,30 +499,59 @@ static int s_stop_before_input(producer *p, const options *o, tw_analyzer_sink s
     return EXIT_SUCCESS;
 }
 
+//  As root, a regular file to read is opened before the switch of user,
+//  which then comes right after the publisher's bind, before anything is
+//  read. Not a FIFO: opening one waits for its writer, and opened without
+//  waiting it reads as empty until then; it is opened after the switch (so
+//  the user -Z names must be able to open it). A file that cannot be
+//  opened here is left to capture_open, which says why.
+static void s_open_file_early(capture_options *capture)
+{
+    if (strcmp(capture->file, "-") == 0)
+        return;
+    int fd = open(capture->file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    int flags = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fcntl(fd, F_GETFL) : -1;
+    if (flags == -1 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == -1) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    capture->file_open = true;
+    capture->file_fd = fd;
+}
+
 //  Opens the input and binds the publisher, in the order least privilege
 //  needs. A live interface is opened first, with CAP_NET_RAW. Then, when
 //  the drop is a switch of user (root), which applies to every thread: the
-//  publisher (which reads the CURVE secret and starts libzmq's threads),
-//  the file, and the drop last, so that subscribers can connect while a
-//  FIFO waits for its writer. Otherwise clearing capabilities applies to
-//  this thread only, so it comes before any thread starts: the drop, then
-//  the publisher and the file. Returns 0, or -1 (the reason printed).
+//  file is opened (not read), the publisher binds (it reads the CURVE
+//  secret and starts libzmq's threads), the switch, and only then the
+//  capture starts reading, so that subscribers can connect while a FIFO
+//  waits for its writer and no byte from outside is handled as root.
+//  Otherwise clearing capabilities applies to this thread only, so it comes
+//  before any thread starts: the drop, then the publisher and the file.
+//  Returns 0, or -1 (the reason printed).
 static int s_open_edges(producer *p, const options *o)
 {
     bool live = o->capture.interface != NULL;
     bool switching = privileges_will_switch(o->user);
+    if (privileges_prepare() != 0)
+        return -1;
     if (live) {
         (void)privileges_raise_capture();  // without it, libpcap says "permission denied"
         if (!(p->input = capture_open(&o->capture)))
             return -1;
     }
+    capture_options capture = o->capture;
+    if (!live && switching)
+        s_open_file_early(&capture);
     if (!switching && privileges_drop(o->user) != 0)
         return -1;
     p->output = publisher_new(&o->publish);
-    if (p->output && !live)
-        p->input = capture_open(&o->capture);
-    if (p->input && switching && privileges_drop(o->user) != 0)
+    if (p->output && switching && privileges_drop(o->user) != 0)
         return -1;
+    if (p->output && !live)
+        p->input = capture_open(&capture);
     // A stop while the input was opening is handled by main, not an error.
     return p->output && (p->input || tw_signals_stop_requested()) ? 0 : -1;
 }
@@ -558,6 +591,9 @@ int main(int argc, char **argv)
 
     zsys_handler_set(NULL);
     tw_signals_install();
+    // SIGUSR1 has no use here yet: ignored, it neither kills the producer
+    // nor interrupts a read of standard input or a FIFO.
+    signal(SIGUSR1, SIG_IGN);
     producer p = {0};
     if (s_open_edges(&p, &o) != 0) {
         publisher_destroy(&p.output);

@@ -28,8 +28,10 @@ int privileges_raise_capture(void)
     return rc == 0 ? 0 : -error;
 }
 
-//  As root: the bounding set goes too, so not even an exec of a setuid or
-//  file-capability binary could bring a capability back.
+//  The bounding set goes (when we may: CAP_SETPCAP), so not even an exec of
+//  a setuid or file-capability binary could bring a capability back. It
+//  does not touch what is permitted now: CAP_NET_RAW and a switch of user
+//  still work after it.
 static void s_drop_bounding_set(void)
 {
     for (cap_value_t cap = 0; cap <= CAP_LAST_CAP; cap++)
@@ -93,6 +95,19 @@ bool privileges_will_switch(const char *user)
 {
     bool root = geteuid() == 0 || getuid() == 0;
     return root && strcmp(user, "root") != 0 && s_can_switch_user();
+}
+
+int privileges_prepare(void)
+{
+    // Both are per thread, inherited by the threads started later: done
+    // first, they hold for libzmq's and czmq's threads too.
+    s_drop_bounding_set();
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        int error = errno;
+        tw_log("cannot set no_new_privs: %s", strerror(error));
+        return -error;
+    }
+    return 0;
 }
 
 int privileges_drop(const char *user)

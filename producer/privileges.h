@@ -26,6 +26,11 @@
 
 #define PRIVILEGES_DEFAULT_USER "nobody"
 
+//  Before any thread starts: drops the bounding set (when allowed) and sets
+//  no_new_privs, both of which are per thread and inherited. Returns 0 or a
+//  negative errno (printed).
+int privileges_prepare(void);
+
 //  Makes CAP_NET_RAW effective when it is permitted. Returns 0, or -EPERM
 //  when it is not (activation then fails with libpcap's own message).
 int privileges_raise_capture(void);

@@ -335,7 +335,12 @@ static void s_handle_subscription(publisher *self, zmq_msg_t *msg)
     const uint8_t *data = zmq_msg_data(msg);
     size_t size = zmq_msg_size(msg);
     bool replayed = false;
-    if (size == 0 || data[0] > 1 || !tw_topic_subscription_ok(data + 1, size - 1))
+    if (size == 0 || data[0] > 1 || zmq_msg_more(msg)) {
+        // Not a subscription: libzmq no longer knows whose the next ones are.
+        s_refuse(self, msg);
+        int cut = peer_eviction_cut_all(self->ports, self->n_ports);
+        self->evicted += cut > 0 ? (uint64_t)cut : 0;
+    } else if (!tw_topic_subscription_ok(data + 1, size - 1))
         s_refuse(self, msg);
     else if (s_apply(self, data[0] == 1 ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, data + 1, size - 1) != 0)
         tw_log("cannot apply a subscription: %s", zmq_strerror(errno));
@@ -354,7 +359,8 @@ int publisher_process_subscriptions(publisher *self, int timeout_ms)
 {
     zmq_pollitem_t item = {.socket = self->raw, .events = ZMQ_POLLIN};
     int rc = zmq_poll(&item, 1, timeout_ms);
-    while (rc > 0) {
+    // Then every message waiting, until EAGAIN (an empty one counts too).
+    while (rc >= 0 && (item.revents & ZMQ_POLLIN)) {
         zmq_msg_t msg;
         zmq_msg_init(&msg);
         rc = zmq_msg_recv(&msg, self->raw, ZMQ_DONTWAIT);

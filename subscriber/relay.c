@@ -1,11 +1,17 @@
 /*  relay: XSUB -> XPUB in one poll loop, subscriptions checked on the way up.
 
     Not zmq_proxy: the dashboards' side is a manual XPUB, like the
-    producer's, so a subscription is stored and passed upstream only when it
-    is a prefix of one of our topics; anything else is refused, counted, and
-    its sender's connections are cut (peer_eviction.h), so a dashboard can
-    neither grow the relay's memory nor reach the producers behind it with
-    subscriptions. Messages from the producers pass unchanged, every frame.
+    producer's, so a subscription is stored only when it is a prefix of one
+    of our topics; anything else is refused, counted, and its sender's
+    connections are cut (peer_eviction.h). The relay subscribes upstream
+    once, to everything of ours, and passes no dashboard's unsubscription
+    up (one could otherwise unsubscribe the relay for all); a dashboard's
+    subscription goes up at most once a second (RELAY_REPLAY_MS), only so
+    that the producers replay their latest report to late joiners. So a
+    dashboard can neither grow the relay's memory nor steer the producers
+    behind it. Messages from the producers pass unchanged, every frame, up
+    to TW_MAX_MESSAGE_BYTES; each dashboard's queue is bounded in bytes, as
+    the producer's are (RELAY_QUEUE_BYTES).
 */
 #include "relay.h"
 #include "program.h"
@@ -20,7 +26,10 @@
 #include "signals.h"
 #include "wire.h"
 
-#define MAX_BINDS 64
+#define MAX_BINDS         64
+#define RELAY_REPLAY_MS   1000
+#define RELAY_QUEUE_BYTES (64u << 20)
+#define RELAY_MAX_HWM     1000
 
 typedef struct {
     const char *binds[MAX_BINDS];
@@ -84,6 +93,8 @@ static int s_parse(int argc, char **argv, relay_options *o)
 static bool s_setup_upstream(zsock_t *xsub, const receiver_options *up)
 {
     zsock_set_ipv6(xsub, 1);
+    zsock_set_maxmsgsize(xsub, up->max_message_bytes > 0 ? (int)up->max_message_bytes
+                                                         : TW_MAX_MESSAGE_BYTES);
     if ((up->curve_cert || up->curve_server_key) &&
         tw_curve_client_setup(xsub, up->curve_cert, up->curve_server_key) != 0)
         return false;
@@ -101,8 +112,11 @@ typedef struct {
     void *xpub;                 // for the dashboards
     uint16_t ports[MAX_BINDS];  // our TCP ports, to find peers to cut
     size_t n_ports;
-    uint64_t refused;  // subscriptions refused
-    uint64_t cut;      // connections cut for them
+    uint64_t refused;      // subscriptions refused
+    uint64_t cut;          // connections cut for them
+    int64_t forwarded_ms;  // when a dashboard's subscription last went up
+    size_t largest;        // largest message passed down so far
+    int hwm;               // each dashboard's queue, in messages, from largest
 } relay;
 
 static bool s_setup_downstream(zsock_t *xpub, const relay_options *o, tw_curve_server **curve,
@@ -114,6 +128,7 @@ static bool s_setup_downstream(zsock_t *xpub, const relay_options *o, tw_curve_s
     zsock_set_maxmsgsize(xpub, o->curve_secret ? TW_MAX_SUBSCRIPTION_BYTES_CURVE
                                                : TW_MAX_SUBSCRIPTION_BYTES);
     zsock_set_rcvhwm(xpub, 64);
+    zsock_set_sndhwm(xpub, RELAY_MAX_HWM);
     if (o->curve_secret && !(*curve = tw_curve_server_new(xpub, o->curve_secret, o->curve_allow)))
         return false;
     for (size_t i = 0; i < o->n_binds; i++) {
@@ -130,20 +145,34 @@ static bool s_setup_downstream(zsock_t *xpub, const relay_options *o, tw_curve_s
     return true;
 }
 
-//  Passes one whole message, every frame, from one socket to the other.
-//  Returns 0, or -1 when nothing (more) could be read.
-static int s_pass_message(void *from, void *to)
+//  Each dashboard's queue holds about RELAY_QUEUE_BYTES: the bound in
+//  messages follows the largest message passed (as the producer's does).
+static void s_bound_queues(relay *r, size_t size)
+{
+    if (size <= r->largest)
+        return;
+    r->largest = size;
+    size_t fit = RELAY_QUEUE_BYTES / size;
+    int hwm = fit < 2 ? 2 : fit > RELAY_MAX_HWM ? RELAY_MAX_HWM : (int)fit;
+    if (hwm != r->hwm && zmq_setsockopt(r->xpub, ZMQ_SNDHWM, &hwm, sizeof hwm) == 0)
+        r->hwm = hwm;
+}
+
+//  Passes one whole message, every frame, from the producers to the
+//  dashboards. Returns 0, or -1 when nothing (more) could be read.
+static int s_pass_message(relay *r)
 {
     int more = 1;
     for (int part = 0; more; part++) {
         zmq_msg_t msg;
         zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, from, part == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+        if (zmq_msg_recv(&msg, r->xsub, part == 0 ? ZMQ_DONTWAIT : 0) < 0) {
             zmq_msg_close(&msg);
             return -1;
         }
         more = zmq_msg_more(&msg);
-        if (zmq_msg_send(&msg, to, more ? ZMQ_SNDMORE : 0) < 0)
+        s_bound_queues(r, zmq_msg_size(&msg));
+        if (zmq_msg_send(&msg, r->xpub, more ? ZMQ_SNDMORE : 0) < 0)
             zmq_msg_close(&msg);  // a dashboard's full queue: it loses this one
     }
     return 0;
@@ -172,14 +201,22 @@ static int s_handle_subscription(relay *r)
     }
     const uint8_t *data = zmq_msg_data(&msg);
     size_t size = zmq_msg_size(&msg);
-    if (zmq_msg_more(&msg) || size == 0 || data[0] > 1 ||
-        !tw_topic_subscription_ok(data + 1, size - 1))
+    int64_t now = zclock_mono();
+    if (zmq_msg_more(&msg) || size == 0 || data[0] > 1) {
+        // Not a subscription: libzmq no longer knows whose the next ones are.
+        s_refuse(r, &msg);
+        int cut = peer_eviction_cut_all(r->ports, r->n_ports);
+        r->cut += cut > 0 ? (uint64_t)cut : 0;
+    } else if (!tw_topic_subscription_ok(data + 1, size - 1))
         s_refuse(r, &msg);
     else if (zmq_setsockopt(r->xpub, data[0] ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, data + 1,
                             size - 1) != 0)
         tw_log("relay: cannot apply a subscription: %s", zmq_strerror(errno));
-    else if (zmq_msg_send(&msg, r->xsub, 0) >= 0)
-        return 0;  // sent: the message is the socket's now
+    else if (data[0] == 1 && now - r->forwarded_ms >= RELAY_REPLAY_MS &&
+             zmq_msg_send(&msg, r->xsub, 0) >= 0) {
+        r->forwarded_ms = now;  // the producers replay their latest report
+        return 0;               // sent: the message is the socket's now
+    }
     zmq_msg_close(&msg);
     return 0;
 }
@@ -198,7 +235,7 @@ static int s_run(relay *r)
             return 1;
         }
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
-            while (s_pass_message(r->xsub, r->xpub) == 0)
+            while (s_pass_message(r) == 0)
                 ;
         if (rc > 0 && (items[1].revents & ZMQ_POLLIN))
             while (s_handle_subscription(r) == 0)
@@ -223,7 +260,11 @@ int relay_main(const receiver_options *upstream, int argc, char **argv)
         tw_log("relaying %zu producer(s) to %s", upstream->n_endpoints, o.binds[0]);
         r.xsub = zsock_resolve(xsub);
         r.xpub = zsock_resolve(xpub);
-        status = s_run(&r);
+        r.hwm = RELAY_MAX_HWM;
+        r.forwarded_ms = zclock_mono() - RELAY_REPLAY_MS;
+        // Everything of ours, once; XSUB sends it again after a reconnection.
+        static const uint8_t everything[] = "\x01tcpwin.";
+        status = zmq_send(r.xsub, everything, sizeof everything - 1, 0) < 0 ? 1 : s_run(&r);
     }
     tw_curve_server_destroy(&curve);  // its monitor first, then the socket
     zsock_destroy(&xsub);

@@ -44,7 +44,8 @@ static bool s_is_ours(uint16_t port, const uint16_t *ports, size_t n_ports)
     return false;
 }
 
-//  True when fd is a TCP connection to one of ports from address.
+//  True when fd is a TCP connection to one of ports from address (from
+//  anyone when address is NULL).
 static bool s_matches(int fd, const uint16_t *ports, size_t n_ports, const char *address)
 {
     struct stat st;
@@ -63,12 +64,13 @@ static bool s_matches(int fd, const uint16_t *ports, size_t n_ports, const char 
     return s_ip_of(&local, &local_port, local_text, sizeof local_text) &&
            s_ip_of(&peer, &peer_port, peer_text, sizeof peer_text) &&
            s_is_ours(local_port, ports, n_ports) &&
-           strcmp(s_plain(peer_text), s_plain(address)) == 0;
+           (!address || strcmp(s_plain(peer_text), s_plain(address)) == 0);
 }
 
-int peer_eviction_cut(const uint16_t *ports, size_t n_ports, const char *address)
+//  Shuts down our connections from address, or from anyone when it is NULL.
+static int s_cut(const uint16_t *ports, size_t n_ports, const char *address)
 {
-    if (!address || !*address || n_ports == 0)
+    if (n_ports == 0)
         return 0;
     DIR *dir = opendir("/proc/self/fd");
     if (!dir)
@@ -87,4 +89,14 @@ int peer_eviction_cut(const uint16_t *ports, size_t n_ports, const char *address
     }
     closedir(dir);
     return cut;
+}
+
+int peer_eviction_cut(const uint16_t *ports, size_t n_ports, const char *address)
+{
+    return address && *address ? s_cut(ports, n_ports, address) : 0;
+}
+
+int peer_eviction_cut_all(const uint16_t *ports, size_t n_ports)
+{
+    return s_cut(ports, n_ports, NULL);
 }

@@ -29,4 +29,11 @@
 //  listed.
 int peer_eviction_cut(const uint16_t *ports, size_t n_ports, const char *address);
 
+//  Shuts down every TCP connection to one of ports, whoever the peer. For a
+//  message that is no subscription at all: libzmq's manual XPUB then loses
+//  track of which peer each later subscription came from (it records the
+//  peer of subscriptions only), so every peer is cut and subscribes again.
+//  Returns how many it ended, or a negative errno.
+int peer_eviction_cut_all(const uint16_t *ports, size_t n_ports);
+
 #endif
