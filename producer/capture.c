@@ -2,9 +2,13 @@
 #include "capture.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "packet_decode.h"
 #include "program.h"
@@ -29,12 +33,39 @@ static void s_fail(const capture *self, const char *why)
 //  buffer saves about a tenth of the producer's time on a 1.5 GB capture.
 #define FILE_BUFFER_BYTES (1 << 20)
 
+//  A descriptor opened early without waiting (main.c): for a FIFO, waits
+//  here until its writer sends something (poll, interrupted by a stop),
+//  then makes it blocking again. Returns the FILE, or NULL with errno set.
+static FILE *s_adopt(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        struct pollfd wait = {.fd = fd, .events = POLLIN};
+        if (poll(&wait, 1, -1) < 0) {
+            int error = errno;  // EINTR: a stop
+            close(fd);
+            errno = error;
+            return NULL;
+        }
+    }
+    int flags = fcntl(fd, F_GETFL);
+    FILE *file = NULL;
+    if (flags != -1 && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != -1)
+        file = fdopen(fd, "rb");
+    if (!file) {
+        int error = errno;
+        close(fd);
+        errno = error;
+    }
+    return file;
+}
+
 static pcap_t *s_open_file(capture *self, const capture_options *options)
 {
     const char *path = options->file;
     bool is_stdin = strcmp(path, "-") == 0;
     FILE *file = is_stdin             ? stdin
-                 : options->file_open ? fdopen(options->file_fd, "rb")
+                 : options->file_open ? s_adopt(options->file_fd)
                                       : fopen(path, "rb");
     if (!file) {
         s_fail(self, strerror(errno));

@@ -499,24 +499,23 @@ static int s_stop_before_input(producer *p, const options *o, tw_analyzer_sink s
     return EXIT_SUCCESS;
 }
 
-//  As root, a regular file to read is opened before the switch of user,
-//  which then comes right after the publisher's bind, before anything is
-//  read. Not a FIFO: opening one waits for its writer, and opened without
-//  waiting it reads as empty until then; it is opened after the switch (so
-//  the user -Z names must be able to open it). A file that cannot be
-//  opened here is left to capture_open, which says why.
+//  As root, the file to read is opened before the switch of user, which
+//  then comes right after the publisher's bind, before anything is read. A
+//  FIFO is opened without waiting for its writer (O_NONBLOCK); capture_open
+//  waits for its first bytes later, unprivileged and bound. A file that
+//  cannot be opened here is left to capture_open, which says why.
 static void s_open_file_early(capture_options *capture)
 {
     if (strcmp(capture->file, "-") == 0)
         return;
     int fd = open(capture->file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
-    int flags = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fcntl(fd, F_GETFL) : -1;
-    if (flags == -1 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == -1) {
-        if (fd >= 0)
-            close(fd);
-        return;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)))) {
+        close(fd);
+        fd = -1;
     }
+    if (fd < 0)
+        return;
     capture->file_open = true;
     capture->file_fd = fd;
 }

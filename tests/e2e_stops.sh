@@ -45,10 +45,7 @@ stopped_while_opening() {
 # established PORT: a connection to PORT is established.
 established() { [ -n "$(ss -Htn state established "dport = :$1" 2>/dev/null)" ]; }
 
-# Started as root, the producer opens a FIFO once it has become nobody (its
-# writer may be a long time coming), so nobody must be able to reach it.
-chmod 0711 "$work"
-mkfifo -m 0644 "$work/fifo"
+mkfifo "$work/fifo"
 stopped_while_opening fifo "$work/fifo"
 stopped_while_opening stdin -
 
