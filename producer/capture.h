@@ -17,8 +17,8 @@
 #define CAPTURE_DEFAULT_TIMEOUT_MS 100
 
 typedef struct {
-    const char *file;       // capture file or "-", or NULL
-    bool file_open;         // file is open already, as file_fd (see main.c)
+    const char *file;  // capture file or "-", or NULL
+    bool file_open;    // file is open already, as file_fd (see main.c)
     int file_fd;
     const char *interface;  // live interface, or NULL
     const char *filter;     // BPF filter, or NULL
