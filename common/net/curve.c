@@ -113,7 +113,7 @@ static void s_guard(zsock_t *pipe, void *arg)
     // czmq 4.2's zactor_new ignores this status, hence the flag as well.
     atomic_store(&args->ready, poller && seen);
     zsock_signal(pipe, poller && seen ? 0 : 1);
-    while (poller) {
+    while (poller && seen) {
         // The allow directory is looked at before each handshake's answer,
         // and once a second without handshakes (so a change is logged
         // soon); tw_allow_list_refresh looks no more often than that.
@@ -171,9 +171,13 @@ tw_curve_server *tw_curve_server_new(zsock_t *sock, const char *cert_path, const
     // And should the guard ever be gone, refuse every handshake rather than
     // let libzmq accept them all (its default without a ZAP handler).
     int enforce = 1;
-    if (zmq_setsockopt(zsock_resolve(sock), ZMQ_ZAP_ENFORCE_DOMAIN, &enforce, sizeof enforce) != 0)
+    if (zmq_setsockopt(zsock_resolve(sock), ZMQ_ZAP_ENFORCE_DOMAIN, &enforce, sizeof enforce) !=
+        0) {
         tw_log("cannot make the CURVE guard mandatory (ZMQ_ZAP_ENFORCE_DOMAIN): %s",
                zmq_strerror(zmq_errno()));
+        tw_curve_server_destroy(&self);
+        return NULL;
+    }
     return self;
 }
 
