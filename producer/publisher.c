@@ -29,15 +29,11 @@ struct publisher {
     uint64_t dropped;
     uint8_t *latest_report;  // encoded, for late joiners
     size_t latest_report_len;
-    int subscriptions;   // subscribe messages kept
-    uint64_t refused;    // subscribe messages refused (not our topics)
-    uint64_t evicted;    // connections cut for sending them
-    uint16_t ports[64];  // our TCP ports, to find the peers to cut
-    size_t n_ports;
-    char *cut_address;       // peer last cut ...
-    int64_t cut_at_us;       // ... and when (monotonic)
-    bool last_value;         // libzmq can send the replay to the joiner alone
-    tw_curve_server *curve;  // CURVE guard, when enabled
+    int subscriptions;          // subscribe messages kept
+    uint64_t refused;           // subscribe messages refused (not our topics)
+    tw_peer_eviction eviction;  // cutting off peers that send them
+    bool last_value;            // libzmq can send the replay to the joiner alone
+    tw_curve_server *curve;     // CURVE guard, when enabled
 };
 
 //  libzmq's draft option (zmq.h, ZMQ_BUILD_DRAFT_API); Debian's libzmq5 4.3.4
@@ -108,13 +104,7 @@ static bool s_configure(publisher *self, const publisher_options *options)
                                                                    options->curve_allow_dir)))
         return false;
     for (size_t i = 0; i < options->n_endpoints; i++) {
-        tw_endpoint endpoint;
-        if (tw_endpoint_parse_for(options->endpoints[i], TW_ENDPOINT_ZMQ_BIND, &endpoint, NULL) ==
-                0 &&
-            endpoint.transport == TW_TRANSPORT_TCP &&
-            self->n_ports < sizeof self->ports / sizeof self->ports[0])
-            self->ports[self->n_ports++] = endpoint.port;
-        tw_endpoint_clear(&endpoint);
+        tw_peer_eviction_watch(&self->eviction, options->endpoints[i]);
         if (zsock_bind(self->sock, "%s", options->endpoints[i]) == -1) {
             tw_log("cannot bind '%s': %s", options->endpoints[i], zmq_strerror(zmq_errno()));
             return false;
@@ -152,7 +142,6 @@ void publisher_destroy(publisher **self)
     zsock_destroy(&(*self)->sock);
     free((*self)->producer_id);
     free((*self)->latest_report);
-    free((*self)->cut_address);
     free(*self);
     *self = NULL;
 }
@@ -281,26 +270,14 @@ static bool s_wants_reports(const uint8_t *prefix, size_t len)
 //  libzmq hands us after it has already been stored.
 static void s_cut(publisher *self, const char *address)
 {
-    if (!address || !*address)
+    if (tw_peer_eviction_cut(&self->eviction, address) <= 0)
         return;
-    // A flood's messages come in runs from one connection: one look at our
-    // descriptors per millisecond per address is enough, and a connection
-    // made again after a cut is found within that millisecond.
-    if (self->cut_address && strcmp(self->cut_address, address) == 0 &&
-        zclock_usecs() - self->cut_at_us < 1000)
-        return;
-    free(self->cut_address);
-    self->cut_address = strdup(address);
-    self->cut_at_us = zclock_usecs();
-    int cut = peer_eviction_cut(self->ports, self->n_ports, address);
-    if (cut <= 0)
-        return;
-    self->evicted += (uint64_t)cut;
-    if ((self->evicted & (self->evicted - 1)) == 0) {
+    // Logged at counts of 1, 2, 4, ...: a flood cannot flood stderr.
+    if ((self->eviction.cut & (self->eviction.cut - 1)) == 0) {
         char shown[64];
         tw_log("cut %llu connection(s) so far from peers that sent refused subscriptions "
                "(latest: %s)",
-               (unsigned long long)self->evicted, tw_escape(address, shown, sizeof shown));
+               (unsigned long long)self->eviction.cut, tw_escape(address, shown, sizeof shown));
     }
 }
 
@@ -338,8 +315,7 @@ static void s_handle_subscription(publisher *self, zmq_msg_t *msg)
     if (size == 0 || data[0] > 1 || zmq_msg_more(msg)) {
         // Not a subscription: libzmq no longer knows whose the next ones are.
         s_refuse(self, msg);
-        int cut = peer_eviction_cut_all(self->ports, self->n_ports);
-        self->evicted += cut > 0 ? (uint64_t)cut : 0;
+        (void)tw_peer_eviction_cut_all(&self->eviction);
     } else if (!tw_topic_subscription_ok(data + 1, size - 1))
         s_refuse(self, msg);
     else if (s_apply(self, data[0] == 1 ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, data + 1, size - 1) != 0)
@@ -404,7 +380,7 @@ uint64_t publisher_refused(const publisher *self)
 
 uint64_t publisher_evicted(const publisher *self)
 {
-    return self->evicted;
+    return self->eviction.cut;
 }
 
 void *publisher_socket(publisher *self)

@@ -110,13 +110,11 @@ static bool s_setup_upstream(zsock_t *xsub, const receiver_options *up)
 typedef struct {
     void *xsub;                 // to the producers
     void *xpub;                 // for the dashboards
-    uint16_t ports[MAX_BINDS];  // our TCP ports, to find peers to cut
-    size_t n_ports;
-    uint64_t refused;      // subscriptions refused
-    uint64_t cut;          // connections cut for them
-    int64_t forwarded_ms;  // when a dashboard's subscription last went up
-    size_t largest;        // largest message passed down so far
-    int hwm;               // each dashboard's queue, in messages, from largest
+    tw_peer_eviction eviction;  // cutting off peers that send those
+    uint64_t refused;           // subscriptions refused
+    int64_t forwarded_ms;       // when a dashboard's subscription last went up
+    size_t largest;             // largest message passed down so far
+    int hwm;                    // each dashboard's queue, in messages, from largest
 } relay;
 
 static bool s_setup_downstream(zsock_t *xpub, const relay_options *o, tw_curve_server **curve,
@@ -132,11 +130,7 @@ static bool s_setup_downstream(zsock_t *xpub, const relay_options *o, tw_curve_s
     if (o->curve_secret && !(*curve = tw_curve_server_new(xpub, o->curve_secret, o->curve_allow)))
         return false;
     for (size_t i = 0; i < o->n_binds; i++) {
-        tw_endpoint endpoint;
-        if (tw_endpoint_parse_for(o->binds[i], TW_ENDPOINT_ZMQ_BIND, &endpoint, NULL) == 0 &&
-            endpoint.transport == TW_TRANSPORT_TCP)
-            r->ports[r->n_ports++] = endpoint.port;
-        tw_endpoint_clear(&endpoint);
+        tw_peer_eviction_watch(&r->eviction, o->binds[i]);
         if (zsock_bind(xpub, "%s", o->binds[i]) == -1) {
             tw_log("relay: cannot bind '%s': %s", o->binds[i], zmq_strerror(zmq_errno()));
             return false;
@@ -181,12 +175,11 @@ static int s_pass_message(relay *r)
 static void s_refuse(relay *r, zmq_msg_t *msg)
 {
     r->refused++;
-    int cut = peer_eviction_cut(r->ports, r->n_ports, zmq_msg_gets(msg, "Peer-Address"));
-    r->cut += cut > 0 ? (uint64_t)cut : 0;
+    (void)tw_peer_eviction_cut(&r->eviction, zmq_msg_gets(msg, "Peer-Address"));
     if ((r->refused & (r->refused - 1)) == 0)
         tw_log("relay: refused %llu subscription(s) so far (not a prefix of a tcpwin topic); "
                "%llu connection(s) cut",
-               (unsigned long long)r->refused, (unsigned long long)r->cut);
+               (unsigned long long)r->refused, (unsigned long long)r->eviction.cut);
 }
 
 //  One dashboard's (un)subscription: applied for it and passed upstream
@@ -205,8 +198,7 @@ static int s_handle_subscription(relay *r)
     if (zmq_msg_more(&msg) || size == 0 || data[0] > 1) {
         // Not a subscription: libzmq no longer knows whose the next ones are.
         s_refuse(r, &msg);
-        int cut = peer_eviction_cut_all(r->ports, r->n_ports);
-        r->cut += cut > 0 ? (uint64_t)cut : 0;
+        (void)tw_peer_eviction_cut_all(&r->eviction);
     } else if (!tw_topic_subscription_ok(data + 1, size - 1))
         s_refuse(r, &msg);
     else if (zmq_setsockopt(r->xpub, data[0] ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, data + 1,

@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
+
+#include "endpoint.h"
 
 //  An IPv4-mapped IPv6 address (::ffff:a.b.c.d) reads as a.b.c.d.
 static const char *s_plain(const char *address)
@@ -91,12 +95,45 @@ static int s_cut(const uint16_t *ports, size_t n_ports, const char *address)
     return cut;
 }
 
-int peer_eviction_cut(const uint16_t *ports, size_t n_ports, const char *address)
+static int64_t s_now_us(void)
 {
-    return address && *address ? s_cut(ports, n_ports, address) : 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
 
-int peer_eviction_cut_all(const uint16_t *ports, size_t n_ports)
+static void s_count(tw_peer_eviction *self, int cut)
 {
-    return s_cut(ports, n_ports, NULL);
+    if (cut > 0)
+        self->cut += (uint64_t)cut;
+}
+
+void tw_peer_eviction_watch(tw_peer_eviction *self, const char *endpoint)
+{
+    tw_endpoint parsed;
+    if (tw_endpoint_parse_for(endpoint, TW_ENDPOINT_ZMQ_BIND, &parsed, NULL) == 0 &&
+        parsed.transport == TW_TRANSPORT_TCP && self->n_ports < TW_PEER_EVICTION_MAX_PORTS)
+        self->ports[self->n_ports++] = parsed.port;
+    tw_endpoint_clear(&parsed);
+}
+
+int tw_peer_eviction_cut(tw_peer_eviction *self, const char *address)
+{
+    if (!address || !*address)
+        return 0;
+    int64_t now = s_now_us();
+    if (strcmp(self->last, address) == 0 && now - self->last_us < 1000)
+        return 0;
+    snprintf(self->last, sizeof self->last, "%s", address);
+    self->last_us = now;
+    int cut = s_cut(self->ports, self->n_ports, address);
+    s_count(self, cut);
+    return cut;
+}
+
+int tw_peer_eviction_cut_all(tw_peer_eviction *self)
+{
+    int cut = s_cut(self->ports, self->n_ports, NULL);
+    s_count(self, cut);
+    return cut;
 }

@@ -22,18 +22,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
-//  Shuts down every TCP connection of this process whose local port is one
-//  of ports and whose peer address is address (as libzmq's "Peer-Address":
-//  an IPv4 peer of an IPv6 socket may read ::ffff:a.b.c.d). Returns how
-//  many it ended, or a negative errno when the descriptors could not be
-//  listed.
-int peer_eviction_cut(const uint16_t *ports, size_t n_ports, const char *address);
+#define TW_PEER_EVICTION_MAX_PORTS 64
 
-//  Shuts down every TCP connection to one of ports, whoever the peer. For a
+//  What a bound socket needs to cut its peers: its TCP ports, and the last
+//  cut, so that a flood's run of messages from one address costs one look
+//  at our descriptors per millisecond, not one per message. Zero it to
+//  start.
+typedef struct {
+    uint16_t ports[TW_PEER_EVICTION_MAX_PORTS];  // local TCP ports to look at
+    size_t n_ports;
+    char last[64];    // address last cut ...
+    int64_t last_us;  // ... and when (monotonic)
+    uint64_t cut;     // connections cut so far
+} tw_peer_eviction;
+
+//  Notes the TCP port of a bound endpoint (ipc:// and the ports past
+//  TW_PEER_EVICTION_MAX_PORTS are not looked at).
+void tw_peer_eviction_watch(tw_peer_eviction *self, const char *endpoint);
+
+//  Shuts down every TCP connection to our ports whose peer address is
+//  address (as libzmq's "Peer-Address": an IPv4 peer of an IPv6 socket may
+//  read ::ffff:a.b.c.d), unless the same address was cut less than a
+//  millisecond ago (a connection made again after a cut is found within
+//  that millisecond). Returns how many it ended now, or a negative errno
+//  when the descriptors could not be listed.
+int tw_peer_eviction_cut(tw_peer_eviction *self, const char *address);
+
+//  Shuts down every TCP connection to our ports, whoever the peer. For a
 //  message that is no subscription at all: libzmq's manual XPUB then loses
 //  track of which peer each later subscription came from (it records the
 //  peer of subscriptions only), so every peer is cut and subscribes again.
 //  Returns how many it ended, or a negative errno.
-int peer_eviction_cut_all(const uint16_t *ports, size_t n_ports);
+int tw_peer_eviction_cut_all(tw_peer_eviction *self);
 
 #endif
