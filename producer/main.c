@@ -494,7 +494,7 @@ static int s_stop_before_input(producer *p, const options *o, tw_analyzer_sink s
         return EXIT_FAILURE;
     // Subscribers that connected while we waited may have their
     // subscriptions still in flight: give them a moment to land.
-    (void)publisher_process_subscriptions(p->output, 50);
+    (void)publisher_process_subscriptions(p->output, 250);
     tw_analyzer_finish(p->analyzer, s_wall_clock_us());
     return EXIT_SUCCESS;
 }
