@@ -105,6 +105,17 @@ check "q quits with status 0" wait_for 5 eval '[ "$(cat "$work/replay.rc" 2>/dev
 check "... and writes its log lines to the terminal it gave back" \
     on_screen replay '^tcpwin-subscriber: disconnected from tcp://127' || show replay
 
+# SIGTERM: the screen is given back (the terminal's own screen returns, so
+# the view's title is gone) and the status is 0.
+start_top term 100 20 "tcp://127.0.0.1:$p1"
+check "SIGTERM: top runs" wait_for 10 on_screen term '^tcpwin top ' || show term
+shell=$(t list-panes -t term -F '#{pane_pid}')
+top_pid=$(ps -o pid= --ppid "$shell" | head -1 | tr -d ' ')
+check "... its pid" [ -n "$top_pid" ]
+kill -TERM "$top_pid"
+check "... exits 0" wait_for 5 eval '[ "$(cat "$work/term.rc" 2>/dev/null)" = 0 ]'
+check "... and gives the terminal back" eval '! on_screen term "^tcpwin top "' || show term
+
 # Not on a terminal: refused with a hint, status 2.
 "$SUBSCRIBER" --connect "tcp://127.0.0.1:$p1" top </dev/null >"$work/notty.out" 2>"$work/notty.err"
 check "top without a terminal: exit 2" [ $? -eq 2 ]
