@@ -50,8 +50,10 @@
 //  How long ncurses waits for the rest of an escape sequence (a lone ESC).
 #define ESCAPE_DELAY_MS 25
 
-//  Log lines written to the real stderr again at the end.
-#define LOG_KEEP 16
+//  Log lines written to the real stderr again at the end, and the longest
+//  kept whole (tw_log writes at most 1 KiB per line).
+#define LOG_KEEP     16
+#define LOG_LINE_MAX 1024
 
 typedef struct {
     uint64_t max_producers;
@@ -59,12 +61,12 @@ typedef struct {
 
 //  stderr while the screen is up.
 typedef struct {
-    int saved_fd;                       // the real stderr; -1 when not captured
-    int read_fd;                        // the pipe's read end, behind fd 2
-    char partial[TOP_LINE_MAX];         // the line being read
-    size_t partial_len;                 // its bytes (cut at TOP_LINE_MAX - 1)
-    char kept[LOG_KEEP][TOP_LINE_MAX];  // the last lines, kept[lines % LOG_KEEP] next
-    uint64_t lines;                     // lines read
+    int saved_fd;                           // the real stderr; -1 when not captured
+    int read_fd;                            // the pipe's read end, behind fd 2
+    char partial[LOG_LINE_MAX + 1];         // the line being read
+    size_t partial_len;                     // its bytes (cut at LOG_LINE_MAX)
+    char kept[LOG_KEEP][LOG_LINE_MAX + 1];  // the last lines, kept[lines % LOG_KEEP] next
+    uint64_t lines;                         // lines read
 } s_log;
 
 static void s_usage(FILE *out)
