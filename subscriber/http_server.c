@@ -148,11 +148,16 @@ http_server *http_server_new(const http_server_options *options, http_route_fn *
     self->route = route;
     self->arg = arg;
     unsigned flags = MHD_USE_EPOLL | (address->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    self->daemon = MHD_start_daemon(flags, 0, NULL, NULL, s_access, self, MHD_OPTION_SOCK_ADDR,
-                                    address->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-                                    options->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                                    options->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                                    (size_t)HTTP_SERVER_MEMORY_LIMIT, MHD_OPTION_END);
+    // One option and its value per line, which clang-format would mix up.
+    // clang-format off
+    self->daemon = MHD_start_daemon(flags, 0, NULL, NULL, s_access, self,
+        MHD_OPTION_SOCK_ADDR, address->ai_addr,
+        MHD_OPTION_CONNECTION_LIMIT, options->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, options->max_per_address,
+        MHD_OPTION_CONNECTION_TIMEOUT, options->timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_SERVER_MEMORY_LIMIT,
+        MHD_OPTION_END);
+    // clang-format on
     freeaddrinfo(address);
     if (!self->daemon) {
         char shown[128];

@@ -9,7 +9,9 @@
     The daemon runs in libmicrohttpd's external mode with epoll: all its
     sockets sit behind one epoll descriptor, which zmq_poll watches like any
     file descriptor beside the ZeroMQ sockets. Bounds: at most
-    max_connections connections (more are refused at accept), a request's
+    max_connections connections, max_per_address of them from one address
+    (more are closed at accept, so one client cannot take every slot), a
+    request's
     header block in HTTP_SERVER_MEMORY_LIMIT bytes (a longer request line
     gets 414, longer headers 431), an idle connection closed after
     timeout_s seconds (a slowloris holds a slot that long at most).
@@ -28,9 +30,10 @@
 typedef struct http_server http_server;
 
 typedef struct {
-    const char *listen;  // HOST:PORT, [IPv6]:PORT
-    unsigned max_connections;
-    unsigned timeout_s;
+    const char *listen;        // HOST:PORT, [IPv6]:PORT
+    unsigned max_connections;  // in all
+    unsigned max_per_address;  // from one client address
+    unsigned timeout_s;        // idle time before a connection is closed
 } http_server_options;
 
 //  What the router answers. body is malloc'd and freed by the server when

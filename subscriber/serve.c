@@ -59,9 +59,12 @@ static void s_usage(FILE *out)
             "listens on loopback only; --listen 0.0.0.0:9105 shows them to the network:\n"
             "put them behind a reverse proxy with authentication and TLS (nginx, Caddy)\n"
             "listening on loopback, or reach them through an SSH tunnel\n"
-            "(ssh -L 9105:127.0.0.1:9105 HOST). At most %d connections, %d s idle each.\n",
+            "(ssh -L 9105:127.0.0.1:9105 HOST). At most %d connections (%d per client\n"
+            "address, so behind a proxy all share its %d), closed after %d s idle;\n"
+            "request headers up to %d KiB.\n",
             SERVE_DEFAULT_LISTEN, SERVE_DEFAULT_TOP, SERVE_MAX_TOP, SERVE_MAX_CONNECTIONS,
-            SERVE_CONNECTION_TIMEOUT);
+            SERVE_MAX_PER_ADDRESS, SERVE_MAX_PER_ADDRESS, SERVE_CONNECTION_TIMEOUT,
+            HTTP_SERVER_MEMORY_LIMIT / 1024);
 }
 
 //  Returns -1 to go on, or an exit status.
@@ -232,6 +235,7 @@ int serve_main(receiver *rx, int argc, char **argv)
     s.model = dash_model_new(DASH_MAX_PRODUCERS);
     http_server_options h = {.listen = o.listen,
                              .max_connections = SERVE_MAX_CONNECTIONS,
+                             .max_per_address = SERVE_MAX_PER_ADDRESS,
                              .timeout_s = SERVE_CONNECTION_TIMEOUT};
     if (s.model)
         s.server = http_server_new(&h, s_route, &s);

@@ -20,6 +20,7 @@
 #define SERVE_DEFAULT_TOP        20
 #define SERVE_MAX_TOP            1000
 #define SERVE_MAX_CONNECTIONS    64
+#define SERVE_MAX_PER_ADDRESS    16
 #define SERVE_CONNECTION_TIMEOUT 10
 
 //  Runs the mode with its own arguments (those after the word `serve`).
