@@ -102,7 +102,7 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *connection, co
         s_error(&reply, MHD_HTTP_CONTENT_TOO_LARGE, "a GET takes no body\n");
     else {
         reply = (http_reply){0};
-        self->route(self->arg, url, &reply);
+        self->route(self->arg, url, connection, &reply);
     }
     return s_queue(self, connection, &reply);
 }
@@ -167,6 +167,11 @@ http_server *http_server_new(const http_server_options *options, http_route_fn *
         return NULL;
     }
     return self;
+}
+
+const char *http_server_query(void *request, const char *key)
+{
+    return MHD_lookup_connection_value(request, MHD_GET_ARGUMENT_KIND, key);
 }
 
 void http_server_destroy(http_server **self)

@@ -47,8 +47,12 @@ typedef struct {
     bool must_free;
 } http_reply;
 
-//  Fills *reply for a GET or HEAD of path (the query string cut off).
-typedef void(http_route_fn)(void *arg, const char *path, http_reply *reply);
+//  Fills *reply for a GET or HEAD of path (the query string cut off);
+//  request is for http_server_query.
+typedef void(http_route_fn)(void *arg, const char *path, void *request, http_reply *reply);
+
+//  The value of a query argument of the request being routed, or NULL.
+const char *http_server_query(void *request, const char *key);
 
 typedef struct {
     uint64_t requests;  // requests answered

@@ -301,8 +301,10 @@ static void s_host_families_write(FILE *out, const dash_model *model, const s_to
             for (size_t j = 0; j < top->n[i]; j++) {
                 const Tcpwin__HostRow *row = top->rows[i * k + j];
                 char ip[TW_IP_TEXT_SIZE];
+                // An address of another length than 4 or 16 bytes (no producer
+                // of ours sends one) still gets a series of its own.
                 if (!tw_ip_format(row->ip.data, row->ip.len, ip, sizeof ip))
-                    snprintf(ip, sizeof ip, "invalid");
+                    snprintf(ip, sizeof ip, "invalid-%zu", j + 1);
                 fprintf(out, "%s{producer=\"", s_host_families[f].name);
                 metrics_text_label(out, p->id);
                 fprintf(out, "\",host=\"%s\"} ", ip);

@@ -24,6 +24,8 @@
 #include <zmq.h>
 
 #define SERVE_BATCH 1000
+//  The most rows per producer /api/report?rows= gives (a bad value gets it).
+#define SERVE_PAGE_ROWS_MAX 100000
 
 typedef struct {
     const char *listen;
@@ -47,7 +49,8 @@ static void s_usage(FILE *out)
             "  /             a live web view: stalled receivers, hosts, a chart of the last\n"
             "                hour, run counters, producers and the age of their reports\n"
             "  /api/report   the latest report per producer as JSON (print --format json's\n"
-            "                field names); /api/history the chart's figures\n"
+            "                field names); ?rows=N: at most N hosts (those that stalled\n"
+            "                most) and stalled flows each; /api/history the chart's figures\n"
             "\n"
             "  --listen HOST:PORT  where to listen (default %s; [::1]:PORT for IPv6)\n"
             "  --metrics-top K     per-host series for the K hosts of each producer that\n"
@@ -134,7 +137,22 @@ static void s_metrics(serve_state *s, http_reply *reply)
     s_document(reply, METRICS_CONTENT_TYPE, text, len, text ? 0 : -ENOMEM);
 }
 
-static void s_json(serve_state *s, http_reply *reply, bool history)
+//  /api/report?rows=N: at most N hosts and stalled flows per producer (the
+//  web view asks for SERVE_PAGE_ROWS), every row without it.
+static size_t s_rows_wanted(void *request)
+{
+    const char *text = http_server_query(request, "rows");
+    if (!text)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    if (errno || *end || end == text || n == 0 || n > SERVE_PAGE_ROWS_MAX)
+        return SERVE_PAGE_ROWS_MAX;
+    return (size_t)n;
+}
+
+static void s_json(serve_state *s, http_reply *reply, bool history, size_t rows)
 {
     char *text = NULL;
     size_t len = 0;
@@ -144,7 +162,7 @@ static void s_json(serve_state *s, http_reply *reply, bool history)
         return;
     }
     int rc = history ? dash_json_write_history(out, s->model)
-                     : dash_json_write_reports(out, s->model, s_now_ms());
+                     : dash_json_write_reports(out, s->model, s_now_ms(), rows);
     if (fclose(out) != 0)
         rc = -EIO;
     s_document(reply, "application/json", text, len, rc);
@@ -166,15 +184,15 @@ static bool s_asset(const char *path, http_reply *reply)
     return false;
 }
 
-static void s_route(void *arg, const char *path, http_reply *reply)
+static void s_route(void *arg, const char *path, void *request, http_reply *reply)
 {
     serve_state *s = arg;
     if (strcmp(path, "/metrics") == 0)
         s_metrics(s, reply);
     else if (strcmp(path, "/api/report") == 0)
-        s_json(s, reply, false);
+        s_json(s, reply, false, s_rows_wanted(request));
     else if (strcmp(path, "/api/history") == 0)
-        s_json(s, reply, true);
+        s_json(s, reply, true, 0);
     else if (!s_asset(path, reply))
         s_text(reply, 404, "not found\n");
 }

@@ -182,7 +182,7 @@ static void test_json_documents(void **state)
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    assert_int_equal(dash_json_write_reports(out, model, 2000), 0);
+    assert_int_equal(dash_json_write_reports(out, model, 2000, 0), 0);
     assert_int_equal(fclose(out), 0);
     assert_non_null(strstr(text, "{\"producers\":[{\"reportAgeSeconds\":0.500,"));
     assert_non_null(strstr(text, "\"reportsReceived\":\"2\""));
@@ -190,11 +190,22 @@ static void test_json_documents(void **state)
         strstr(text, "\"report\":{\"header\":{\"schemaMajor\":1,\"producerId\":\"h1\""));
     assert_non_null(strstr(text, "\"hosts\":[{\"ip\":\"192.168.72.0\",\"pktTcpCnt\":460,"));
     free(text);
+
+    // A row bound: the hosts that stalled most, the rest counted.
+    s_add(model, "h1", 3, 50, 1500);
+    out = open_memstream(&text, &len);
+    assert_int_equal(dash_json_write_reports(out, model, 2000, 2), 0);
+    assert_int_equal(fclose(out), 0);
+    assert_non_null(strstr(text, "\"hostsOmitted\":48,\"stalledOmitted\":0,"));
+    assert_non_null(strstr(text, "\"hosts\":[{\"ip\":\"192.168.72.49\","));
+    assert_int_equal(s_count(text, "\"pktTcpCnt\""), 2);
+    free(text);
+
     out = open_memstream(&text, &len);
     assert_int_equal(dash_json_write_history(out, model), 0);
     assert_int_equal(fclose(out), 0);
     assert_string_equal(text, "{\"producers\":[{\"producerId\":\"h1\",\"points\":[[1294817625."
-                              "000000,0,0],[1294817625.000000,0,0]]}]}\n");
+                              "000000,0,0],[1294817625.000000,0,0],[1294817625.000000,0,0]]}]}\n");
     free(text);
     dash_model_destroy(&model);
 }

@@ -55,12 +55,15 @@ function stalledRows(producers) {
 
 function hostRows(producers) {
   const all = [];
-  for (const p of producers)
+  let omitted = 0; // rows the server left out (?rows=)
+  for (const p of producers) {
+    omitted += num(p.hostsOmitted);
     for (const h of p.report.hosts) all.push([p.report.header.producerId, h]);
+  }
   all.sort((a, b) => num(b[1].stallUs) - num(a[1].stallUs) ||
                      num(b[1].winRelThCnt) - num(a[1].winRelThCnt));
   return {
-    total: all.length,
+    total: all.length + omitted,
     rows: all.slice(0, MAX_HOST_ROWS).map(([id, h]) => [
       id, h.ip, h.pktTcpCnt, num(h.winRelThCnt).toFixed(6), num(h.flowsCounted),
       num(h.tcpPackets), num(h.undershootPackets), endpoint(h.worstPeerIp, h.worstPeerPort),
@@ -124,7 +127,7 @@ function draw(report) {
 async function poll() {
   try {
     const [report, history] = await Promise.all(
-        ["/api/report", "/api/history"].map((u) => fetch(u).then((r) => {
+        ["/api/report?rows=" + MAX_HOST_ROWS, "/api/history"].map((u) => fetch(u).then((r) => {
           if (!r.ok) throw new Error(u + ": HTTP " + r.status);
           return r.json();
         })));
