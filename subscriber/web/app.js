@@ -73,12 +73,20 @@ function hostRows(producers) {
 
 function producerRows(producers) {
   return producers.map((p) => {
-    const r = p.report, c = r.counters;
+    const r = p.report;
     return [r.header.producerId, r.header.runId, p.reportAgeSeconds.toFixed(1) + " s ago" +
             (r.final ? " (final)" : ""), captureTime(r.timeUs), p.reportsReceived, p.sequenceGaps,
-            c.packets, c.tcpPackets, c.malformedPackets, c.truncatedPackets, c.captureDrops,
-            c.messagesDropped, c.flowsActive, c.flowsEnded, c.flowsEvicted, c.hostsEvicted,
-            c.zeroWindowAdverts, seconds(c.stallUs), c.stalls, c.probes];
+            p.reportsMissed, p.restarts];
+  });
+}
+
+function counterRows(producers) {
+  return producers.map((p) => {
+    const c = p.report.counters;
+    return [p.report.header.producerId, c.packets, c.tcpPackets, c.malformedPackets,
+            c.truncatedPackets, c.captureDrops, c.messagesDropped, c.flowsActive, c.flowsEnded,
+            c.flowsEvicted, c.hostsEvicted, c.zeroWindowAdverts, seconds(c.stallUs), c.stalls,
+            c.probes];
   });
 }
 
@@ -118,7 +126,8 @@ function draw(report) {
       ? "(" + hosts.rows.length + " of " + hosts.total + ", most stalled first)"
       : "(" + hosts.total + ")";
   fill(document.querySelector("#hosts tbody"), hosts.rows, 12, "none yet");
-  fill(document.querySelector("#producers tbody"), producerRows(producers), 20, "no producer yet");
+  fill(document.querySelector("#producers tbody"), producerRows(producers), 8, "no producer yet");
+  fill(document.querySelector("#counters tbody"), counterRows(producers), 15, "no producer yet");
   const status = document.getElementById("status");
   status.textContent = producers.length + " producer(s), updated " + new Date().toLocaleTimeString();
   status.className = "status";
