@@ -9,6 +9,7 @@
 
 #include "dash_json.h"
 #include "dash_model.h"
+#include "endpoint.h"
 #include "http_server.h"
 #include "metrics_text.h"
 #include "number.h"
@@ -70,6 +71,24 @@ static void s_usage(FILE *out)
             HTTP_SERVER_MEMORY_LIMIT / 1024);
 }
 
+//  True when text is HOST:PORT as the endpoint parser reads tcp://HOST:PORT;
+//  otherwise says why.
+static bool s_listen_ok(const char *text)
+{
+    char endpoint_text[300];
+    tw_endpoint endpoint;
+    const char *reason = "too long";
+    int n = snprintf(endpoint_text, sizeof endpoint_text, "tcp://%s", text);
+    if (n > 0 && (size_t)n < sizeof endpoint_text &&
+        tw_endpoint_parse(endpoint_text, &endpoint, &reason) == 0) {
+        tw_endpoint_clear(&endpoint);
+        return true;
+    }
+    char shown[128];
+    tw_log("serve: bad --listen '%s': %s", tw_escape(text, shown, sizeof shown), reason);
+    return false;
+}
+
 //  Returns -1 to go on, or an exit status.
 static int s_parse(int argc, char **argv, serve_options *o)
 {
@@ -84,6 +103,8 @@ static int s_parse(int argc, char **argv, serve_options *o)
             s_usage(stdout);
             return 0;
         } else if (opt == 'l') {
+            if (!s_listen_ok(optarg))
+                return 2;
             o->listen = optarg;
         } else if (opt == 'k' &&
                    tw_number_option("metrics-top", optarg, 0, SERVE_MAX_TOP, &o->top_k)) {

@@ -32,7 +32,26 @@ check "HEAD /metrics: 200, no body" bash -c "[ \"\$(curl -s -I '$base/metrics' |
 check "no request leaves the machine: the page names no other host" \
     bash -c "! curl -s '$base/' '$base/app.js' | grep -Eo '(https?:)?//[a-z0-9.-]+' | grep -v '^//$'"
 
+# --- the listening address --------------------------------------------------
+"$SUBSCRIBER" serve --listen 'no host:1' 2>"$work/bad.err"
+check "a bad --listen: exit 2, says why" [ $? -eq 2 ] && grep -q "bad --listen 'no host:1'" "$work/bad.err"
+"$SUBSCRIBER" serve --listen "127.0.0.1:$http_port" 2>"$work/busy.err"
+check "a port in use: exit 1, says so" [ $? -eq 1 ] && grep -q "cannot listen on.*in use" "$work/busy.err"
+v6_port=$(free_port)
+"$SUBSCRIBER" serve --listen "[::1]:$v6_port" 2>"$work/v6.err" &
+pids+=($!)
+v6_served() { [ "$(status "http://[::1]:$v6_port/metrics")" = 200 ]; }
+check "--listen [::1]:PORT serves over IPv6" wait_for 10 v6_served
+
 # --- 1,000 connections from 127.0.0.1 --------------------------------------
+# The producer binds its port before the flood (whose client ports could take
+# it) and reads a FIFO, fed once the connections are held.
+mkfifo "$work/feed"
+"$PRODUCER" -r "$work/feed" --publish "tcp://127.0.0.1:$zmq_port" --wait-subscribers 1 \
+    --wait-timeout 10 --min-pkts 2 --id sample 2>"$work/producer.err" &
+producer=$!
+pids+=($producer)
+check "producer listens" wait_listening "$zmq_port" 10
 ulimit -n 4096
 trap '' PIPE
 rss_before=$(awk '/^VmRSS/ {print $2}' /proc/$serve/status)
@@ -48,9 +67,8 @@ check "1,000 connections opened" [ "${#fds[@]}" -eq 1000 ]
 # served_elsewhere: another address still gets /metrics (its own slots).
 served_elsewhere() { [ "$(status --interface 127.0.0.2 -m 2 "$base/metrics")" = 200 ]; }
 check "another client address is still served" wait_for 10 served_elsewhere
-"$PRODUCER" -r "$DATA/zeek__206_example_b.pcap" --publish "tcp://127.0.0.1:$zmq_port" \
-    --wait-subscribers 1 --wait-timeout 10 --min-pkts 2 --id sample 2>"$work/producer.err"
-check "producer exit 0" [ $? -eq 0 ]
+cat "$DATA/zeek__206_example_b.pcap" >"$work/feed"
+check "producer exit 0" wait_pid "$producer" 10
 final_received() {
     curl -s --interface 127.0.0.2 -m 2 "$base/metrics" |
         grep -q '^tcpwin_report_final{producer="sample"} 1$'
@@ -63,4 +81,5 @@ for fd in "${fds[@]}"; do exec {fd}>&-; done
 served_again() { [ "$(status -m 2 "$base/metrics")" = 200 ]; }
 check "the first address is served again once they are closed" wait_for 15 served_again
 check "serve still running" kill -0 "$serve"
+[ "$failed" -gt 0 ] && tail -3 "$work"/*.err
 summary
