@@ -4,7 +4,8 @@
 # producer replays the bundled sample: Prometheus' HTTP API must then give
 # the replay's own figures (those `print --format json` got from the same
 # replay) for tcpwin_packets_total and for a host series, and
-# `promtool check metrics` must pass on a scraped page.
+# `promtool check metrics` must pass on a scraped page. A second run of the
+# producer is a counter reset that serve counts as a restart.
 source "$(dirname "$0")/lib.sh"
 command -v prometheus >/dev/null && command -v promtool >/dev/null ||
     { echo "SKIP: prometheus not installed (scripts/setup.sh)"; exit 77; }
@@ -74,6 +75,18 @@ for query in 'tcpwin_packets_total' 'tcpwin_host_worst_flow_packets' 'tcpwin_rep
     echo "PromQL $query:" $(curl -sf -G "http://127.0.0.1:$prom_port/api/v1/query" \
         --data-urlencode "query=$query" | jq -c '[.data.result[] | [.metric, .value[1]]]')
 done
+
+# A restart of the producer (same id, a new run): a counter reset, never a
+# mix of the two runs; serve counts the restart and every report of both.
+"$PRODUCER" -r "$capture" --publish "tcp://127.0.0.1:$zmq_port" --wait-subscribers 1 \
+    --wait-timeout 10 --min-pkts 2 --id sample 2>"$work/producer2.err"
+check "second run: producer exit 0" [ $? -eq 0 ]
+check "second run: the restart is counted" \
+    wait_for 20 has_value 'tcpwin_producer_restarts_total{producer="sample"}' 1
+check "second run: every report of both runs received" \
+    has_value 'tcpwin_reports_received_total{producer="sample"}' 22
+check "second run: tcpwin_packets_total is the new run's" \
+    has_value 'tcpwin_packets_total{producer="sample"}' "$packets"
 
 curl -sf "http://127.0.0.1:$http_port/metrics" >"$work/metrics.txt"
 promtool check metrics <"$work/metrics.txt" >"$work/promtool.out" 2>&1
