@@ -3,7 +3,8 @@
         tcpwin-subscriber [--connect EP]... [--topic PREFIX]... MODE [mode options]
 
     Options that choose producers and topics come before the mode word, the
-    mode's own options after it. Each mode is one file: print.c, forward.c, top.c.
+    mode's own options after it. Each mode is one file: print.c, forward.c, top.c,
+    serve.c, relay.c.
 */
 #include <czmq.h>
 #include <getopt.h>
@@ -20,6 +21,7 @@
 #include "program.h"
 #include "receiver.h"
 #include "relay.h"
+#include "serve.h"
 #include "signals.h"
 
 #define MAX_LIST 64
@@ -88,6 +90,7 @@ static const struct {
     {"print", print_main, NULL, "print reports (legacy text) or every message (JSON lines)"},
     {"forward", forward_main, NULL, "forward reports as legacy text to a TCP or UDP port (nc)"},
     {"top", top_main, NULL, "a full-screen live view: stalled receivers, worst hosts (ncurses)"},
+    {"serve", serve_main, NULL, "serve /metrics (Prometheus) and a live web view over HTTP"},
     {"relay", NULL, relay_main, "pass every message on to dashboards (many-to-many)"},
     {"keygen", NULL, s_keygen_main, "write a CURVE certificate pair"},
 };
@@ -220,14 +223,17 @@ int main(int argc, char **argv)
     if (status >= 0)
         return status;
     if (optind >= argc) {
-        tw_log("missing MODE (print, forward, top, relay, keygen)\nTry "
+        tw_log("missing MODE (print, forward, top, serve, relay, keygen)\nTry "
                "'tcpwin-subscriber --help'.");
         return 2;
     }
     int mode = s_find_mode(argv[optind]);
-    if (mode >= 0 && (s_modes[mode].run == forward_main || s_modes[mode].run == top_main) &&
+    if (mode >= 0 &&
+        (s_modes[mode].run == forward_main || s_modes[mode].run == top_main ||
+         s_modes[mode].run == serve_main) &&
         o.receive.n_topics == 0)
-        o.topics[o.receive.n_topics++] = TW_TOPIC_REPORT;  // the bridge and top show no flows
+        o.topics[o.receive.n_topics++] =
+            TW_TOPIC_REPORT;  // the bridge, top and serve show no flows
     if (mode < 0) {
         tw_log("unknown mode '%s'\nTry 'tcpwin-subscriber --help'.", argv[optind]);
         return 2;

@@ -122,6 +122,7 @@ install_missing() {
     command -v docker-compose >/dev/null || need+=(docker-compose)
     command -v debootstrap >/dev/null || need+=(debootstrap)
     command -v jq >/dev/null || need+=(jq)
+    command -v curl >/dev/null || need+=(curl)
     command -v ss >/dev/null || need+=(iproute2)
     [ "${#need[@]}" -eq 0 ] && return 0
     say "container_test: installing ${need[*]}"
@@ -156,6 +157,8 @@ pick_port() {
 PUB_PORT=$(pick_port "${TCPWIN_TEST_PUB_PORT:-15556}")
 SINK_PORT=$(pick_port "${TCPWIN_TEST_SINK_PORT:-15555}")
 LIVE_PORT=$(pick_port 15557)
+SERVE_PORT=$(pick_port 19105)
+PROM_PORT=$(pick_port 19090)
 
 say "container_test: dockerd on $DOCKER_HOST, data in $WORK"
 dockerd --host "$DOCKER_HOST" --data-root "$WORK/data" --exec-root "$WORK/exec" \
@@ -306,11 +309,24 @@ else
     sed 's/^/    /' "$WORK/live-switch.out"
 fi
 
+# Prometheus of the stack (docker/prometheus.Dockerfile), from Debian's package.
+PROM_IMAGE=tcpwin-prometheus:container-test
+if ! docker build --network=host -f "$REPO/docker/prometheus.Dockerfile" -t "$PROM_IMAGE" "$REPO" \
+    >"$WORK/build-prometheus.log" 2>&1; then
+    tail -n 40 "$WORK/build-prometheus.log"
+    loud "docker build of the Prometheus image failed" "the end of its build log is above"
+fi
+pass "Prometheus image built"
+
 # ---------------------------------------------------------------- the stack
 
 export TCPWIN_IMAGE=$IMAGE
 export TCPWIN_ENDPOINT=tcp://127.0.0.1:$PUB_PORT
 export TCPWIN_SINK=tcp://127.0.0.1:$SINK_PORT
+export TCPWIN_SERVE_LISTEN=127.0.0.1:$SERVE_PORT
+export TCPWIN_PROMETHEUS_IMAGE=$PROM_IMAGE
+export TCPWIN_PROMETHEUS_LISTEN=127.0.0.1:$PROM_PORT
+export TCPWIN_SCRAPE_INTERVAL=1s
 say "container_test: stack $PROJECT on $TCPWIN_ENDPOINT, sink $TCPWIN_SINK"
 STACK_UP=1
 if ! compose up -d --no-build >"$WORK/compose.log" 2>&1; then
@@ -321,7 +337,7 @@ pass "docker-compose up (sink healthy before the bridge started)"
 
 # Container ids, looked up once: restart and start keep a container's id.
 declare -A CIDS=()
-for service in sink bridge dashboard-a dashboard-b producer; do
+for service in sink bridge dashboard-a dashboard-b serve prometheus producer; do
     CIDS[$service]=$(compose ps -q "$service" 2>/dev/null | head -n 1)
 done
 cid() { say "${CIDS[$1]}"; }
@@ -361,8 +377,23 @@ check "dashboard-a: JSON lines ending in the final report (192.168.72.14, pktTcp
 check "dashboard-b: JSON lines ending in the final report (192.168.72.14, pktTcpCnt 460)" \
     dashboard_ok dashboard-b
 
+# serve's /metrics, and the stack's Prometheus scraping it: the sample's
+# 1556 packets both ways.
+serve_metrics_ok() {
+    curl -sf -m 2 "http://$TCPWIN_SERVE_LISTEN/metrics" >"$WORK/metrics.txt" &&
+        grep -Eq '^tcpwin_packets_total\{producer="[^"]*"\} 1556$' "$WORK/metrics.txt"
+}
+wait_for 10 serve_metrics_ok
+check "serve: /metrics through the stack gives the sample's 1556 packets" serve_metrics_ok
+prometheus_ok() {
+    curl -sf -m 2 -G "http://$TCPWIN_PROMETHEUS_LISTEN/api/v1/query" \
+        --data-urlencode 'query=tcpwin_packets_total' | jq -e '.data.result[0].value[1] == "1556"' >/dev/null
+}
+wait_for 60 prometheus_ok
+check "prometheus: scraped serve, tcpwin_packets_total is 1556" prometheus_ok
+
 check "sink health check reports healthy" test "$(state sink '{{.State.Health.Status}}')" = healthy
-for service in bridge dashboard-a dashboard-b sink; do
+for service in bridge dashboard-a dashboard-b serve prometheus sink; do
     check "$service still running" test "$(state "$service" '{{.State.Status}}')" = running
 done
 

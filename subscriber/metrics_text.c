@@ -1,0 +1,378 @@
+/*  metrics_text: Prometheus text exposition of the dashboard model.
+
+    The families are tables (name, help, where the value is), walked family
+    by family: the format wants every sample of a family together, after
+    its HELP and TYPE lines. Values are exact integers where the wire has
+    integers; microseconds become seconds with six decimals.
+*/
+#include "metrics_text.h"
+
+#include "ip_text.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { S_COUNTER, S_GAUGE } s_type;
+
+//  A run figure taken from the producer's (monotonic) Counters.
+typedef struct {
+    const char *name;
+    s_type type;
+    size_t offset;  // in Tcpwin__Counters, a uint64_t (or int64_t microseconds when us)
+    bool us;        // microseconds on the wire, seconds here
+    const char *help;
+} s_counter_family;
+
+#define C(field) offsetof(Tcpwin__Counters, field)
+static const s_counter_family s_counter_families[] = {
+    {"tcpwin_packets_total", S_COUNTER, C(packets), false, "Packets the capture delivered."},
+    {"tcpwin_tcp_packets_total", S_COUNTER, C(tcp_packets), false, "Packets analysed as TCP."},
+    {"tcpwin_malformed_packets_total", S_COUNTER, C(malformed_packets), false,
+     "Packets with inconsistent headers."},
+    {"tcpwin_truncated_packets_total", S_COUNTER, C(truncated_packets), false,
+     "Packets cut by the snap length before the TCP window."},
+    {"tcpwin_capture_drops_total", S_COUNTER, C(capture_drops), false,
+     "Packets the kernel or interface dropped."},
+    {"tcpwin_messages_dropped_total", S_COUNTER, C(messages_dropped), false,
+     "Messages the producer dropped for a slow subscriber."},
+    {"tcpwin_flows_active", S_GAUGE, C(flows_active), false, "Flows in the flow table."},
+    {"tcpwin_flows_ended_total", S_COUNTER, C(flows_ended), false, "Flows ended."},
+    {"tcpwin_flows_evicted_total", S_COUNTER, C(flows_evicted), false,
+     "Flows ended early because the flow table was full."},
+    {"tcpwin_hosts_evicted_total", S_COUNTER, C(hosts_evicted), false,
+     "Hosts dropped from or not added to the host table."},
+    {"tcpwin_fragments_skipped_total", S_COUNTER, C(fragments_skipped), false,
+     "Non-first IP fragments skipped."},
+    {"tcpwin_packets_untracked_total", S_COUNTER, C(packets_untracked), false,
+     "Packets not analysed for lack of memory."},
+    {"tcpwin_reports_lost_total", S_COUNTER, C(reports_lost), false,
+     "Reports the producer could not build for lack of memory."},
+    {"tcpwin_subscriptions_refused_total", S_COUNTER, C(subscriptions_refused), false,
+     "Subscriptions the producer refused."},
+    {"tcpwin_time_jumps_total", S_COUNTER, C(time_jumps), false,
+     "Steps of the capture clock by more than an hour."},
+    {"tcpwin_unknown_link_type_packets_total", S_COUNTER, C(unknown_link_type_packets), false,
+     "Frames of a link type the decoder does not know."},
+    {"tcpwin_zero_window_adverts_total", S_COUNTER, C(zero_window_adverts), false,
+     "Zero-window advertisements (tcp.analysis.zero_window)."},
+    {"tcpwin_stall_seconds_total", S_COUNTER, C(stall_us), true,
+     "Time receivers spent stalled, ended and ongoing stalls."},
+    {"tcpwin_stalls_total", S_COUNTER, C(stalls), false, "Stalls begun."},
+    {"tcpwin_persist_probes_total", S_COUNTER, C(probes), false, "Persist probes seen."},
+    {"tcpwin_window_reopenings_total", S_COUNTER, C(window_reopenings), false,
+     "Window updates that ended a stall."},
+    {"tcpwin_stalled_flows_omitted", S_GAUGE, C(stalled_omitted), false,
+     "Stalled flows the latest report did not list (its bound)."},
+};
+#undef C
+
+//  A figure of the producer's entry or latest report, computed.
+typedef struct {
+    const char *name;
+    s_type type;
+    const char *help;
+} s_entry_family;
+
+enum {
+    E_RECEIVERS_STALLED,
+    E_HOSTS,
+    E_HOST_SERIES_OMITTED,
+    E_REPORT_AGE,
+    E_REPORT_TIME,
+    E_REPORT_FINAL,
+    E_REPORTS_RECEIVED,
+    E_SEQUENCE_GAPS,
+    E_REPORTS_MISSED,
+    E_RESTARTS,
+    E_STALE,
+    E_COUNT
+};
+static const s_entry_family s_entry_families[E_COUNT] = {
+    {"tcpwin_receivers_stalled", S_GAUGE, "Receivers stalled at the latest report."},
+    {"tcpwin_hosts", S_GAUGE, "Rows of the host table in the latest report."},
+    {"tcpwin_host_series_omitted", S_GAUGE, "Hosts of the latest report beyond --metrics-top."},
+    {"tcpwin_report_age_seconds", S_GAUGE, "Seconds since the latest report arrived."},
+    {"tcpwin_report_time_seconds", S_GAUGE, "Capture time of the latest report (Unix time)."},
+    {"tcpwin_report_final", S_GAUGE, "1 when the latest report ended its run."},
+    {"tcpwin_reports_received_total", S_COUNTER, "Reports received from the producer."},
+    {"tcpwin_report_sequence_gaps_total", S_COUNTER, "Jumps in the report sequence of a run."},
+    {"tcpwin_reports_missed_total", S_COUNTER, "Reports missing inside those jumps."},
+    {"tcpwin_producer_restarts_total", S_COUNTER, "New run ids of the producer."},
+    {"tcpwin_stale_reports_total", S_COUNTER, "Reports of a replaced run ignored."},
+};
+
+//  A per-host gauge of the top-K rows.
+typedef struct {
+    const char *name;
+    const char *help;
+} s_host_family;
+
+enum {
+    H_STALL,
+    H_ZWA,
+    H_FLOWS_STALLED,
+    H_PROBES,
+    H_UNDERSHOOTS,
+    H_TCP_PACKETS,
+    H_FLOWS_COUNTED,
+    H_WORST_PACKETS,
+    H_WORST_RATIO,
+    H_COUNT
+};
+static const s_host_family s_host_families[H_COUNT] = {
+    {"tcpwin_host_stall_seconds", "Stall time of the host's flows as receiver."},
+    {"tcpwin_host_zero_window_adverts", "Zero-window advertisements of the host."},
+    {"tcpwin_host_flows_stalled", "Flows of the host that stalled at least once."},
+    {"tcpwin_host_probes_received", "Persist probes the host's flows received while stalled."},
+    {"tcpwin_host_undershoot_packets", "Undershoot packets of the host's qualifying flows."},
+    {"tcpwin_host_tcp_packets", "TCP packets of the host's qualifying flows."},
+    {"tcpwin_host_flows_counted", "Qualifying flows of the host."},
+    {"tcpwin_host_worst_flow_packets", "Legacy pktTcpCnt: packets of the host's worst flow."},
+    {"tcpwin_host_worst_flow_undershoot_ratio",
+     "Legacy winRelThCnt: undershoots per packet of the host's worst flow."},
+};
+
+void metrics_text_label(FILE *out, const char *text)
+{
+    for (size_t i = 0; text[i] && i < METRICS_MAX_LABEL; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '\\' || c == '"')
+            fprintf(out, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", out);
+        else
+            fputc(c < 0x20 || c >= 0x7f ? '?' : c, out);
+    }
+}
+
+static void s_header(FILE *out, const char *name, s_type type, const char *help)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+            type == S_COUNTER ? "counter" : "gauge");
+}
+
+static void s_producer_sample(FILE *out, const char *name, const dash_producer *p)
+{
+    fprintf(out, "%s{producer=\"", name);
+    metrics_text_label(out, p->id);
+    fputs("\"} ", out);
+}
+
+static void s_counter_families_write(FILE *out, const dash_model *model)
+{
+    size_t n = sizeof s_counter_families / sizeof s_counter_families[0];
+    for (size_t f = 0; f < n; f++) {
+        const s_counter_family *family = &s_counter_families[f];
+        s_header(out, family->name, family->type, family->help);
+        for (size_t i = 0; i < dash_model_size(model); i++) {
+            const dash_producer *p = dash_model_producer(model, i);
+            const char *at = (const char *)&p->counters + family->offset;
+            s_producer_sample(out, family->name, p);
+            if (family->us) {
+                int64_t us;
+                memcpy(&us, at, sizeof us);
+                fprintf(out, "%.6f\n", (double)us / 1e6);
+            } else {
+                uint64_t value;
+                memcpy(&value, at, sizeof value);
+                fprintf(out, "%" PRIu64 "\n", value);
+            }
+        }
+    }
+}
+
+static void s_entry_value(FILE *out, int family, const dash_producer *p,
+                          const metrics_context *context)
+{
+    const Tcpwin__Report *r = p->report;
+    uint64_t shown = r->n_hosts < context->top_k ? r->n_hosts : context->top_k;
+    int64_t age_ms = context->now_ms - p->received_ms;
+    switch (family) {
+    case E_RECEIVERS_STALLED:
+        fprintf(out, "%" PRIu64 "\n", dash_report_stalled_now(r));
+        break;
+    case E_HOSTS:
+        fprintf(out, "%zu\n", r->n_hosts);
+        break;
+    case E_HOST_SERIES_OMITTED:
+        fprintf(out, "%" PRIu64 "\n", (uint64_t)r->n_hosts - shown);
+        break;
+    case E_REPORT_AGE:
+        fprintf(out, "%.3f\n", age_ms > 0 ? (double)age_ms / 1e3 : 0.0);
+        break;
+    case E_REPORT_TIME:
+        fprintf(out, "%.6f\n", (double)r->time_us / 1e6);
+        break;
+    case E_REPORT_FINAL:
+        fprintf(out, "%d\n", r->final ? 1 : 0);
+        break;
+    case E_REPORTS_RECEIVED:
+        fprintf(out, "%" PRIu64 "\n", p->reports_received);
+        break;
+    case E_SEQUENCE_GAPS:
+        fprintf(out, "%" PRIu64 "\n", p->sequence_gaps);
+        break;
+    case E_REPORTS_MISSED:
+        fprintf(out, "%" PRIu64 "\n", p->reports_missed);
+        break;
+    case E_RESTARTS:
+        fprintf(out, "%" PRIu64 "\n", p->restarts);
+        break;
+    default:
+        fprintf(out, "%" PRIu64 "\n", p->stale_reports);
+    }
+}
+
+static void s_entry_families_write(FILE *out, const dash_model *model,
+                                   const metrics_context *context)
+{
+    for (int f = 0; f < E_COUNT; f++) {
+        const s_entry_family *family = &s_entry_families[f];
+        s_header(out, family->name, family->type, family->help);
+        for (size_t i = 0; i < dash_model_size(model); i++) {
+            const dash_producer *p = dash_model_producer(model, i);
+            s_producer_sample(out, family->name, p);
+            s_entry_value(out, f, p, context);
+        }
+    }
+}
+
+static void s_host_value(FILE *out, int family, const Tcpwin__HostRow *row)
+{
+    uint64_t v = 0;
+    switch (family) {
+    case H_STALL:
+        fprintf(out, "%.6f\n", (double)row->stall_us / 1e6);
+        return;
+    case H_WORST_RATIO:
+        fprintf(out, "%.9g\n", (double)row->win_rel_th_cnt);
+        return;
+    case H_ZWA:
+        v = row->zero_window_adverts;
+        break;
+    case H_FLOWS_STALLED:
+        v = row->flows_stalled;
+        break;
+    case H_PROBES:
+        v = row->probes_received;
+        break;
+    case H_UNDERSHOOTS:
+        v = row->undershoot_packets;
+        break;
+    case H_TCP_PACKETS:
+        v = row->tcp_packets;
+        break;
+    case H_FLOWS_COUNTED:
+        v = row->flows_counted;
+        break;
+    default:
+        v = row->pkt_tcp_cnt;
+    }
+    fprintf(out, "%" PRIu64 "\n", v);
+}
+
+//  The top hosts of every producer, found once per page.
+typedef struct {
+    const Tcpwin__HostRow **rows;  // top_k per producer, producer after producer
+    size_t *n;                     // rows found per producer
+} s_top;
+
+static int s_top_find(s_top *top, const dash_model *model, size_t k)
+{
+    size_t producers = dash_model_size(model);
+    top->rows = calloc(producers * k + 1, sizeof *top->rows);
+    top->n = calloc(producers + 1, sizeof *top->n);
+    if (!top->rows || !top->n)
+        return -ENOMEM;
+    for (size_t i = 0; i < producers; i++)
+        top->n[i] = dash_producer_top_hosts(dash_model_producer(model, i), k, top->rows + i * k);
+    return 0;
+}
+
+static void s_host_families_write(FILE *out, const dash_model *model, const s_top *top, size_t k)
+{
+    for (int f = 0; f < H_COUNT; f++) {
+        s_header(out, s_host_families[f].name, S_GAUGE, s_host_families[f].help);
+        for (size_t i = 0; i < dash_model_size(model); i++) {
+            const dash_producer *p = dash_model_producer(model, i);
+            for (size_t j = 0; j < top->n[i]; j++) {
+                const Tcpwin__HostRow *row = top->rows[i * k + j];
+                char ip[TW_IP_TEXT_SIZE];
+                // An address of another length than 4 or 16 bytes (no producer
+                // of ours sends one) still gets a series of its own.
+                if (!tw_ip_format(row->ip.data, row->ip.len, ip, sizeof ip))
+                    snprintf(ip, sizeof ip, "invalid-%zu", j + 1);
+                fprintf(out, "%s{producer=\"", s_host_families[f].name);
+                metrics_text_label(out, p->id);
+                fprintf(out, "\",host=\"%s\"} ", ip);
+                s_host_value(out, f, row);
+            }
+        }
+    }
+}
+
+static void s_subscriber_write(FILE *out, const dash_model *model, const metrics_context *c)
+{
+    static const receiver_counters zero;
+    const receiver_counters *r = c->receiver ? c->receiver : &zero;
+    const struct {
+        const char *name;
+        uint64_t value;
+        const char *help;
+    } rows[] = {
+        {"tcpwin_subscriber_messages_received_total", r->received, "Messages received."},
+        {"tcpwin_subscriber_duplicates_total", r->duplicates, "Replays and repeats dropped."},
+        {"tcpwin_subscriber_sequence_gaps_total", r->gaps, "Gaps in any message sequence."},
+        {"tcpwin_subscriber_messages_lost_total", r->lost, "Messages missing inside gaps."},
+        {"tcpwin_subscriber_bad_messages_total",
+         r->bad_frames + r->bad_payloads + r->bad_versions + r->implausible + r->too_big,
+         "Messages refused: frames, payload, schema, sequence or size."},
+        {"tcpwin_subscriber_disconnects_total", r->disconnects, "Producer connections lost."},
+        {"tcpwin_subscriber_producers_evicted_total",
+         dash_model_get_counters(model)->producers_evicted,
+         "Producers forgotten to make room (bound 256)."},
+        {"tcpwin_http_requests_total", c->http_requests, "HTTP requests answered."},
+        {"tcpwin_http_errors_total", c->http_errors, "HTTP requests answered with an error."},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        s_header(out, rows[i].name, S_COUNTER, rows[i].help);
+        fprintf(out, "%s %" PRIu64 "\n", rows[i].name, rows[i].value);
+    }
+    s_header(out, "tcpwin_subscriber_producers", S_GAUGE, "Producers heard of.");
+    fprintf(out, "tcpwin_subscriber_producers %zu\n", dash_model_size(model));
+}
+
+int metrics_text_write(FILE *out, const dash_model *model, const metrics_context *context)
+{
+    s_top top = {0};
+    int rc = s_top_find(&top, model, context->top_k);
+    if (rc == 0) {
+        s_counter_families_write(out, model);
+        s_entry_families_write(out, model, context);
+        s_host_families_write(out, model, &top, context->top_k);
+        s_subscriber_write(out, model, context);
+        rc = ferror(out) ? -EIO : 0;
+    }
+    free(top.rows);
+    free(top.n);
+    return rc;
+}
+
+char *metrics_text_render(const dash_model *model, const metrics_context *context, size_t *len)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    if (!out)
+        return NULL;
+    int rc = metrics_text_write(out, model, context);
+    if (fclose(out) != 0 || rc != 0) {
+        free(text);
+        return NULL;
+    }
+    *len = size;
+    return text;
+}
