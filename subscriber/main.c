@@ -228,12 +228,12 @@ int main(int argc, char **argv)
         return 2;
     }
     int mode = s_find_mode(argv[optind]);
+    // The bridge, top and serve show no flows: reports only, unless --topic says otherwise.
     if (mode >= 0 &&
         (s_modes[mode].run == forward_main || s_modes[mode].run == top_main ||
          s_modes[mode].run == serve_main) &&
         o.receive.n_topics == 0)
-        o.topics[o.receive.n_topics++] =
-            TW_TOPIC_REPORT;  // the bridge, top and serve show no flows
+        o.topics[o.receive.n_topics++] = TW_TOPIC_REPORT;
     if (mode < 0) {
         tw_log("unknown mode '%s'\nTry 'tcpwin-subscriber --help'.", argv[optind]);
         return 2;
