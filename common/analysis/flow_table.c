@@ -509,6 +509,8 @@ static void s_stall_step(tw_flow_table *self, uint32_t index, const tw_packet *p
     s_hot *flow = &self->hot[index];
     s_cold *cold = &self->cold[index];
     bool control = packet->flags & CONTROL_FLAGS;
+    if (!undershoot && packet->window != 0 && !(flow->state & STATE_STALLED))
+        return;  // a prober's packet
     if (packet->window == 0 && !control) {
         cold->zero_window_adverts++;
         self->totals.zero_window_adverts++;
@@ -563,11 +565,18 @@ static void s_count(tw_flow_table *self, uint32_t index, const tw_packet *packet
         cold->zero_window_us =
             tw_time_add(cold->zero_window_us, tw_time_since(cold->episode_start_us, ts_us));
     }
-    bool window_probe = (flow->state & STATE_PEER_STALLED) && s_probe(self, index, packet);
-    if (!window_probe)
-        s_advance_seq(flow, packet);
-    if (undershoot || packet->window == 0 || (flow->state & STATE_STALLED))
+    // One test for the rare packets: an undershoot or a zero window (which
+    // is one unless the threshold is 0), a stalled flow or its prober.
+    if (__builtin_expect(undershoot || packet->window == 0 ||
+                             (flow->state & (STATE_STALLED | STATE_PEER_STALLED)),
+                         0)) {
+        bool window_probe = (flow->state & STATE_PEER_STALLED) && s_probe(self, index, packet);
+        if (!window_probe)
+            s_advance_seq(flow, packet);
         s_stall_step(self, index, packet, undershoot, ts_us);
+        return;
+    }
+    s_advance_seq(flow, packet);
 }
 
 static void s_start_closing(tw_flow_table *self, uint32_t index, int64_t ts_us, uint8_t how)
