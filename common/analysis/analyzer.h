@@ -67,9 +67,12 @@
 #define TW_DEFAULT_MAX_STALLED     100
 //  A step of the capture clock beyond this is a time jump (see the top).
 #define TW_DEFAULT_MAX_TIME_JUMP_US ((int64_t)3600 * 1000000)
-//  A host row encodes to at most about 100 bytes, so this many keep a report
-//  under the subscribers' default 64 MiB message limit (--max-message).
-#define TW_MAX_HOSTS_LIMIT 500000
+//  A host row encodes to at most 144 bytes (with the stall figures; 100
+//  before them) and a stalled flow to 122, so this many rows and
+//  TW_MAX_STALLED_ROWS stalled flows keep a report under the subscribers'
+//  default 64 MiB message limit (--max-message): 62.6 MB at the widest
+//  (test_wire checks it).
+#define TW_MAX_HOSTS_LIMIT 350000
 
 typedef struct {
     uint32_t interval_s;
