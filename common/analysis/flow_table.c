@@ -103,13 +103,18 @@ typedef struct {
     uint64_t episodes;
     uint32_t undershoots_high;
     uint32_t packets_high;
-    int8_t window_scale;    // from this side's SYN, -1 when unseen
-    bool scale_known;       // both SYNs seen: the shift in force is known
-    uint16_t stall_window;  // while stalled: the raw window of the latest advertisement
-    uint32_t stall_ack;     // ... and its ACK number
-    int64_t stall_start_us;
-    int64_t stall_us;      // stalls that ended
-    int64_t stall_end_us;  // when the last of them ended
+    uint32_t stall;       // its entry in the stall pool, or NONE
+    int8_t window_scale;  // from this side's SYN, -1 when unseen
+    bool scale_known;     // both SYNs seen: the shift in force is known
+} s_cold;
+
+//  The stall figures of a flow that had any (a zero-window advertisement, a
+//  stall, a probe sent), kept in a pool apart so that the cold part of the
+//  other flows, nearly all of them, stays small. At most one per live flow.
+typedef struct {
+    int64_t start_us;  // of the current stall
+    int64_t stall_us;  // stalls that ended
+    int64_t end_us;    // when the last of them ended
     uint64_t stalls;
     uint64_t zero_window_adverts;
     uint64_t window_probes;  // sent
@@ -117,7 +122,18 @@ typedef struct {
     uint64_t probes_received;
     uint64_t stall_probes;  // received in the current stall
     uint64_t window_reopenings;
-} s_cold;
+    uint32_t ack;        // while stalled: the latest advertisement's ACK number
+    uint16_t window;     // ... and raw window
+    uint32_t next_free;  // when free: the next free entry, or NONE
+} s_stall;
+
+//  The pool of s_stall entries: used ones and a free list, grown by doubling.
+typedef struct {
+    s_stall *entries;
+    uint32_t used;      // entries ever handed out
+    uint32_t capacity;  // allocated
+    uint32_t free_head;
+} s_stall_pool;
 
 struct tw_flow_table {
     tw_flow_config config;
@@ -134,8 +150,9 @@ struct tw_flow_table {
     uint64_t
         stall_start_sum;      // their stall_start_us summed modulo 2^64 (see tw_flow_table_stalled)
     tw_flow_counters totals;  // the stall figures
+    s_stall_pool pool;
     uint64_t ended;
-    uint64_t untracked;  // packets not counted: the table could not grow
+    uint64_t untracked;  // packets not counted, or not their stall figures: no memory
     uint64_t evicted;
 };
 
@@ -211,6 +228,51 @@ static inline uint32_t s_find_guessed(const tw_flow_table *self, const tw_flow_i
     return s_find(self, key, tag);
 }
 
+//  The stall entry of a flow, made on first need. Returns NONE when there is
+//  no memory for it: the packet's stall figures are then counted untracked.
+static uint32_t s_stall_entry(tw_flow_table *self, uint32_t index)
+{
+    s_stall_pool *pool = &self->pool;
+    uint32_t entry = self->cold[index].stall;
+    if (entry != NONE)
+        return entry;
+    if (pool->free_head != NONE) {
+        entry = pool->free_head;
+        pool->free_head = pool->entries[entry].next_free;
+    } else {
+        if (pool->used == pool->capacity) {
+            size_t capacity = pool->capacity ? (size_t)pool->capacity * 2 : 64;
+            s_stall *entries = realloc(pool->entries, sizeof *entries * capacity);
+            if (!entries) {
+                self->untracked++;
+                return NONE;
+            }
+            pool->entries = entries;
+            pool->capacity = (uint32_t)capacity;
+        }
+        entry = pool->used++;
+    }
+    pool->entries[entry] = (s_stall){.next_free = NONE};
+    self->cold[index].stall = entry;
+    return entry;
+}
+
+static void s_stall_free(tw_flow_table *self, uint32_t index)
+{
+    uint32_t entry = self->cold[index].stall;
+    if (entry == NONE)
+        return;
+    self->pool.entries[entry].next_free = self->pool.free_head;
+    self->pool.free_head = entry;
+    self->cold[index].stall = NONE;
+}
+
+//  The stall entry of a flow that has one (every stalled flow does).
+static inline s_stall *s_stall_of(const tw_flow_table *self, uint32_t index)
+{
+    return &self->pool.entries[self->cold[index].stall];
+}
+
 //  Clears flag on the reverse flow of index, if it is in the table.
 static void s_clear_reverse(tw_flow_table *self, uint32_t index, uint8_t flag)
 {
@@ -238,10 +300,10 @@ static void s_unlink(tw_flow_table *self, uint32_t index)
 //  Ends the current stall of a flow at end_us.
 static void s_stall_end(tw_flow_table *self, uint32_t index, int64_t end_us)
 {
-    s_cold *cold = &self->cold[index];
-    int64_t took = tw_time_since(cold->stall_start_us, end_us);
-    cold->stall_us = tw_time_add(cold->stall_us, took);
-    cold->stall_end_us = end_us;
+    s_stall *stall = s_stall_of(self, index);
+    int64_t took = tw_time_since(stall->start_us, end_us);
+    stall->stall_us = tw_time_add(stall->stall_us, took);
+    stall->end_us = end_us;
     self->totals.stall_us = tw_time_add(self->totals.stall_us, took);
     if (self->hot[index].state & STATE_PEER_LINKED) {
         s_clear_reverse(self, index, STATE_PEER_STALLED);
@@ -251,7 +313,7 @@ static void s_stall_end(tw_flow_table *self, uint32_t index, int64_t end_us)
     }
     self->hot[index].state &= (uint8_t)~STATE_STALLED;
     self->stalled--;
-    self->stall_start_sum -= (uint64_t)cold->stall_start_us;
+    self->stall_start_sum -= (uint64_t)stall->start_us;
 }
 
 static void s_remove(tw_flow_table *self, uint32_t index)
@@ -260,6 +322,7 @@ static void s_remove(tw_flow_table *self, uint32_t index)
         s_stall_end(self, index, self->hot[index].last_us);  // a stall ends with its flow
     if (self->hot[index].state & (STATE_PEER_LINKED | STATE_PEER_STALLED))
         s_unlink(self, index);
+    s_stall_free(self, index);
     // Every live entry is indexed, so neither call can fail.
     (void)tw_flow_index_remove(self->index, tw_flow_index_hash(&self->hot[index].key), index);
     uint32_t last = --self->count;
@@ -269,6 +332,27 @@ static void s_remove(tw_flow_table *self, uint32_t index)
         self->hot[index] = self->hot[last];
         self->cold[index] = self->cold[last];
     }
+}
+
+static void s_fill_stall_figures(const tw_flow_table *self, uint32_t index, tw_flow_record *record)
+{
+    const s_stall none = {0}, *stall = &none;
+    if (self->cold[index].stall != NONE)
+        stall = s_stall_of(self, index);
+    record->zero_window_adverts = stall->zero_window_adverts;
+    record->stalls = stall->stalls;
+    record->stalled = (self->hot[index].state & STATE_STALLED) != 0;
+    record->stall_since_us = record->stalled ? stall->start_us : 0;
+    record->stalled_us = 0;
+    record->stall_us = stall->stall_us;
+    if (record->stalled)
+        record->stall_us =
+            tw_time_add(record->stall_us, tw_time_since(stall->start_us, self->hot[index].last_us));
+    record->window_probes = stall->window_probes;
+    record->zero_length_probes = stall->zero_length_probes;
+    record->probes_received = stall->probes_received;
+    record->stall_probes = record->stalled ? stall->stall_probes : 0;
+    record->window_reopenings = stall->window_reopenings;
 }
 
 static void s_fill_record(const tw_flow_table *self, uint32_t index, tw_end_reason reason,
@@ -290,21 +374,8 @@ static void s_fill_record(const tw_flow_table *self, uint32_t index, tw_end_reas
     record->min_window = hot->min_window;
     record->window_scale = cold->window_scale;
     record->end_reason = reason;
-    record->zero_window_adverts = cold->zero_window_adverts;
-    record->stalls = cold->stalls;
-    record->stalled = (hot->state & STATE_STALLED) != 0;
-    record->stall_since_us = record->stalled ? cold->stall_start_us : 0;
-    record->stalled_us = 0;
-    record->stall_us = cold->stall_us;
-    if (record->stalled)
-        record->stall_us =
-            tw_time_add(record->stall_us, tw_time_since(cold->stall_start_us, hot->last_us));
-    record->window_probes = cold->window_probes;
-    record->zero_length_probes = cold->zero_length_probes;
-    record->probes_received = cold->probes_received;
-    record->stall_probes = record->stalled ? cold->stall_probes : 0;
-    record->window_reopenings = cold->window_reopenings;
     record->window_scale_unknown = self->config.threshold_bytes && !cold->scale_known;
+    s_fill_stall_figures(self, index, record);
 }
 
 static void s_end(tw_flow_table *self, uint32_t index, tw_end_reason reason)
@@ -350,8 +421,9 @@ static bool s_blocked_until_recently(const tw_flow_table *self, uint32_t index,
                                      int64_t idle_before_us)
 {
     uint32_t reverse = s_find_reverse(self, &self->hot[index].key);
-    return reverse != NONE && self->cold[reverse].stalls > 0 &&
-           self->cold[reverse].stall_end_us >= idle_before_us;
+    return reverse != NONE && self->cold[reverse].stall != NONE &&
+           s_stall_of(self, reverse)->stalls > 0 &&
+           s_stall_of(self, reverse)->end_us >= idle_before_us;
 }
 
 //  Why the flow is over at now_us, or 0 while it lives.
@@ -453,6 +525,7 @@ static uint32_t s_insert(tw_flow_table *self, const tw_flow_index_key *key, uint
     };
     self->cold[index] = (s_cold){
         .first_us = ts_us,
+        .stall = NONE,
         .window_scale = -1,
     };
     if (self->unlinked > 0)
@@ -476,18 +549,21 @@ static bool s_probe(tw_flow_table *self, uint32_t index, const tw_packet *packet
     uint32_t stalled = s_find_reverse(self, &self->hot[index].key);
     if (stalled == NONE)
         return false;  // cannot be: the marks are undone when a flow ends
-    s_cold *peer = &self->cold[stalled], *cold = &self->cold[index];
-    bool window_probe = packet->payload_len == 1 && packet->seq == self->hot[index].next_seq &&
-                        peer->stall_window == 0;
+    const s_stall *peer = s_stall_of(self, stalled);
+    bool window_probe =
+        packet->payload_len == 1 && packet->seq == self->hot[index].next_seq && peer->window == 0;
     bool zero_length = packet->payload_len == 0 && !(packet->flags & CONTROL_FLAGS) &&
-                       packet->seq == peer->stall_ack - 1;
+                       packet->seq == peer->ack - 1;
     if (!window_probe && !zero_length)
         return false;
-    cold->window_probes += window_probe;
-    cold->zero_length_probes += zero_length;
-    peer->probes_received++;
-    peer->stall_probes++;
     self->totals.probes++;
+    s_stall_of(self, stalled)->probes_received++;
+    s_stall_of(self, stalled)->stall_probes++;
+    if (s_stall_entry(self, index) == NONE)
+        return window_probe;                   // the prober's share is lost, and counted untracked
+    s_stall *stall = s_stall_of(self, index);  // after the pool may have moved
+    stall->window_probes += window_probe;
+    stall->zero_length_probes += zero_length;
     return window_probe;
 }
 
@@ -507,35 +583,38 @@ static void s_stall_step(tw_flow_table *self, uint32_t index, const tw_packet *p
                          bool undershoot, int64_t ts_us)
 {
     s_hot *flow = &self->hot[index];
-    s_cold *cold = &self->cold[index];
     bool control = packet->flags & CONTROL_FLAGS;
-    if (!undershoot && packet->window != 0 && !(flow->state & STATE_STALLED))
-        return;  // a prober's packet
-    if (packet->window == 0 && !control) {
-        cold->zero_window_adverts++;
+    bool zero_window = packet->window == 0 && !control;
+    bool begins = undershoot && !control && !(flow->state & STATE_STALLED);
+    if (!zero_window && !begins && !(flow->state & STATE_STALLED))
+        return;  // a prober's packet, or a SYN/FIN/RST below the threshold
+    if (s_stall_entry(self, index) == NONE)
+        return;  // counted untracked; a stalled flow has its entry already
+    s_stall *stall = s_stall_of(self, index);
+    if (zero_window) {
+        stall->zero_window_adverts++;
         self->totals.zero_window_adverts++;
     }
-    if (flow->state & STATE_STALLED) {
-        if (!undershoot) {
-            cold->window_reopenings++;
-            self->totals.window_reopenings++;
-            s_stall_end(self, index, ts_us);
-            return;
-        }
-    } else {
-        if (!undershoot || control)
-            return;  // SYN/FIN/RST never begin a stall (a RST close says 0)
+    if ((flow->state & STATE_STALLED) && !undershoot) {
+        stall->window_reopenings++;
+        self->totals.window_reopenings++;
+        s_stall_end(self, index, ts_us);
+        return;
+    }
+    if (begins) {
         flow->state |= STATE_STALLED;
-        cold->stalls++;
-        cold->stall_start_us = ts_us;
-        cold->stall_probes = 0;
+        stall->stalls++;
+        stall->start_us = ts_us;
+        stall->stall_probes = 0;
         self->totals.stalls++;
         self->stalled++;
         self->stall_start_sum += (uint64_t)ts_us;
         self->unlinked++;
     }
-    cold->stall_window = packet->window;
-    cold->stall_ack = packet->ack;
+    if (!(flow->state & STATE_STALLED))
+        return;  // --threshold 0: zero windows are counted, nothing stalls
+    stall->window = packet->window;
+    stall->ack = packet->ack;
     if (!(flow->state & STATE_PEER_LINKED))
         s_link_to_prober(self, index);
 }
@@ -779,7 +858,7 @@ size_t tw_flow_table_stalled(const tw_flow_table *self, int64_t now_us, tw_flow_
         if (!(self->hot[i].state & STATE_STALLED))
             continue;
         s_fill_record(self, i, TW_END_NONE, &out[listed]);
-        out[listed++].stalled_us = tw_time_since(self->cold[i].stall_start_us, now_us);
+        out[listed++].stalled_us = tw_time_since(s_stall_of(self, i)->start_us, now_us);
     }
     if (stall_us_now) {
         uint64_t total = (uint64_t)self->stalled * (uint64_t)now_us - self->stall_start_sum;
@@ -804,6 +883,8 @@ static int s_check_links(const tw_flow_table *self, uint32_t index)
 {
     uint8_t state = self->hot[index].state;
     if ((state & STATE_PEER_LINKED) && !(state & STATE_STALLED))
+        return -EINVAL;
+    if ((state & STATE_STALLED) && self->cold[index].stall == NONE)
         return -EINVAL;
     if (!(state & (STATE_PEER_LINKED | STATE_PEER_STALLED)))
         return 0;
@@ -850,6 +931,7 @@ tw_flow_table *tw_flow_table_new(const tw_flow_config *config, tw_flow_end_fn *o
     if (!self)
         return NULL;
     self->config = *config;
+    self->pool.free_head = NONE;
     self->on_end = on_end;
     self->arg = arg;
     self->capacity =
@@ -868,6 +950,7 @@ void tw_flow_table_destroy(tw_flow_table **self)
         return;
     free((*self)->hot);
     free((*self)->cold);
+    free((*self)->pool.entries);
     tw_flow_index_destroy(&(*self)->index);
     free(*self);
     *self = NULL;
