@@ -42,11 +42,15 @@ static void s_put32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-//  An IPv4 + TCP packet (no link header) into f; returns its length.
+#define MAX_FRAME 256
+
+//  An IPv4 + TCP packet (no link header) into f, which has room for
+//  MAX_FRAME - 14 bytes; returns its length.
 static size_t s_ip_packet(uint8_t *f, const s_dir *d, const s_segment *s)
 {
     size_t tcp_len = s->window_scale >= 0 ? 24 : 20;
     size_t len = 20 + tcp_len + s->payload;
+    assert_true(len <= MAX_FRAME - 14);
     memset(f, 0, len);
     f[0] = 0x45, f[2] = (uint8_t)(len >> 8), f[3] = (uint8_t)len, f[8] = 64, f[9] = 6;
     f[12] = 10, f[15] = d->from, f[16] = 10, f[19] = d->to;
@@ -152,14 +156,14 @@ static tw_analyzer *s_new(s_log *log, tw_analyzer_config config, int dlt)
 
 static void s_send_raw(tw_analyzer *a, const s_dir *d, s_segment s, int64_t t)
 {
-    uint8_t f[128];
+    uint8_t f[MAX_FRAME];
     size_t len = s_ip_packet(f, d, &s);
     tw_analyzer_packet(a, f, (uint32_t)len, (uint32_t)len, t);
 }
 
 static void s_send_ethernet(tw_analyzer *a, const s_dir *d, s_segment s, int64_t t)
 {
-    uint8_t f[128] = {0};
+    uint8_t f[MAX_FRAME] = {0};
     f[12] = 0x08;  // ethertype IPv4
     size_t len = 14 + s_ip_packet(f + 14, d, &s);
     tw_analyzer_packet(a, f, (uint32_t)len, (uint32_t)len, t);
