@@ -30,6 +30,8 @@
         and for the flow probing it, for longer than stall_timeout_us when
         that is longer: a sender backs its probes off up to 120 s (Linux's
         TCP_RTO_MAX), so a stall must not end as idle between two probes;
+        and a side that faced a closed window was not idle but blocked: its
+        idle time counts from the reopening;
       - when the table is full (max_flows) and room is needed: the least
         recently seen of a few candidates is evicted;
       - at the end, through tw_flow_table_end_all().
@@ -38,11 +40,14 @@
     Every ended flow is handed to the end callback as a tw_flow_record.
 
     Pure: time comes in with each packet (or each tw_flow_table_expire call).
-    Memory: a 64-byte hot part, a cold part (sizeof reported by
-    tw_flow_table_entry_bytes) and the index's slots per flow, for at most
-    max_flows flows, the arrays doubled on demand (the arithmetic and the
-    measured figures are in bench/RESULTS.md, "Flow table memory"; the stall
-    figures added 88 bytes of cold part per flow).
+    Memory: less than 152 bytes per flow (a 64-byte hot part, a 56-byte
+    cold part, the index's slots) for at most max_flows flows, the arrays
+    doubled on demand (the arithmetic and the measured figures are in
+    bench/RESULTS.md, "Flow table memory", from before the stall figures
+    added 8 bytes of cold part); plus 96 bytes for each flow that had a
+    stall figure (a zero window, a stall, a probe), in a pool as large as
+    the most such flows at once. A pool that cannot grow loses those
+    packets' stall figures and counts them untracked.
 */
 #ifndef TW_FLOW_TABLE_H
 #define TW_FLOW_TABLE_H
