@@ -76,6 +76,9 @@ static void s_usage(FILE *out)
         "      --max-flows N         flow table bound (default %d)\n"
         "      --max-hosts N         host table bound (default %d)\n"
         "      --flow-timeout S      end flows idle this long (default %d)\n"
+        "      --stall-timeout S     ... but a receiver stalled (latest window below the\n"
+        "                            threshold) and its prober, this long when longer:\n"
+        "                            probes back off to 120 s (default %d)\n"
         "      --host-ttl S          forget hosts not updated this long (default: never)\n"
         "      --max-stalled N       stalled flows listed per report (default %d)\n"
         "Publishing:\n"
@@ -108,8 +111,9 @@ static void s_usage(FILE *out)
         "3 the capture file is damaged or truncated (read up to the damage, final report sent).\n",
         CAPTURE_DEFAULT_SNAPLEN, TW_DEFAULT_INTERVAL_S, TW_DEFAULT_THRESHOLD, TW_DEFAULT_MIN_PKTS,
         TW_DEFAULT_MAX_FLOWS, TW_DEFAULT_MAX_HOSTS, TW_DEFAULT_FLOW_TIMEOUT_S,
-        TW_DEFAULT_MAX_STALLED, TW_DEFAULT_PUBLISH, PUBLISHER_DEFAULT_TIMEOUT_MS,
-        PUBLISHER_DEFAULT_SNDHWM, PUBLISHER_DEFAULT_QUEUE_MIB, PRIVILEGES_DEFAULT_USER);
+        TW_DEFAULT_STALL_TIMEOUT_S, TW_DEFAULT_MAX_STALLED, TW_DEFAULT_PUBLISH,
+        PUBLISHER_DEFAULT_TIMEOUT_MS, PUBLISHER_DEFAULT_SNDHWM, PUBLISHER_DEFAULT_QUEUE_MIB,
+        PRIVILEGES_DEFAULT_USER);
 }
 
 enum {
@@ -121,6 +125,7 @@ enum {
     OPT_MAX_FLOWS,
     OPT_MAX_HOSTS,
     OPT_FLOW_TIMEOUT,
+    OPT_STALL_TIMEOUT,
     OPT_HOST_TTL,
     OPT_MAX_STALLED,
     OPT_PUBLISH,
@@ -150,6 +155,7 @@ static const struct option s_long_options[] = {
     {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
     {"max-hosts", required_argument, NULL, OPT_MAX_HOSTS},
     {"flow-timeout", required_argument, NULL, OPT_FLOW_TIMEOUT},
+    {"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},
     {"host-ttl", required_argument, NULL, OPT_HOST_TTL},
     {"max-stalled", required_argument, NULL, OPT_MAX_STALLED},
     {"publish", required_argument, NULL, OPT_PUBLISH},
@@ -202,6 +208,9 @@ static bool s_parse_numeric_option(int opt, const char *arg, options *o)
     case OPT_FLOW_TIMEOUT:
         return tw_number_option("flow-timeout", arg, 1, day, &v) &&
                ((a->flow_timeout_us = (int64_t)v * 1000000), 1);
+    case OPT_STALL_TIMEOUT:
+        return tw_number_option("stall-timeout", arg, 1, day, &v) &&
+               ((a->stall_timeout_us = (int64_t)v * 1000000), 1);
     case OPT_HOST_TTL:
         return tw_number_option("host-ttl", arg, 0, 365 * day, &v) &&
                ((a->host_ttl_us = (int64_t)v * 1000000), 1);

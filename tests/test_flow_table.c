@@ -85,7 +85,7 @@ static void test_episode_duration_runs_until_first_packet_after(void **state)
         tw_flow_table_packet(table, &p, seq[i].t);
     }
     tw_flow_record stalled[4];
-    assert_int_equal(tw_flow_table_stalled(table, stalled, 4), 1);
+    assert_int_equal(tw_flow_table_stalled(table, 470, stalled, 4, NULL), 1);
     assert_int_equal(stalled[0].episode_start_us, 400);
     tw_flow_table_end_all(table, TW_END_END_OF_CAPTURE);
     assert_int_equal(log.ended[0].episodes, 2);
@@ -286,7 +286,13 @@ static tw_packet s_random_packet(uint64_t *rng, uint32_t connections)
                                 : TW_TCP_ACK;
     uint32_t w = (uint32_t)((r >> 40) % 10);
     uint16_t window = w < 2 ? 0 : w < 3 ? 1 : (uint16_t)(r >> 48);
-    return s_conn_packet(c, reverse, window, flags);
+    tw_packet p = s_conn_packet(c, reverse, window, flags);
+    // Few sequence numbers and short payloads, so that probes happen too.
+    uint64_t more = s_next(rng);
+    p.seq = (uint32_t)(more % 4);
+    p.ack = (uint32_t)((more >> 8) % 4);
+    p.payload_len = (uint32_t)((more >> 16) % 3);
+    return p;
 }
 
 //  Every flow the table ended, in order, for comparing two tables.
@@ -319,6 +325,16 @@ static void s_assert_same_record(const tw_flow_record *a, const tw_flow_record *
     assert_int_equal(a->min_window, b->min_window);
     assert_int_equal(a->window_scale, b->window_scale);
     assert_int_equal(a->end_reason, b->end_reason);
+    assert_int_equal(a->zero_window_adverts, b->zero_window_adverts);
+    assert_int_equal(a->stalls, b->stalls);
+    assert_int_equal(a->stall_us, b->stall_us);
+    assert_int_equal(a->stall_since_us, b->stall_since_us);
+    assert_int_equal(a->window_probes, b->window_probes);
+    assert_int_equal(a->zero_length_probes, b->zero_length_probes);
+    assert_int_equal(a->probes_received, b->probes_received);
+    assert_int_equal(a->stall_probes, b->stall_probes);
+    assert_int_equal(a->window_reopenings, b->window_reopenings);
+    assert_int_equal(a->stalled, b->stalled);
 }
 
 static void s_assert_same_tables(tw_flow_table *a, const record_list *la, tw_flow_table *b,
@@ -332,7 +348,8 @@ static void s_assert_same_tables(tw_flow_table *a, const record_list *la, tw_flo
     assert_int_equal(ca.ended, cb.ended);
     assert_int_equal(ca.evicted, cb.evicted);
     tw_flow_record sa[8], sb[8];
-    size_t na = tw_flow_table_stalled(a, sa, 8), nb = tw_flow_table_stalled(b, sb, 8);
+    size_t na = tw_flow_table_stalled(a, 0, sa, 8, NULL),
+           nb = tw_flow_table_stalled(b, 0, sb, 8, NULL);
     assert_int_equal(na, nb);
     for (size_t i = 0; i < na && i < 8; i++)
         s_assert_same_record(&sa[i], &sb[i]);

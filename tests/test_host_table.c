@@ -36,6 +36,42 @@ static void test_flow_under_minimum_or_without_undershoot_never_enters(void **st
     tw_host_table_destroy(&table);
 }
 
+static tw_flow_record s_stalled_flow(uint8_t host, uint64_t packets, int64_t stall_us)
+{
+    tw_flow_record f = s_flow(host, packets, packets, 0);
+    f.zero_window_adverts = packets;
+    f.stalls = 1;
+    f.stall_us = stall_us;
+    f.probes_received = 2;
+    return f;
+}
+
+//  The stall figures: summed over every ended flow of a host with a row,
+//  qualifying or not; a host without a qualifying flow gets no row, so the
+//  rows (and the legacy text) are exactly the legacy ones.
+static void test_stall_figures_sum_on_rows_only(void **state)
+{
+    (void)state;
+    tw_host_table *table = tw_host_table_new(10, 50, 0);
+    tw_flow_record short_stall = s_stalled_flow(1, 3, 1000);
+    assert_int_equal(tw_host_table_offer(table, &short_stall), 0);
+    assert_int_equal(tw_host_table_size(table), 0);  // no row for a non-qualifying stall
+    tw_flow_record qualifying = s_stalled_flow(1, 60, 5000);
+    assert_int_equal(tw_host_table_offer(table, &qualifying), 1);
+    assert_int_equal(tw_host_table_offer(table, &short_stall), 0);  // now on the row
+    tw_flow_record clean = s_flow(1, 500, 0, 0);
+    assert_int_equal(tw_host_table_offer(table, &clean), 0);
+    const tw_host *h = tw_host_table_first(table);
+    assert_int_equal(h->flows_counted, 1);  // the legacy totals: qualifying flows only
+    assert_int_equal(h->tcp_packets, 60);
+    assert_int_equal(h->pkt_tcp_cnt, 60);
+    assert_int_equal(h->zero_window_adverts, 63);
+    assert_int_equal(h->flows_stalled, 2);
+    assert_int_equal(h->stall_us, 6000);
+    assert_int_equal(h->probes_received, 4);
+    tw_host_table_destroy(&table);
+}
+
 static void test_ratio_only_rises_and_keeps_that_flows_count(void **state)
 {
     (void)state;
@@ -129,6 +165,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flow_under_minimum_or_without_undershoot_never_enters),
+        cmocka_unit_test(test_stall_figures_sum_on_rows_only),
         cmocka_unit_test(test_ratio_only_rises_and_keeps_that_flows_count),
         cmocka_unit_test(test_rows_keep_insertion_order),
         cmocka_unit_test(test_full_table_evicts_least_recently_updated),

@@ -81,6 +81,13 @@ static void test_flow_record_exact(void **state)
     flow.zero_window_episodes = 2;
     flow.zero_window_us = 1500;
     flow.window_scale = -1;
+    flow.zero_window_adverts = 7;
+    flow.stalls = 1;
+    flow.stall_us = 1800000000;
+    flow.window_probes = 2;
+    flow.zero_length_probes = 3;
+    flow.window_reopenings = 1;
+    flow.window_scale_unknown = 1;
     char *text = s_render("tcpwin.flow", &flow.base);
     assert_string_equal(
         text, "{\"topic\":\"tcpwin.flow\",\"header\":{\"schemaMajor\":1,\"producerId\":\"p1\","
@@ -89,7 +96,10 @@ static void test_flow_record_exact(void **state)
               "\"dstPort\":51000,\"ipVersion\":4,\"firstUs\":\"-1700000000123456\","
               "\"lastUs\":\"9223372036854775807\",\"tcpPackets\":\"18446744073709551615\","
               "\"undershootPackets\":\"3\",\"minWindow\":0,\"endReason\":\"END_REASON_FIN\","
-              "\"zeroWindowEpisodes\":\"2\",\"zeroWindowUs\":\"1500\",\"windowScale\":-1}\n");
+              "\"zeroWindowEpisodes\":\"2\",\"zeroWindowUs\":\"1500\",\"windowScale\":-1,"
+              "\"zeroWindowAdverts\":\"7\",\"stalls\":\"1\",\"stallUs\":\"1800000000\","
+              "\"windowProbes\":\"2\",\"zeroLengthProbes\":\"3\",\"windowReopenings\":\"1\","
+              "\"windowScaleUnknown\":true}\n");
     free(text);
 
     // A default flow record: empty addresses are "" (base64 of nothing), enum 0 by name.
@@ -99,7 +109,10 @@ static void test_flow_record_exact(void **state)
                               "\"dstPort\":0,\"ipVersion\":0,\"firstUs\":\"0\",\"lastUs\":\"0\","
                               "\"tcpPackets\":\"0\",\"undershootPackets\":\"0\",\"minWindow\":0,"
                               "\"endReason\":\"END_REASON_UNSPECIFIED\",\"zeroWindowEpisodes\":"
-                              "\"0\",\"zeroWindowUs\":\"0\",\"windowScale\":0}\n");
+                              "\"0\",\"zeroWindowUs\":\"0\",\"windowScale\":0,"
+                              "\"zeroWindowAdverts\":\"0\",\"stalls\":\"0\",\"stallUs\":\"0\","
+                              "\"windowProbes\":\"0\",\"zeroLengthProbes\":\"0\","
+                              "\"windowReopenings\":\"0\",\"windowScaleUnknown\":false}\n");
     free(text);
 
     // A value the schema does not know (a newer producer) stays a number.
@@ -152,6 +165,13 @@ static Tcpwin__Report *s_full_report(void)
     counters.packets = 10000000000ULL;
     counters.tcp_packets = 9999999999ULL;
     counters.stalled_omitted = 12;
+    counters.zero_window_adverts = 4;
+    counters.stall_us = 1800000001;
+    counters.stalls = 1;
+    counters.probes = 21;
+    counters.window_reopenings = 0;
+    counters.flows_stalled_now = 1;
+    counters.unknown_link_type_packets = 3;
 
     stalled.src_ip = (ProtobufCBinaryData){sizeof IPV4, IPV4};
     stalled.dst_ip = (ProtobufCBinaryData){sizeof IPV6, IPV6};
@@ -160,6 +180,11 @@ static Tcpwin__Report *s_full_report(void)
     stalled.since_us = 9007199254740993LL;
     stalled.tcp_packets = 5;
     stalled.undershoot_packets = 4;
+    stalled.stalled_us = 1800000001;
+    stalled.probes = 21;
+    stalled.zero_window_adverts = 4;
+    stalled.window_scale_unknown = 1;
+    stalled.stall_since_us = 9007199254740993LL;
     stalled_list[0] = &stalled;
 
     report.header = &header;
@@ -187,22 +212,32 @@ static void test_full_report_exact(void **state)
         "\"timeUs\":\"1072958405000000\",\"intervalS\":5,\"final\":true,\"hosts\":["
         "{\"ip\":\"192.0.2.1\",\"pktTcpCnt\":460,\"winRelThCnt\":0.123913,\"flowsCounted\":\"1\","
         "\"tcpPackets\":\"460\",\"undershootPackets\":\"57\",\"worstPeerIp\":\"2001:db8::1\","
-        "\"worstPeerPort\":80,\"worstSrcPort\":33000,\"lastUpdateUs\":\"1072958405000000\"},"
+        "\"worstPeerPort\":80,\"worstSrcPort\":33000,\"lastUpdateUs\":\"1072958405000000\","
+        "\"zeroWindowAdverts\":\"0\",\"flowsStalled\":\"0\",\"stallUs\":\"0\","
+        "\"probesReceived\":\"0\"},"
         "{\"ip\":\"fe80::211:22ff:fe33:4455\",\"pktTcpCnt\":4294967295,\"winRelThCnt\":1,"
         "\"flowsCounted\":\"9007199254740993\",\"tcpPackets\":\"0\",\"undershootPackets\":\"0\","
-        "\"worstPeerIp\":\"\",\"worstPeerPort\":0,\"worstSrcPort\":0,\"lastUpdateUs\":\"0\"},"
+        "\"worstPeerIp\":\"\",\"worstPeerPort\":0,\"worstSrcPort\":0,\"lastUpdateUs\":\"0\","
+        "\"zeroWindowAdverts\":\"0\",\"flowsStalled\":\"0\",\"stallUs\":\"0\","
+        "\"probesReceived\":\"0\"},"
         "{\"ip\":\"AQIDBAU=\",\"pktTcpCnt\":0,\"winRelThCnt\":\"NaN\",\"flowsCounted\":\"0\","
         "\"tcpPackets\":\"0\",\"undershootPackets\":\"0\",\"worstPeerIp\":\"\",\"worstPeerPort\":0,"
-        "\"worstSrcPort\":0,\"lastUpdateUs\":\"0\"}],"
+        "\"worstSrcPort\":0,\"lastUpdateUs\":\"0\",\"zeroWindowAdverts\":\"0\","
+        "\"flowsStalled\":\"0\",\"stallUs\":\"0\",\"probesReceived\":\"0\"}],"
         "\"counters\":{\"packets\":\"10000000000\",\"tcpPackets\":\"9999999999\","
         "\"malformedPackets\":\"0\",\"truncatedPackets\":\"0\",\"flowsActive\":\"0\","
         "\"flowsEnded\":\"0\",\"flowsEvicted\":\"0\",\"hostsEvicted\":\"0\",\"captureDrops\":\"0\","
         "\"fragmentsSkipped\":\"0\",\"messagesDropped\":\"0\",\"stalledOmitted\":\"12\","
         "\"packetsUntracked\":\"0\",\"reportsLost\":\"0\",\"subscriptionsRefused\":\"0\","
-        "\"timeJumps\":\"0\"},"
+        "\"timeJumps\":\"0\",\"zeroWindowAdverts\":\"4\",\"stallUs\":\"1800000001\","
+        "\"stalls\":\"1\",\"probes\":\"21\",\"windowReopenings\":\"0\","
+        "\"flowsStalledNow\":\"1\",\"unknownLinkTypePackets\":\"3\"},"
         "\"stalled\":[{\"srcIp\":\"192.0.2.1\",\"dstIp\":\"2001:db8::1\",\"srcPort\":1,"
         "\"dstPort\":65535,\"sinceUs\":\"9007199254740993\",\"tcpPackets\":\"5\","
-        "\"undershootPackets\":\"4\"}],\"threshold\":1,\"minPkts\":10,\"thresholdBytes\":false}\n";
+        "\"undershootPackets\":\"4\",\"stalledUs\":\"1800000001\",\"probes\":\"21\","
+        "\"zeroWindowAdverts\":\"4\",\"windowScaleUnknown\":true,"
+        "\"stallSinceUs\":\"9007199254740993\"}],\"threshold\":1,\"minPkts\":10,\"thresholdBytes\":"
+        "false}\n";
     char *want = NULL;
     assert_true(asprintf(&want, expected, HOSTILE_ID_JSON) > 0);
     assert_string_equal(text, want);
@@ -359,7 +394,7 @@ static void test_jq_reads_it_back(void **state)
     free(fields);
 
     char *topics = s_jq(path, "[.topic, (keys | length | tostring)] | join(\":\") + \",\"", &len);
-    assert_string_equal(topics, "tcpwin.report:11,tcpwin.flow:16,");
+    assert_string_equal(topics, "tcpwin.report:11,tcpwin.flow:23,");
     free(topics);
     unlink(path);
 }

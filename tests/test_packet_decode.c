@@ -1062,6 +1062,73 @@ static void test_ethernet_padding_not_read_as_options(void **state)
     assert_int_equal(p.window_scale, -1);
 }
 
+//  ---- sequence numbers and payload length (persist probes) --------------------
+
+//  An Ethernet frame of payload bytes after a TCP header, over IPv4 or IPv6.
+static void payload_frame(frame *f, bool ipv6, size_t payload)
+{
+    f_ether(f, ipv6 ? ETH_IPV6 : ETH_IPV4);
+    if (ipv6)
+        f_ipv6(f, P_TCP);
+    else
+        f_ipv4(f, P_TCP);
+    f_tcp(f, TW_TCP_ACK);
+    for (size_t i = 0; i < payload; i++)
+        put8(f, 'x');
+    f_done(f);
+}
+
+//  Both paths (the fast one takes whole frames, the general one the others)
+//  give seq, ack and the payload length of the IP length.
+static void test_seq_ack_and_payload_length(void **state)
+{
+    (void)state;
+    for (int ipv6 = 0; ipv6 <= 1; ipv6++) {
+        const size_t payloads[] = {0, 1, 100};
+        for (size_t i = 0; i < 3; i++) {
+            frame f = {0};
+            payload_frame(&f, ipv6, payloads[i]);
+            tw_packet p;
+            assert_int_equal(decode(DLT_EN10MB, &f, &p), TW_DECODE_OK);  // fast path
+            assert_int_equal(p.seq, 1000);
+            assert_int_equal(p.ack, 2000);
+            assert_int_equal(p.payload_len, payloads[i]);
+            // Snapped after the TCP header: the wire's payload all the same.
+            size_t headers = f.len - payloads[i];
+            assert_int_equal(decode_cut(DLT_EN10MB, &f, headers, f.len, &p), TW_DECODE_OK);
+            assert_int_equal(p.seq, 1000);
+            assert_int_equal(p.ack, 2000);
+            assert_int_equal(p.payload_len, payloads[i]);
+        }
+    }
+}
+
+//  Ethernet pads a short frame to 60 bytes: padding is not payload.
+static void test_ethernet_padding_is_not_payload(void **state)
+{
+    (void)state;
+    frame f = {0};
+    payload_frame(&f, false, 1);
+    put_zeros(&f, 60 - f.len);
+    tw_packet p;
+    assert_int_equal(decode(DLT_EN10MB, &f, &p), TW_DECODE_OK);
+    assert_int_equal(p.payload_len, 1);
+    assert_int_equal(decode_cut(DLT_EN10MB, &f, f.len, f.len + 4, &p), TW_DECODE_OK);
+    assert_int_equal(p.payload_len, 1);  // the general path, snapped
+}
+
+//  A data offset past the IP length leaves no payload, not a negative one.
+static void test_header_past_ip_length_has_no_payload(void **state)
+{
+    (void)state;
+    frame f = {0};
+    payload_frame(&f, false, 0);
+    f.b[14 + 20 + 12] = 15 << 4;  // 60 bytes of TCP header; IP says 20
+    tw_packet p;
+    assert_int_equal(decode_cut(DLT_EN10MB, &f, f.len, f.len + 8, &p), TW_DECODE_OK);
+    assert_int_equal(p.payload_len, 0);
+}
+
 //  ---- truncated vs malformed ------------------------------------------------
 
 static void test_truncated_by_snaplen(void **state)
@@ -1408,6 +1475,9 @@ int main(void)
         cmocka_unit_test(test_window_scale_bad_option_length),
         cmocka_unit_test(test_window_scale_cut_by_snaplen),
         cmocka_unit_test(test_ethernet_padding_not_read_as_options),
+        cmocka_unit_test(test_seq_ack_and_payload_length),
+        cmocka_unit_test(test_ethernet_padding_is_not_payload),
+        cmocka_unit_test(test_header_past_ip_length_has_no_payload),
         cmocka_unit_test(test_truncated_by_snaplen),
         cmocka_unit_test(test_truncated_in_tunnel_and_extensions),
         cmocka_unit_test(test_every_cut_of_every_layout),

@@ -24,6 +24,15 @@ static tw_flow_record s_worst_case_flow(uint32_t i)
     memset(f.key.dst, 0xff, 16);
     memcpy(f.key.src, &i, sizeof i);
     f.key.src_port = f.key.dst_port = 65535;
+    // The stall figures too, as wide as they get (a row sums them).
+    f.zero_window_adverts = UINT64_MAX / 3;
+    f.stalls = 1;
+    f.stall_us = INT64_MAX / 2;
+    f.stall_since_us = INT64_MAX / 2;
+    f.stalled_us = INT64_MAX / 2;
+    f.probes_received = UINT64_MAX / 5;
+    f.stall_probes = UINT64_MAX / 5;
+    f.window_scale_unknown = true;
     return f;
 }
 

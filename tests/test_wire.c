@@ -88,7 +88,8 @@ static void test_more_rows_than_a_producer_sends_is_refused(void **state)
 }
 
 //  The largest report a producer can send: every host row and stalled flow
-//  it may list, IPv6, every field at its widest. Decoded within the budget.
+//  it may list, IPv6, every field at its widest. Under the default message
+//  limit, and decoded within the budget.
 static void test_largest_producer_report_decodes(void **state)
 {
     (void)state;
@@ -106,6 +107,8 @@ static void test_largest_producer_report_decodes(void **state)
         r->pkt_tcp_cnt = UINT32_MAX, r->win_rel_th_cnt = 1.0f;
         r->flows_counted = r->tcp_packets = r->undershoot_packets = UINT64_MAX;
         r->worst_peer_port = r->worst_src_port = 65535, r->last_update_us = INT64_MAX;
+        r->zero_window_adverts = r->flows_stalled = r->probes_received = UINT64_MAX;
+        r->stall_us = INT64_MAX;
         row_pointers[i] = r;
     }
     for (size_t i = 0; i < TW_MAX_STALLED_ROWS; i++) {
@@ -114,6 +117,8 @@ static void test_largest_producer_report_decodes(void **state)
         f->src_ip = f->dst_ip = (ProtobufCBinaryData){sizeof ip, ip};
         f->src_port = f->dst_port = 65535, f->since_us = INT64_MAX;
         f->tcp_packets = f->undershoot_packets = UINT64_MAX;
+        f->stalled_us = f->stall_since_us = INT64_MAX;
+        f->probes = f->zero_window_adverts = UINT64_MAX, f->window_scale_unknown = 1;
         flow_pointers[i] = f;
     }
     Tcpwin__Header header;
@@ -131,6 +136,10 @@ static void test_largest_producer_report_decodes(void **state)
     size_t len;
     uint8_t *payload = tw_wire_encode(&report.base, &len);
     assert_non_null(payload);
+    print_message("largest report: %zu bytes; a row %zu, a stalled flow %zu\n", len,
+                  protobuf_c_message_get_packed_size(&rows[0].base),
+                  protobuf_c_message_get_packed_size(&flows[0].base));
+    assert_true(len < TW_MAX_MESSAGE_BYTES);  // the subscribers' default limit
     tw_message msg;
     assert_int_equal(tw_wire_decode(TW_TOPIC_REPORT, strlen(TW_TOPIC_REPORT), payload, len, &msg),
                      0);

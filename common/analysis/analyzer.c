@@ -81,6 +81,7 @@ tw_analyzer_config tw_analyzer_defaults(void)
         .max_flows = TW_DEFAULT_MAX_FLOWS,
         .max_hosts = TW_DEFAULT_MAX_HOSTS,
         .flow_timeout_us = (int64_t)TW_DEFAULT_FLOW_TIMEOUT_S * 1000000,
+        .stall_timeout_us = (int64_t)TW_DEFAULT_STALL_TIMEOUT_S * 1000000,
         .linger_us = TW_DEFAULT_LINGER_US,
         .max_stalled = TW_DEFAULT_MAX_STALLED,
         .max_time_jump_us = TW_DEFAULT_MAX_TIME_JUMP_US,
@@ -101,6 +102,8 @@ static void s_to_capture_clock(const tw_analyzer *self, tw_flow_record *record)
     record->first_us = tw_time_add(record->first_us, self->anchor.shift_us);
     record->last_us = tw_time_add(record->last_us, self->anchor.shift_us);
     record->episode_start_us = tw_time_add(record->episode_start_us, self->anchor.shift_us);
+    if (record->stalled)
+        record->stall_since_us = tw_time_add(record->stall_since_us, self->anchor.shift_us);
 }
 
 //  Hands the queued ended flows to on_flow, oldest first.
@@ -137,13 +140,21 @@ tw_run_counters tw_analyzer_counters(const tw_analyzer *self)
     counters.flows_evicted = flows.evicted;
     counters.packets_untracked = flows.untracked;
     counters.hosts_evicted = tw_host_table_evicted(self->hosts);
+    counters.zero_window_adverts = flows.zero_window_adverts;
+    counters.stall_us = flows.stall_us;
+    counters.stalls = flows.stalls;
+    counters.probes = flows.probes;
+    counters.window_reopenings = flows.window_reopenings;
+    counters.flows_stalled_now = flows.stalled_now;
     return counters;
 }
 
 static void s_emit_report(tw_analyzer *self, int64_t time_us, bool final)
 {
     s_deliver_ended(self);  // records of flows ended before the report go first
-    size_t stalled = tw_flow_table_stalled(self->flows, self->stalled, self->config.max_stalled);
+    int64_t stall_us_now = 0;
+    size_t stalled = tw_flow_table_stalled(self->flows, tw_time_sub(time_us, self->anchor.shift_us),
+                                           self->stalled, self->config.max_stalled, &stall_us_now);
     size_t listed = stalled < self->config.max_stalled ? stalled : self->config.max_stalled;
     if (self->anchor.shift_us != 0)
         for (size_t i = 0; i < listed; i++)
@@ -161,6 +172,7 @@ static void s_emit_report(tw_analyzer *self, int64_t time_us, bool final)
         .n_stalled = listed,
     };
     snapshot.counters.stalled_omitted = stalled - listed;
+    snapshot.counters.stall_us = tw_time_add(snapshot.counters.stall_us, stall_us_now);
     if (self->sink.on_report)
         self->sink.on_report(&snapshot, self->sink.arg);
 }
@@ -314,6 +326,7 @@ tw_analyzer *tw_analyzer_new(const tw_analyzer_config *config, int dlt, tw_analy
         .threshold_bytes = config->threshold_bytes,
         .max_flows = config->max_flows,
         .idle_timeout_us = config->flow_timeout_us,
+        .stall_timeout_us = config->stall_timeout_us,
         .linger_us = config->linger_us,
     };
     self->flows = tw_flow_table_new(&flow_config, s_on_flow_end, self);

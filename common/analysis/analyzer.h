@@ -57,13 +57,22 @@
 #define TW_DEFAULT_MAX_FLOWS      1000000
 #define TW_DEFAULT_MAX_HOSTS      65536
 #define TW_DEFAULT_FLOW_TIMEOUT_S 120
-#define TW_DEFAULT_LINGER_US      2000000
-#define TW_DEFAULT_MAX_STALLED    100
+//  Idle timeout of a flow in a stall and of the flow probing it. Linux backs
+//  its persist probes off to TCP_RTO_MAX, 120 s, give or take the RTO's
+//  jitter, and probes forever while the receiver answers; 600 s lets four
+//  probes (or their answers) in a row go missing from the capture before a
+//  stall is taken for a dead connection.
+#define TW_DEFAULT_STALL_TIMEOUT_S 600
+#define TW_DEFAULT_LINGER_US       2000000
+#define TW_DEFAULT_MAX_STALLED     100
 //  A step of the capture clock beyond this is a time jump (see the top).
 #define TW_DEFAULT_MAX_TIME_JUMP_US ((int64_t)3600 * 1000000)
-//  A host row encodes to at most about 100 bytes, so this many keep a report
-//  under the subscribers' default 64 MiB message limit (--max-message).
-#define TW_MAX_HOSTS_LIMIT 500000
+//  A host row encodes to at most 144 bytes (with the stall figures; 100
+//  before them) and a stalled flow to 122, so this many rows and
+//  TW_MAX_STALLED_ROWS stalled flows keep a report under the subscribers'
+//  default 64 MiB message limit (--max-message): 62.6 MB at the widest
+//  (test_wire checks it).
+#define TW_MAX_HOSTS_LIMIT 350000
 
 typedef struct {
     uint32_t interval_s;
@@ -73,6 +82,7 @@ typedef struct {
     size_t max_flows;
     size_t max_hosts;
     int64_t flow_timeout_us;
+    int64_t stall_timeout_us;  // applies when longer than flow_timeout_us
     int64_t linger_us;
     int64_t host_ttl_us;       // 0: hosts are never forgotten
     size_t max_stalled;        // stalled flows listed per report
@@ -95,6 +105,14 @@ typedef struct {
     uint64_t hosts_evicted;      // host rows dropped by the bound or the TTL
     uint64_t stalled_omitted;    // stalled flows past max_stalled, this report
     uint64_t time_jumps;         // steps of the capture clock beyond max_time_jump_us
+    // The stall figures (flow_table.h).
+    uint64_t zero_window_adverts;
+    int64_t stall_us;  // ended stalls, plus the live ones up to the report's time
+    uint64_t stalls;   // begun
+    uint64_t probes;
+    uint64_t window_reopenings;
+    uint64_t flows_stalled_now;
+    uint64_t unknown_link_type_packets;  // never set here: the capture owns it
 } tw_run_counters;
 
 //  What a report says, as plain values. Borrowed: valid only during the
@@ -109,7 +127,7 @@ typedef struct {
     bool threshold_bytes;
     tw_run_counters counters;
     const tw_host_table *hosts;
-    const tw_flow_record *stalled;  // the listed stalled flows
+    const tw_flow_record *stalled;  // the listed stalled flows, stalled_us as of time_us
     size_t n_stalled;
 } tw_report_snapshot;
 

@@ -22,6 +22,17 @@
     never a wrong answer. Control packets (SYN, FIN, RST) also look up the
     other direction of their connection, which is prefetched the same way.
 
+    Stalls and probes. A probe is sent by the other direction than the stall
+    it knocks on, so counting it needs the stalled flow's latest ACK and
+    window. Rather than look up the reverse flow for every packet, a flow
+    that begins a stall looks up its reverse once and marks it
+    STATE_PEER_STALLED (and itself STATE_PEER_LINKED); only packets of a
+    marked flow look up their reverse, and stalls are rare. The marks are
+    undone when the stall ends or either flow ends. A stall whose reverse is
+    not in the table yet is "unlinked" and counted: while any is, a new flow
+    looks up its reverse once on insertion, so the prober is marked from its
+    first packet on, and the stalled flow retries at each of its packets.
+
     Time only comes from the caller, so the table is deterministic and a test
     can drive hours of traffic in microseconds. Captures are not always in
     time order, and some carry absurd times: a flow's time never goes back
@@ -56,9 +67,12 @@ enum { KEY_SRC = 0, KEY_DST = 2, KEY_PORTS_VERSION = 4 };
 enum {
     STATE_SYN_SEEN = 0x01,
     STATE_FIN_SEEN = 0x02,
-    STATE_CLOSING = 0x04,     // connection closed, lingering since close_us
-    STATE_BY_RST = 0x08,      // ... and the close was a RST
-    STATE_IN_EPISODE = 0x10,  // the last packet was an undershoot
+    STATE_CLOSING = 0x04,       // connection closed, lingering since close_us
+    STATE_BY_RST = 0x08,        // ... and the close was a RST
+    STATE_IN_EPISODE = 0x10,    // the last packet was an undershoot
+    STATE_STALLED = 0x20,       // this side's receiver is in a stall (see the header)
+    STATE_PEER_STALLED = 0x40,  // the reverse flow is stalled: packets may be probes
+    STATE_PEER_LINKED = 0x80,   // stalled, and the reverse flow carries PEER_STALLED
 };
 
 _Static_assert(offsetof(tw_packet, dst_port) == offsetof(tw_packet, src_port) + 2 &&
@@ -69,8 +83,10 @@ _Static_assert(offsetof(tw_packet, dst_port) == offsetof(tw_packet, src_port) + 
 typedef struct {
     tw_flow_index_key key;
     int64_t last_us;
-    uint64_t tcp_packets;
-    uint32_t undershoots_low;  // the carries out of it are in the cold part
+    uint32_t packets_low;  // the carries out of these two are in the cold part
+    uint32_t undershoots_low;
+    uint32_t
+        next_seq;  // highest seq + length (+1 for SYN/FIN) sent, 0 unknown (Wireshark's nextseq)
     uint16_t min_window;
     uint8_t state;
     uint8_t shift;  // applied to this side's windows (bytes mode only)
@@ -86,8 +102,38 @@ typedef struct {
     int64_t close_us;
     uint64_t episodes;
     uint32_t undershoots_high;
+    uint32_t packets_high;
+    uint32_t stall;       // its entry in the stall pool, or NONE
     int8_t window_scale;  // from this side's SYN, -1 when unseen
+    bool scale_known;     // both SYNs seen: the shift in force is known
 } s_cold;
+
+//  The stall figures of a flow that had any (a zero-window advertisement, a
+//  stall, a probe sent), kept in a pool apart so that the cold part of the
+//  other flows, nearly all of them, stays small. At most one per live flow.
+typedef struct {
+    int64_t start_us;  // of the current stall
+    int64_t stall_us;  // stalls that ended
+    int64_t end_us;    // when the last of them ended
+    uint64_t stalls;
+    uint64_t zero_window_adverts;
+    uint64_t window_probes;  // sent
+    uint64_t zero_length_probes;
+    uint64_t probes_received;
+    uint64_t stall_probes;  // received in the current stall
+    uint64_t window_reopenings;
+    uint32_t ack;        // while stalled: the latest advertisement's ACK number
+    uint16_t window;     // ... and raw window
+    uint32_t next_free;  // when free: the next free entry, or NONE
+} s_stall;
+
+//  The pool of s_stall entries: used ones and a free list, grown by doubling.
+typedef struct {
+    s_stall *entries;
+    uint32_t used;      // entries ever handed out
+    uint32_t capacity;  // allocated
+    uint32_t free_head;
+} s_stall_pool;
 
 struct tw_flow_table {
     tw_flow_config config;
@@ -99,9 +145,14 @@ struct tw_flow_table {
     uint32_t capacity;     // allocated entries (<= config.max_flows)
     tw_flow_index *index;  // key -> entry, room for capacity entries
     uint32_t evict_cursor;
-    uint32_t stalled;  // live flows in an episode (STATE_IN_EPISODE)
+    uint32_t stalled;   // live flows in a stall (STATE_STALLED)
+    uint32_t unlinked;  // of those, without STATE_PEER_LINKED
+    uint64_t
+        stall_start_sum;      // their stall_start_us summed modulo 2^64 (see tw_flow_table_stalled)
+    tw_flow_counters totals;  // the stall figures
+    s_stall_pool pool;
     uint64_t ended;
-    uint64_t untracked;  // packets not counted: the table could not grow
+    uint64_t untracked;  // packets not counted, or not their stall figures: no memory
     uint64_t evicted;
 };
 
@@ -177,9 +228,101 @@ static inline uint32_t s_find_guessed(const tw_flow_table *self, const tw_flow_i
     return s_find(self, key, tag);
 }
 
+//  The stall entry of a flow, made on first need. Returns NONE when there is
+//  no memory for it: the packet's stall figures are then counted untracked.
+static uint32_t s_stall_entry(tw_flow_table *self, uint32_t index)
+{
+    s_stall_pool *pool = &self->pool;
+    uint32_t entry = self->cold[index].stall;
+    if (entry != NONE)
+        return entry;
+    if (pool->free_head != NONE) {
+        entry = pool->free_head;
+        pool->free_head = pool->entries[entry].next_free;
+    } else {
+        if (pool->used == pool->capacity) {
+            size_t capacity = pool->capacity ? (size_t)pool->capacity * 2 : 64;
+            s_stall *entries = realloc(pool->entries, sizeof *entries * capacity);
+            if (!entries) {
+                self->untracked++;
+                return NONE;
+            }
+            pool->entries = entries;
+            pool->capacity = (uint32_t)capacity;
+        }
+        entry = pool->used++;
+    }
+    pool->entries[entry] = (s_stall){.next_free = NONE};
+    self->cold[index].stall = entry;
+    return entry;
+}
+
+static void s_stall_free(tw_flow_table *self, uint32_t index)
+{
+    uint32_t entry = self->cold[index].stall;
+    if (entry == NONE)
+        return;
+    self->pool.entries[entry].next_free = self->pool.free_head;
+    self->pool.free_head = entry;
+    self->cold[index].stall = NONE;
+}
+
+//  The stall entry of a flow that has one (every stalled flow does).
+static inline s_stall *s_stall_of(const tw_flow_table *self, uint32_t index)
+{
+    return &self->pool.entries[self->cold[index].stall];
+}
+
+//  Clears flag on the reverse flow of index, if it is in the table.
+static void s_clear_reverse(tw_flow_table *self, uint32_t index, uint8_t flag)
+{
+    uint32_t reverse = s_find_reverse(self, &self->hot[index].key);
+    if (reverse != NONE)
+        self->hot[reverse].state &= (uint8_t)~flag;
+}
+
+//  Undoes the links of a flow's stall marks: to its prober (it is stalled),
+//  to its stalled peer (it is the prober).
+static void s_unlink(tw_flow_table *self, uint32_t index)
+{
+    uint8_t state = self->hot[index].state;
+    if (state & STATE_PEER_LINKED)
+        s_clear_reverse(self, index, STATE_PEER_STALLED);
+    else if (state & STATE_STALLED)
+        self->unlinked--;
+    if (state & STATE_PEER_STALLED) {
+        s_clear_reverse(self, index, STATE_PEER_LINKED);
+        self->unlinked++;  // the stalled peer lost its prober
+    }
+    self->hot[index].state &= (uint8_t) ~(STATE_PEER_LINKED | STATE_PEER_STALLED);
+}
+
+//  Ends the current stall of a flow at end_us.
+static void s_stall_end(tw_flow_table *self, uint32_t index, int64_t end_us)
+{
+    s_stall *stall = s_stall_of(self, index);
+    int64_t took = tw_time_since(stall->start_us, end_us);
+    stall->stall_us = tw_time_add(stall->stall_us, took);
+    stall->end_us = end_us;
+    self->totals.stall_us = tw_time_add(self->totals.stall_us, took);
+    if (self->hot[index].state & STATE_PEER_LINKED) {
+        s_clear_reverse(self, index, STATE_PEER_STALLED);
+        self->hot[index].state &= (uint8_t)~STATE_PEER_LINKED;
+    } else {
+        self->unlinked--;
+    }
+    self->hot[index].state &= (uint8_t)~STATE_STALLED;
+    self->stalled--;
+    self->stall_start_sum -= (uint64_t)stall->start_us;
+}
+
 static void s_remove(tw_flow_table *self, uint32_t index)
 {
-    self->stalled -= (self->hot[index].state & STATE_IN_EPISODE) != 0;
+    if (self->hot[index].state & STATE_STALLED)
+        s_stall_end(self, index, self->hot[index].last_us);  // a stall ends with its flow
+    if (self->hot[index].state & (STATE_PEER_LINKED | STATE_PEER_STALLED))
+        s_unlink(self, index);
+    s_stall_free(self, index);
     // Every live entry is indexed, so neither call can fail.
     (void)tw_flow_index_remove(self->index, tw_flow_index_hash(&self->hot[index].key), index);
     uint32_t last = --self->count;
@@ -191,6 +334,27 @@ static void s_remove(tw_flow_table *self, uint32_t index)
     }
 }
 
+static void s_fill_stall_figures(const tw_flow_table *self, uint32_t index, tw_flow_record *record)
+{
+    const s_stall none = {0}, *stall = &none;
+    if (self->cold[index].stall != NONE)
+        stall = s_stall_of(self, index);
+    record->zero_window_adverts = stall->zero_window_adverts;
+    record->stalls = stall->stalls;
+    record->stalled = (self->hot[index].state & STATE_STALLED) != 0;
+    record->stall_since_us = record->stalled ? stall->start_us : 0;
+    record->stalled_us = 0;
+    record->stall_us = stall->stall_us;
+    if (record->stalled)
+        record->stall_us =
+            tw_time_add(record->stall_us, tw_time_since(stall->start_us, self->hot[index].last_us));
+    record->window_probes = stall->window_probes;
+    record->zero_length_probes = stall->zero_length_probes;
+    record->probes_received = stall->probes_received;
+    record->stall_probes = record->stalled ? stall->stall_probes : 0;
+    record->window_reopenings = stall->window_reopenings;
+}
+
 static void s_fill_record(const tw_flow_table *self, uint32_t index, tw_end_reason reason,
                           tw_flow_record *record)
 {
@@ -199,7 +363,7 @@ static void s_fill_record(const tw_flow_table *self, uint32_t index, tw_end_reas
     s_public_key(&record->key, &hot->key);
     record->first_us = cold->first_us;
     record->last_us = hot->last_us;
-    record->tcp_packets = hot->tcp_packets;
+    record->tcp_packets = (uint64_t)cold->packets_high << 32 | hot->packets_low;
     record->undershoot_packets = (uint64_t)cold->undershoots_high << 32 | hot->undershoots_low;
     record->episodes = cold->episodes;
     record->zero_window_us = cold->zero_window_us;
@@ -210,6 +374,8 @@ static void s_fill_record(const tw_flow_table *self, uint32_t index, tw_end_reas
     record->min_window = hot->min_window;
     record->window_scale = cold->window_scale;
     record->end_reason = reason;
+    record->window_scale_unknown = self->config.threshold_bytes && !cold->scale_known;
+    s_fill_stall_figures(self, index, record);
 }
 
 static void s_end(tw_flow_table *self, uint32_t index, tw_end_reason reason)
@@ -225,20 +391,54 @@ static void s_end(tw_flow_table *self, uint32_t index, tw_end_reason reason)
     s_remove(self, index);
 }
 
-//  Why the flow is over at now_us, or 0 while it lives. idle_before_us is
-//  now_us - idle_timeout_us, saturated (a sweep computes it once): the flow
-//  is idle when its last packet is before it. Exact with saturation, the
-//  timeouts being positive: a bound clamped to INT64_MIN has nothing before.
+//  The time before which a last packet is idle at now_us: idle_before_us
+//  for any flow (a sweep computes it once), stall_before_us for a stalled
+//  flow and its prober (computed only for a flow found idle). Saturated:
+//  exact with saturation, the timeouts being positive, since a bound
+//  clamped to INT64_MIN has nothing before it.
+typedef struct {
+    int64_t now_us;
+    int64_t idle_before_us;
+} s_idle_bounds;
+
+static inline s_idle_bounds s_idle_bounds_at(const tw_flow_table *self, int64_t now_us)
+{
+    return (s_idle_bounds){now_us, tw_time_sub(now_us, self->config.idle_timeout_us)};
+}
+
+static int64_t s_stall_before(const tw_flow_table *self, int64_t now_us)
+{
+    int64_t stall_timeout_us = self->config.stall_timeout_us > self->config.idle_timeout_us
+                                   ? self->config.stall_timeout_us
+                                   : self->config.idle_timeout_us;
+    return tw_time_sub(now_us, stall_timeout_us);
+}
+
+//  A side facing a closed window has nothing to send but probes: it is not
+//  idle while its peer is stalled, and its idle time starts again when the
+//  peer's window reopens. Looked up only for a flow found idle, not marked.
+static bool s_blocked_until_recently(const tw_flow_table *self, uint32_t index,
+                                     int64_t idle_before_us)
+{
+    uint32_t reverse = s_find_reverse(self, &self->hot[index].key);
+    return reverse != NONE && self->cold[reverse].stall != NONE &&
+           s_stall_of(self, reverse)->stalls > 0 &&
+           s_stall_of(self, reverse)->end_us >= idle_before_us;
+}
+
+//  Why the flow is over at now_us, or 0 while it lives.
 static inline tw_end_reason s_over_reason(const tw_flow_table *self, uint32_t index, int64_t now_us,
-                                          int64_t idle_before_us)
+                                          const s_idle_bounds *bounds)
 {
     const s_hot *hot = &self->hot[index];
     if ((hot->state & STATE_CLOSING) &&
         self->cold[index].close_us < tw_time_sub(now_us, self->config.linger_us))
         return (hot->state & STATE_BY_RST) ? TW_END_RST : TW_END_FIN;
-    if (hot->last_us < idle_before_us)
-        return TW_END_IDLE;
-    return 0;
+    if (hot->last_us >= bounds->idle_before_us)
+        return 0;
+    if (hot->state & (STATE_STALLED | STATE_PEER_STALLED))
+        return hot->last_us < s_stall_before(self, bounds->now_us) ? TW_END_IDLE : 0;
+    return s_blocked_until_recently(self, index, bounds->idle_before_us) ? 0 : TW_END_IDLE;
 }
 
 //  Doubles the entry arrays (up to max_flows), the index first so that a
@@ -278,6 +478,31 @@ static void s_evict_one(tw_flow_table *self)
     s_end(self, victim, TW_END_EVICTED);
 }
 
+//  Marks index as the prober of its reverse flow and the reverse as linked.
+static void s_link(tw_flow_table *self, uint32_t stalled, uint32_t prober)
+{
+    self->hot[prober].state |= STATE_PEER_STALLED;
+    self->hot[stalled].state |= STATE_PEER_LINKED;
+    self->unlinked--;
+}
+
+//  A new flow whose reverse is an unlinked stall becomes its prober.
+static void s_link_from_prober(tw_flow_table *self, uint32_t index)
+{
+    uint32_t reverse = s_find_reverse(self, &self->hot[index].key);
+    if (reverse != NONE &&
+        (self->hot[reverse].state & (STATE_STALLED | STATE_PEER_LINKED)) == STATE_STALLED)
+        s_link(self, reverse, index);
+}
+
+//  A stalled flow without a prober looks for it.
+static void s_link_to_prober(tw_flow_table *self, uint32_t index)
+{
+    uint32_t reverse = s_find_reverse(self, &self->hot[index].key);
+    if (reverse != NONE)
+        s_link(self, index, reverse);
+}
+
 static uint32_t s_insert(tw_flow_table *self, const tw_flow_index_key *key, uint32_t tag,
                          int64_t ts_us)
 {
@@ -300,8 +525,11 @@ static uint32_t s_insert(tw_flow_table *self, const tw_flow_index_key *key, uint
     };
     self->cold[index] = (s_cold){
         .first_us = ts_us,
+        .stall = NONE,
         .window_scale = -1,
     };
+    if (self->unlinked > 0)
+        s_link_from_prober(self, index);
     return index;
 }
 
@@ -313,6 +541,84 @@ static bool s_is_undershoot(const tw_flow_table *self, const s_hot *flow, const 
     return ((uint64_t)packet->window << shift) < self->config.threshold;
 }
 
+//  A packet of a flow whose reverse is stalled: a probe of either kind is
+//  counted on both flows. Returns true for a 1-byte probe (Wireshark's
+//  zero_window_probe), which does not advance the next sequence number.
+static bool s_probe(tw_flow_table *self, uint32_t index, const tw_packet *packet)
+{
+    uint32_t stalled = s_find_reverse(self, &self->hot[index].key);
+    if (stalled == NONE)
+        return false;  // cannot be: the marks are undone when a flow ends
+    const s_stall *peer = s_stall_of(self, stalled);
+    bool window_probe =
+        packet->payload_len == 1 && packet->seq == self->hot[index].next_seq && peer->window == 0;
+    bool zero_length = packet->payload_len == 0 && !(packet->flags & CONTROL_FLAGS) &&
+                       packet->seq == peer->ack - 1;
+    if (!window_probe && !zero_length)
+        return false;
+    self->totals.probes++;
+    s_stall_of(self, stalled)->probes_received++;
+    s_stall_of(self, stalled)->stall_probes++;
+    if (s_stall_entry(self, index) == NONE)
+        return window_probe;                   // the prober's share is lost, and counted untracked
+    s_stall *stall = s_stall_of(self, index);  // after the pool may have moved
+    stall->window_probes += window_probe;
+    stall->zero_length_probes += zero_length;
+    return window_probe;
+}
+
+//  Wireshark's nextseq: the highest seq + length (+1 for SYN or FIN) sent;
+//  0 is unknown, and a 1-byte probe does not advance it.
+static inline void s_advance_seq(s_hot *flow, const tw_packet *packet)
+{
+    uint32_t next =
+        packet->seq + packet->payload_len + ((packet->flags & (TW_TCP_SYN | TW_TCP_FIN)) != 0);
+    if ((int32_t)(next - flow->next_seq) > 0 || flow->next_seq == 0)
+        flow->next_seq = next;
+}
+
+//  The stall figures of a packet that advertises a zero or small window, or
+//  of a stalled flow: rare, so kept off the common path.
+static void s_stall_step(tw_flow_table *self, uint32_t index, const tw_packet *packet,
+                         bool undershoot, int64_t ts_us)
+{
+    s_hot *flow = &self->hot[index];
+    bool control = packet->flags & CONTROL_FLAGS;
+    bool zero_window = packet->window == 0 && !control;
+    bool begins = undershoot && !control && !(flow->state & STATE_STALLED);
+    if (!zero_window && !begins && !(flow->state & STATE_STALLED))
+        return;  // a prober's packet, or a SYN/FIN/RST below the threshold
+    if (s_stall_entry(self, index) == NONE)
+        return;  // counted untracked; a stalled flow has its entry already
+    s_stall *stall = s_stall_of(self, index);
+    if (zero_window) {
+        stall->zero_window_adverts++;
+        self->totals.zero_window_adverts++;
+    }
+    if ((flow->state & STATE_STALLED) && !undershoot) {
+        stall->window_reopenings++;
+        self->totals.window_reopenings++;
+        s_stall_end(self, index, ts_us);
+        return;
+    }
+    if (begins) {
+        flow->state |= STATE_STALLED;
+        stall->stalls++;
+        stall->start_us = ts_us;
+        stall->stall_probes = 0;
+        self->totals.stalls++;
+        self->stalled++;
+        self->stall_start_sum += (uint64_t)ts_us;
+        self->unlinked++;
+    }
+    if (!(flow->state & STATE_STALLED))
+        return;  // --threshold 0: zero windows are counted, nothing stalls
+    stall->window = packet->window;
+    stall->ack = packet->ack;
+    if (!(flow->state & STATE_PEER_LINKED))
+        s_link_to_prober(self, index);
+}
+
 //  A packet older than the flow's last one counts at the flow's last time:
 //  the flow's time never goes back, so no duration is negative.
 static void s_count(tw_flow_table *self, uint32_t index, const tw_packet *packet, int64_t ts_us)
@@ -320,24 +626,36 @@ static void s_count(tw_flow_table *self, uint32_t index, const tw_packet *packet
     s_hot *flow = &self->hot[index];
     ts_us = ts_us > flow->last_us ? ts_us : flow->last_us;
     flow->last_us = ts_us;
-    flow->tcp_packets++;
+    if (++flow->packets_low == 0)
+        self->cold[index].packets_high++;
     flow->min_window = packet->window < flow->min_window ? packet->window : flow->min_window;
-    if (s_is_undershoot(self, flow, packet)) {
+    bool undershoot = s_is_undershoot(self, flow, packet);
+    if (undershoot) {
         if (++flow->undershoots_low == 0)
             self->cold[index].undershoots_high++;
         if (!(flow->state & STATE_IN_EPISODE)) {
             flow->state |= STATE_IN_EPISODE;
-            self->stalled++;
             self->cold[index].episodes++;
             self->cold[index].episode_start_us = ts_us;
         }
     } else if (flow->state & STATE_IN_EPISODE) {
         flow->state &= ~STATE_IN_EPISODE;
-        self->stalled--;
         s_cold *cold = &self->cold[index];
         cold->zero_window_us =
             tw_time_add(cold->zero_window_us, tw_time_since(cold->episode_start_us, ts_us));
     }
+    // One test for the rare packets: an undershoot or a zero window (which
+    // is one unless the threshold is 0), a stalled flow or its prober.
+    if (__builtin_expect(undershoot || packet->window == 0 ||
+                             (flow->state & (STATE_STALLED | STATE_PEER_STALLED)),
+                         0)) {
+        bool window_probe = (flow->state & STATE_PEER_STALLED) && s_probe(self, index, packet);
+        if (!window_probe)
+            s_advance_seq(flow, packet);
+        s_stall_step(self, index, packet, undershoot, ts_us);
+        return;
+    }
+    s_advance_seq(flow, packet);
 }
 
 static void s_start_closing(tw_flow_table *self, uint32_t index, int64_t ts_us, uint8_t how)
@@ -362,6 +680,7 @@ static void s_on_syn(tw_flow_table *self, uint32_t index, uint32_t reverse, cons
     if (!self->config.threshold_bytes || reverse == NONE ||
         !(self->hot[reverse].state & STATE_SYN_SEEN))
         return;
+    self->cold[index].scale_known = self->cold[reverse].scale_known = true;
     int8_t ours = self->cold[index].window_scale, theirs = self->cold[reverse].window_scale;
     bool scaled = ours >= 0 && theirs >= 0;
     self->hot[index].shift = scaled ? s_shift_of(ours) : 0;
@@ -410,8 +729,8 @@ static uint32_t s_live_flow(tw_flow_table *self, const tw_flow_index_key *key, u
                             uint32_t index, int64_t ts_us)
 {
     if (index != NONE) {
-        tw_end_reason reason =
-            s_over_reason(self, index, ts_us, tw_time_sub(ts_us, self->config.idle_timeout_us));
+        s_idle_bounds bounds = s_idle_bounds_at(self, ts_us);
+        tw_end_reason reason = s_over_reason(self, index, ts_us, &bounds);
         if (!reason)
             return index;
         s_end_connection(self, index, reason);
@@ -507,12 +826,12 @@ int tw_flow_table_packets(tw_flow_table *self, const tw_packet *packets, const i
 
 void tw_flow_table_expire(tw_flow_table *self, int64_t now_us)
 {
-    int64_t idle_before_us = tw_time_sub(now_us, self->config.idle_timeout_us);
+    s_idle_bounds bounds = s_idle_bounds_at(self, now_us);
     // Backwards, so the entry moved into a freed slot was already checked.
     for (uint32_t i = self->count; i-- > 0;) {
         if (i >= self->count)
             continue;  // ending a connection removed its partner too
-        tw_end_reason reason = s_over_reason(self, i, now_us, idle_before_us);
+        tw_end_reason reason = s_over_reason(self, i, now_us, &bounds);
         if (reason)
             s_end_connection(self, i, reason);
     }
@@ -524,23 +843,60 @@ void tw_flow_table_end_all(tw_flow_table *self, tw_end_reason reason)
         s_end(self, self->count - 1, reason);
 }
 
-//  The count is kept as flows enter and leave episodes, so the walk stops
-//  once it has listed what fits.
-size_t tw_flow_table_stalled(const tw_flow_table *self, tw_flow_record *out, size_t max)
+//  The count is kept as flows enter and leave stalls, so the walk stops
+//  once it has listed what fits. The time of every stall so far is
+//  stalled * now - (sum of their starts): each term is at least 0 (a flow's
+//  time is before the report's), so the exact sum fits in 64 bits however
+//  the starts' sum wrapped; only a capture clock stepping back into an
+//  interval its flows already passed (analyzer.h) could make it short, and
+//  then it is at least 0.
+size_t tw_flow_table_stalled(const tw_flow_table *self, int64_t now_us, tw_flow_record *out,
+                             size_t max, int64_t *stall_us_now)
 {
     size_t listed = 0, wanted = self->stalled < max ? self->stalled : max;
-    for (uint32_t i = 0; i < self->count && listed < wanted; i++)
-        if (self->hot[i].state & STATE_IN_EPISODE)
-            s_fill_record(self, i, 0, &out[listed++]);
+    for (uint32_t i = 0; i < self->count && listed < wanted; i++) {
+        if (!(self->hot[i].state & STATE_STALLED))
+            continue;
+        s_fill_record(self, i, TW_END_NONE, &out[listed]);
+        out[listed++].stalled_us = tw_time_since(s_stall_of(self, i)->start_us, now_us);
+    }
+    if (stall_us_now) {
+        uint64_t total = (uint64_t)self->stalled * (uint64_t)now_us - self->stall_start_sum;
+        *stall_us_now = total > (uint64_t)INT64_MAX ? 0 : (int64_t)total;
+    }
     return self->stalled;
 }
 
 tw_flow_counters tw_flow_table_counters(const tw_flow_table *self)
 {
-    return (tw_flow_counters){.active = self->count,
-                              .ended = self->ended,
-                              .evicted = self->evicted,
-                              .untracked = self->untracked};
+    tw_flow_counters counters = self->totals;
+    counters.active = self->count;
+    counters.ended = self->ended;
+    counters.evicted = self->evicted;
+    counters.untracked = self->untracked;
+    counters.stalled_now = self->stalled;
+    return counters;
+}
+
+//  A stall is linked to its prober exactly when the prober is marked.
+static int s_check_links(const tw_flow_table *self, uint32_t index)
+{
+    uint8_t state = self->hot[index].state;
+    if ((state & STATE_PEER_LINKED) && !(state & STATE_STALLED))
+        return -EINVAL;
+    if ((state & STATE_STALLED) && self->cold[index].stall == NONE)
+        return -EINVAL;
+    if (!(state & (STATE_PEER_LINKED | STATE_PEER_STALLED)))
+        return 0;
+    uint32_t reverse = s_find_reverse(self, &self->hot[index].key);
+    if (reverse == NONE)
+        return -EINVAL;
+    uint8_t other = self->hot[reverse].state;
+    if (!(state & STATE_PEER_LINKED) != !(other & STATE_PEER_STALLED))
+        return -EINVAL;
+    if (!(state & STATE_PEER_STALLED) != !(other & STATE_PEER_LINKED))
+        return -EINVAL;
+    return 0;
 }
 
 //  With the index's own check (count slots, each naming a live entry, no
@@ -550,10 +906,15 @@ int tw_flow_table_check(const tw_flow_table *self)
 {
     if (tw_flow_index_check(self->index, self->count) != 0)
         return -EINVAL;
-    uint32_t stalled = 0;
-    for (uint32_t i = 0; i < self->count; i++)
-        stalled += (self->hot[i].state & STATE_IN_EPISODE) != 0;
-    if (stalled != self->stalled)
+    uint32_t stalled = 0, unlinked = 0;
+    for (uint32_t i = 0; i < self->count; i++) {
+        uint8_t state = self->hot[i].state;
+        stalled += (state & STATE_STALLED) != 0;
+        unlinked += (state & (STATE_STALLED | STATE_PEER_LINKED)) == STATE_STALLED;
+        if (s_check_links(self, i) != 0)
+            return -EINVAL;
+    }
+    if (stalled != self->stalled || unlinked != self->unlinked)
         return -EINVAL;
     for (uint32_t i = 0; i < self->count; i++)
         if (s_find(self, &self->hot[i].key, tw_flow_index_hash(&self->hot[i].key)) != i)
@@ -564,12 +925,13 @@ int tw_flow_table_check(const tw_flow_table *self)
 tw_flow_table *tw_flow_table_new(const tw_flow_config *config, tw_flow_end_fn *on_end, void *arg)
 {
     if (config->max_flows == 0 || config->max_flows >= NONE || config->idle_timeout_us < 0 ||
-        config->linger_us < 0)
+        config->stall_timeout_us < 0 || config->linger_us < 0)
         return NULL;
     tw_flow_table *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->config = *config;
+    self->pool.free_head = NONE;
     self->on_end = on_end;
     self->arg = arg;
     self->capacity =
@@ -588,6 +950,7 @@ void tw_flow_table_destroy(tw_flow_table **self)
         return;
     free((*self)->hot);
     free((*self)->cold);
+    free((*self)->pool.entries);
     tw_flow_index_destroy(&(*self)->index);
     free(*self);
     *self = NULL;

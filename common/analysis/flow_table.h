@@ -4,13 +4,34 @@
     destination address, source and destination port). For every packet it
     counts TCP packets and undershoots (window below the threshold, SYN, FIN
     and RST included), the smallest window, and zero-window episodes (runs of
-    consecutive undershoots) with their duration.
+    consecutive undershoots) with their duration: the legacy figures.
+
+    Beside them, stalls as an operator (and Wireshark) sees them:
+      - zero-window advertisements: window field 0, none of SYN/FIN/RST
+        (Wireshark's tcp.analysis.zero_window);
+      - a stall of this direction's receiver (its source) begins with an
+        advertisement below the threshold that is none of SYN/FIN/RST and
+        ends with the first later advertisement at or above it (a window
+        reopening), or with the flow. A flow is "stalled" while in a stall:
+        the stalled list and the stall timeout follow this, not episodes;
+      - persist probes the other direction sends into a stall: a 1-byte
+        segment at that direction's next sequence number while the stalled
+        side's latest window is 0 (Wireshark's tcp.analysis.zero_window_probe,
+        which does not advance the next sequence number), and a zero-length
+        segment, none of SYN/FIN/RST, at the stalled side's latest ACK - 1
+        (what Linux sends). Counted on the sender's flow (sent) and on the
+        stalled flow (received, and in its current stall).
 
     A flow ends
       - when the connection closes: a RST in either direction, or a FIN seen
         in both directions; both directions then linger (linger_us) so the
         last ACKs still count, and end together;
-      - when idle for longer than idle_timeout_us;
+      - when idle for longer than idle_timeout_us, or, for a flow in a stall
+        and for the flow probing it, for longer than stall_timeout_us when
+        that is longer: a sender backs its probes off up to 120 s (Linux's
+        TCP_RTO_MAX), so a stall must not end as idle between two probes;
+        and a side that faced a closed window was not idle but blocked: its
+        idle time counts from the reopening;
       - when the table is full (max_flows) and room is needed: the least
         recently seen of a few candidates is evicted;
       - at the end, through tw_flow_table_end_all().
@@ -19,9 +40,14 @@
     Every ended flow is handed to the end callback as a tw_flow_record.
 
     Pure: time comes in with each packet (or each tw_flow_table_expire call).
-    Memory: less than 144 bytes per flow for at most max_flows flows, the
-    arrays doubled on demand (the arithmetic and the measured figures are in
-    bench/RESULTS.md, "Flow table memory").
+    Memory: less than 152 bytes per flow (a 64-byte hot part, a 56-byte
+    cold part, the index's slots) for at most max_flows flows, the arrays
+    doubled on demand (the arithmetic and the measured figures are in
+    bench/RESULTS.md, "Flow table memory", from before the stall figures
+    added 8 bytes of cold part); plus 96 bytes for each flow that had a
+    stall figure (a zero window, a stall, a probe), in a pool as large as
+    the most such flows at once. A pool that cannot grow loses those
+    packets' stall figures and counts them untracked.
 */
 #ifndef TW_FLOW_TABLE_H
 #define TW_FLOW_TABLE_H
@@ -66,20 +92,34 @@ typedef struct {
     uint64_t undershoot_packets;
     uint64_t episodes;
     int64_t zero_window_us;    // total duration of the episodes
-    int64_t episode_start_us;  // start of the current run, when stalled
+    int64_t episode_start_us;  // start of the current run, when in one
     uint16_t min_window;
     int8_t window_scale;  // announced in this side's SYN, -1 if unseen
     tw_end_reason end_reason;
+    // The stall figures (see the top).
+    uint64_t zero_window_adverts;
+    uint64_t stalls;         // stalls begun
+    int64_t stall_us;        // their total duration, the current one up to last_us
+    int64_t stall_since_us;  // start of the current stall, when stalled
+    int64_t stalled_us;      // stalled list only: the current stall up to the list's time
+    uint64_t window_probes;  // 1-byte probes this side sent into its peer's stalls
+    uint64_t zero_length_probes;
+    uint64_t probes_received;    // probes of both kinds the peer sent into this side's stalls
+    uint64_t stall_probes;       // of those, into the current stall
+    uint64_t window_reopenings;  // stalls ended by an advertisement at or above the threshold
+    bool stalled;                // in a stall now (ended flows: at their end)
+    bool window_scale_unknown;   // threshold in bytes, and the handshake was not seen
 } tw_flow_record;
 
 typedef void(tw_flow_end_fn)(const tw_flow_record *record, void *arg);
 
 typedef struct {
-    uint32_t threshold;       // undershoot: window < threshold
-    bool threshold_bytes;     // compare the scaled window instead of the raw field
-    size_t max_flows;         // table bound (at least 1)
-    int64_t idle_timeout_us;  // end a flow idle this long
-    int64_t linger_us;        // keep a closed connection this long
+    uint32_t threshold;        // undershoot: window < threshold
+    bool threshold_bytes;      // compare the scaled window instead of the raw field
+    size_t max_flows;          // table bound (at least 1)
+    int64_t idle_timeout_us;   // end a flow idle this long
+    int64_t stall_timeout_us;  // ... or this long, if longer, in a stall or probing one
+    int64_t linger_us;         // keep a closed connection this long
 } tw_flow_config;
 
 typedef struct {
@@ -87,6 +127,13 @@ typedef struct {
     uint64_t ended;  // every end, evictions included
     uint64_t evicted;
     uint64_t untracked;  // packets not counted because memory ran out
+    // The stall figures, over every packet and flow so far.
+    uint64_t zero_window_adverts;
+    uint64_t stalls;   // begun
+    int64_t stall_us;  // of the stalls that ended (reopened, or with their flow)
+    uint64_t probes;   // both kinds
+    uint64_t window_reopenings;
+    uint64_t stalled_now;  // flows in a stall now
 } tw_flow_counters;
 
 typedef struct tw_flow_table tw_flow_table;
@@ -117,16 +164,20 @@ void tw_flow_table_expire(tw_flow_table *self, int64_t now_us);
 //  Ends every flow with the given reason (end of capture, shutdown).
 void tw_flow_table_end_all(tw_flow_table *self, tw_end_reason reason);
 
-//  Copies up to max stalled flows (last packet an undershoot) into out, in
-//  table order. Returns how many are stalled in all (may exceed max).
-size_t tw_flow_table_stalled(const tw_flow_table *self, tw_flow_record *out, size_t max);
+//  Copies up to max flows in a stall into out, in table order, their
+//  stalled_us counted up to now_us, and sets *stall_us_now (may be NULL) to
+//  the time every stalled flow has been in its current stall at now_us.
+//  Returns how many are stalled in all (may exceed max).
+size_t tw_flow_table_stalled(const tw_flow_table *self, int64_t now_us, tw_flow_record *out,
+                             size_t max, int64_t *stall_us_now);
 
 //  Counters so far.
 tw_flow_counters tw_flow_table_counters(const tw_flow_table *self);
 
 //  Checks the table's bookkeeping against its flows (for tests; O(flows) or
-//  worse). Returns 0 when every flow is found through exactly one slot and
-//  the stalled count is right, or -EINVAL.
+//  worse). Returns 0 when every flow is found through exactly one slot, the
+//  stalled count is right and every stall's link to its prober is mutual,
+//  or -EINVAL.
 int tw_flow_table_check(const tw_flow_table *self);
 
 #endif

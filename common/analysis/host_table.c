@@ -10,6 +10,8 @@
 */
 #include "host_table.h"
 
+#include "tw_time.h"
+
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,15 +165,37 @@ static void s_take_worst(tw_host *host, const tw_flow_record *flow, float ratio)
     host->worst_src_port = flow->key.src_port;
 }
 
+static void s_add_stall_figures(tw_host *host, const tw_flow_record *flow)
+{
+    host->zero_window_adverts += flow->zero_window_adverts;
+    host->flows_stalled += flow->stalls > 0;
+    host->stall_us = tw_time_add(host->stall_us, flow->stall_us);
+    host->probes_received += flow->probes_received;
+}
+
+//  A flow that does not qualify: its stall figures, on its host's row if any
+//  (a lookup only for the few flows that have some).
+static void s_offer_stall_figures(tw_host_table *self, const tw_flow_record *flow)
+{
+    if (flow->zero_window_adverts == 0 && flow->stalls == 0 && flow->probes_received == 0)
+        return;
+    uint32_t index = s_find(self, flow->key.src, s_hash_ip(flow->key.src));
+    if (index != NONE)
+        s_add_stall_figures(&self->rows[index].host, flow);
+}
+
 int tw_host_table_offer(tw_host_table *self, const tw_flow_record *flow)
 {
-    if (flow->tcp_packets < self->min_pkts || flow->undershoot_packets == 0)
+    if (flow->tcp_packets < self->min_pkts || flow->undershoot_packets == 0) {
+        s_offer_stall_figures(self, flow);
         return 0;
+    }
     uint32_t hash = s_hash_ip(flow->key.src);
     uint32_t index = s_find(self, flow->key.src, hash);
     if (index == NONE && (index = s_insert(self, flow, hash)) == NONE)
         return 0;
     tw_host *host = &self->rows[index].host;
+    s_add_stall_figures(host, flow);
     float ratio = (float)flow->undershoot_packets / (float)flow->tcp_packets;
     if (host->flows_counted == 0 || ratio > host->win_rel_th_cnt)
         s_take_worst(host, flow, ratio);

@@ -7,6 +7,14 @@
     totals over every qualifying flow. Rows iterate in insertion order, which
     is the order of the legacy report.
 
+    The stall figures (zero-window advertisements, flows that stalled, stall
+    time, probes received) are summed over every ended flow of a host that
+    has a row, qualifying or not, since the row was made. A flow that does
+    not qualify never makes a row, so the rows, their order and the legacy
+    columns are exactly the legacy table's; a host that stalled without a
+    qualifying flow shows in the stalled list, the flow records and the run
+    counters, not here.
+
     Bound: max_hosts rows of sizeof(tw_host) bytes each, plus 4 bytes per
     bucket. When full, a new host evicts the least recently updated row (an
     update is a qualifying flow ending); with ttl_us > 0, tw_host_table_expire
@@ -34,6 +42,10 @@ typedef struct {
     uint16_t worst_peer_port;
     uint16_t worst_src_port;
     int64_t last_update_us;
+    uint64_t zero_window_adverts;  // the stall figures (see the top)
+    uint64_t flows_stalled;
+    int64_t stall_us;
+    uint64_t probes_received;
 } tw_host;
 
 typedef struct tw_host_table tw_host_table;
@@ -45,7 +57,8 @@ tw_host_table *tw_host_table_new(size_t max_hosts, uint64_t min_pkts, int64_t tt
 void tw_host_table_destroy(tw_host_table **self);
 
 //  Offers an ended flow. Returns 1 when it qualified (the host row was
-//  created or updated), 0 when it did not.
+//  created or updated), 0 when it did not (its stall figures still count
+//  on its host's row, if there is one).
 int tw_host_table_offer(tw_host_table *self, const tw_flow_record *flow);
 
 //  Forgets rows not updated for ttl_us before now_us (no-op when ttl_us is 0).

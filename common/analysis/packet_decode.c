@@ -18,6 +18,11 @@
     frame itself is short: MALFORMED). Ethernet padding lies past the IP
     length, so it is never mistaken for payload.
 
+    Payload length. The TCP payload is what the innermost IP length (or the
+    wire length, when the IP length is 0) leaves after the TCP header: the
+    bytes on the wire, whatever the snap length kept. A header longer than
+    that leaves 0, never a negative length.
+
     Hot path. Plain byte loads assembled big-endian (no unaligned casts), no
     allocation, addresses copied once, from the innermost IP header, at the end.
 */
@@ -138,6 +143,11 @@ typedef struct {
 static inline uint32_t s_be16(const uint8_t *p)
 {
     return (uint32_t)p[0] << 8 | p[1];
+}
+
+static inline uint32_t s_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static inline s_link s_link_of(int dlt)
@@ -543,14 +553,19 @@ static void s_copy_addresses(const uint8_t *ip, uint8_t ip_version, tw_packet *o
     }
 }
 
-//  The fields of a TCP header whose first TCP_WINDOW_END bytes are there.
-static void s_copy_tcp_fields(const uint8_t *tcp, tw_packet *out)
+//  The fields of a TCP header whose first TCP_WINDOW_END bytes are there;
+//  room is the length the IP header gives the whole segment.
+static inline void s_copy_tcp_fields(const uint8_t *tcp, uint32_t room, tw_packet *out)
 {
+    uint32_t header_len = (uint32_t)(tcp[12] >> 4) * 4;
     out->src_port = (uint16_t)s_be16(tcp);
     out->dst_port = (uint16_t)s_be16(tcp + 2);
+    out->seq = s_be32(tcp + 4);
+    out->ack = s_be32(tcp + 8);
     out->flags = tcp[13];
     out->window = (uint16_t)s_be16(tcp + 14);
     out->window_scale = -1;
+    out->payload_len = room > header_len ? room - header_len : 0;
 }
 
 static tw_decode_status s_tcp(const s_cursor *c, tw_packet *out)
@@ -562,7 +577,7 @@ static tw_decode_status s_tcp(const s_cursor *c, tw_packet *out)
     uint32_t header_len = (uint32_t)(p[12] >> 4) * 4;
     if (header_len < TCP_MIN_HEADER_LEN)
         return TW_DECODE_MALFORMED;
-    s_copy_tcp_fields(p, out);
+    s_copy_tcp_fields(p, c->end - c->off, out);
     // Options cut by the snap length (or by the IP length) just yield no scale.
     if (p[13] & TW_TCP_SYN)
         out->window_scale = s_window_scale(p, header_len < left ? header_len : left);
@@ -611,7 +626,7 @@ static bool s_fast_tcp(const uint8_t *data, uint32_t caplen, uint32_t wirelen, t
     if ((tcp[13] & TW_TCP_SYN) || (tcp[12] >> 4) < 5 || (uint32_t)(tcp[12] >> 4) * 4 > tcp_room)
         return false;
     s_copy_addresses(ip, ip_version, out);
-    s_copy_tcp_fields(tcp, out);
+    s_copy_tcp_fields(tcp, tcp_room, out);
     return true;
 }
 

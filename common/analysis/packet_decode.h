@@ -40,6 +40,9 @@ typedef struct {
     uint16_t window;      // raw 16-bit window field, host byte order
     uint8_t flags;        // TCP flags byte (TW_TCP_*)
     int8_t window_scale;  // SYN's window scale option shift, -1 if absent
+    uint32_t seq;         // sequence and acknowledgment numbers, host byte order
+    uint32_t ack;
+    uint32_t payload_len;  // TCP payload bytes per the IP length (the wire's, not caplen's)
 } tw_packet;
 
 //  True when tw_packet_decode understands frames of this libpcap link type.

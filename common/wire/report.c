@@ -47,6 +47,10 @@ static void s_fill_host(host_cell *cell, const tw_host *host)
     cell->row.worst_peer_port = host->worst_peer_port;
     cell->row.worst_src_port = host->worst_src_port;
     cell->row.last_update_us = host->last_update_us;
+    cell->row.zero_window_adverts = host->zero_window_adverts;
+    cell->row.flows_stalled = host->flows_stalled;
+    cell->row.stall_us = host->stall_us;
+    cell->row.probes_received = host->probes_received;
 }
 
 static void s_fill_stalled(stalled_cell *cell, const tw_flow_record *flow)
@@ -62,6 +66,11 @@ static void s_fill_stalled(stalled_cell *cell, const tw_flow_record *flow)
     cell->flow.since_us = flow->episode_start_us;
     cell->flow.tcp_packets = flow->tcp_packets;
     cell->flow.undershoot_packets = flow->undershoot_packets;
+    cell->flow.stalled_us = flow->stalled_us;
+    cell->flow.probes = flow->stall_probes;
+    cell->flow.zero_window_adverts = flow->zero_window_adverts;
+    cell->flow.window_scale_unknown = flow->window_scale_unknown;
+    cell->flow.stall_since_us = flow->stall_since_us;
 }
 
 //  One block holding n pointers followed by the n cells they point to.
@@ -118,6 +127,13 @@ static void s_fill_counters(Tcpwin__Counters *out, const tw_run_counters *in)
     out->hosts_evicted = in->hosts_evicted;
     out->stalled_omitted = in->stalled_omitted;
     out->time_jumps = in->time_jumps;
+    out->zero_window_adverts = in->zero_window_adverts;
+    out->stall_us = in->stall_us;
+    out->stalls = in->stalls;
+    out->probes = in->probes;
+    out->window_reopenings = in->window_reopenings;
+    out->flows_stalled_now = in->flows_stalled_now;
+    out->unknown_link_type_packets = in->unknown_link_type_packets;
 }
 
 Tcpwin__Report *tw_report_from_snapshot(const tw_report_snapshot *input)
@@ -197,4 +213,11 @@ void tw_flow_message_init(tw_flow_message *message, const tw_flow_record *flow)
     out->zero_window_episodes = flow->episodes;
     out->zero_window_us = flow->zero_window_us;
     out->window_scale = flow->window_scale;
+    out->zero_window_adverts = flow->zero_window_adverts;
+    out->stalls = flow->stalls;
+    out->stall_us = flow->stall_us;
+    out->window_probes = flow->window_probes;
+    out->zero_length_probes = flow->zero_length_probes;
+    out->window_reopenings = flow->window_reopenings;
+    out->window_scale_unknown = flow->window_scale_unknown;
 }

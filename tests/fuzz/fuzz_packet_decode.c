@@ -54,7 +54,7 @@ static int s_same_packet(const tw_packet *a, const tw_packet *b)
     return a->ip_version == b->ip_version && memcmp(a->src, b->src, sizeof a->src) == 0 &&
            memcmp(a->dst, b->dst, sizeof a->dst) == 0 && a->src_port == b->src_port &&
            a->dst_port == b->dst_port && a->window == b->window && a->flags == b->flags &&
-           a->window_scale == b->window_scale;
+           a->window_scale == b->window_scale && a->seq == b->seq && a->ack == b->ack;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
