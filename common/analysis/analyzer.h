@@ -95,6 +95,8 @@ typedef struct {
     uint64_t hosts_evicted;      // host rows dropped by the bound or the TTL
     uint64_t stalled_omitted;    // stalled flows past max_stalled, this report
     uint64_t time_jumps;         // steps of the capture clock beyond max_time_jump_us
+    // Frames of a link type the decoder does not know (not analysed).
+    uint64_t unknown_link_type_packets;
 } tw_run_counters;
 
 //  What a report says, as plain values. Borrowed: valid only during the
@@ -124,7 +126,8 @@ typedef struct tw_analyzer tw_analyzer;
 //  A configuration with every default filled in.
 tw_analyzer_config tw_analyzer_defaults(void);
 
-//  Creates an analyzer for frames of link type dlt (link_type.h). Returns
+//  Creates an analyzer for frames of link type dlt (link_type.h; the one
+//  tw_analyzer_queue and tw_analyzer_packet use). Returns
 //  NULL when out of memory or the configuration is invalid (interval_s or
 //  max_time_jump_us not positive).
 tw_analyzer *tw_analyzer_new(const tw_analyzer_config *config, int dlt, tw_analyzer_sink sink);
@@ -144,6 +147,12 @@ void tw_analyzer_packet(tw_analyzer *self, const uint8_t *data, uint32_t caplen,
 //  tw_analyzer_counters after the flush.
 void tw_analyzer_queue(tw_analyzer *self, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
                        int64_t ts_us);
+
+//  tw_analyzer_queue for a frame of its own link type dlt (a pcapng file's
+//  interfaces each have theirs). A link type tw_link_supported() rejects
+//  is counted (unknown_link_type_packets), not decoded.
+void tw_analyzer_queue_link(tw_analyzer *self, int dlt, const uint8_t *data, uint32_t caplen,
+                            uint32_t wirelen, int64_t ts_us);
 
 //  Puts the queued frames through the flow table.
 void tw_analyzer_flush(tw_analyzer *self);

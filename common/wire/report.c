@@ -118,6 +118,7 @@ static void s_fill_counters(Tcpwin__Counters *out, const tw_run_counters *in)
     out->hosts_evicted = in->hosts_evicted;
     out->stalled_omitted = in->stalled_omitted;
     out->time_jumps = in->time_jumps;
+    out->unknown_link_type_packets = in->unknown_link_type_packets;
 }
 
 Tcpwin__Report *tw_report_from_snapshot(const tw_report_snapshot *input)
