@@ -112,7 +112,7 @@ static void s_link_name(uint32_t link_type, char *out, size_t size)
     if (name && description)
         snprintf(out, size, "%s (%s)", name, description);
     else
-        snprintf(out, size, "%u", link_type);
+        snprintf(out, size, "%u (no name known to libpcap)", link_type);
 }
 
 //  Names a link type the decoder does not know, once per link type.
@@ -365,11 +365,14 @@ capture *capture_open(const capture_options *options)
         snprintf(self->name, sizeof self->name, "'%s'", options->file);
     if (!self->live) {
         self->filter = options->filter;
-        if (!s_open_file(self, options) || !s_learn_interfaces(self))
+        if (!s_open_file(self, options)) {
             capture_close(&self);
-        else
-            tw_log("reading from %s%s", strcmp(options->file, "-") == 0 ? "" : "file ",
-                   capture_description(self));
+            return NULL;
+        }
+        tw_log("reading from %s%s", strcmp(options->file, "-") == 0 ? "" : "file ",
+               capture_description(self));
+        if (!s_learn_interfaces(self))
+            capture_close(&self);
         return self;
     }
     self->pcap = s_open_live(self, options);

@@ -96,4 +96,19 @@ awk '$2 == 80 || $4 == 80' "$work/links.want" >"$work/filtered.want"
 directions_from_json "$work/filtered.json" >"$work/filtered.got"
 check "filter across link types: port 80's directions match tshark" \
     diff -u "$work/filtered.want" "$work/filtered.got"
+
+# A link type the decoder does not know (LINKTYPE_USER0 here): named once,
+# its packets counted apart, the other interface's analysed.
+editcap -T user0 "$DATA/zeek__irc-starttls.pcap" "$work/user0.pcap"
+mergecap -w "$work/unknown.pcapng" "$work/user0.pcap" "$DATA/pcapplusplus__raw_ip.pcap"
+replay "$work/unknown.pcapng" "$work/unknown.json" json --flows --min-pkts 1
+check "unknown link type: exit 0" [ "$producer_rc" -eq 0 ]
+check "unknown link type: named once" \
+    [ "$(grep -c "interface 0 has link type 147 (no name known to libpcap), which the decoder does not know" "$work/unknown.json.producer.err")" -eq 1 ]
+check "unknown link type: its 20 packets counted apart" \
+    jq -e 'select(.final == true) | .counters.unknownLinkTypePackets == "20" and .counters.malformedPackets == "0"' "$work/unknown.json" >/dev/null
+bash "$DATA/oracle.sh" "$DATA/pcapplusplus__raw_ip.pcap" >"$work/raw.want"
+directions_from_json "$work/unknown.json" >"$work/unknown.got"
+check "unknown link type: the other interface's directions match tshark" \
+    diff -u "$work/raw.want" "$work/unknown.got"
 summary
