@@ -344,8 +344,8 @@ static int s_interface_of(capture_file *self, uint32_t id, capture_interface **i
     return 0;
 }
 
-//  Fills record from a packet block b of length bytes, whose data starts at
-//  data_at; caplen is checked against the block here.
+//  Fills record with the caplen bytes at data, which the block has room
+//  bytes for (checked here), as a packet of interface.
 static int s_packet(capture_file *self, capture_record *record, capture_interface *interface,
                     const uint8_t *data, uint32_t caplen, uint32_t room)
 {

@@ -16,6 +16,12 @@
     a larger block, or a record longer than CAPTURE_FILE_MAX_CAPLEN, is
     refused as damage (libpcap's bounds, so both refuse the same files).
 
+    Where tshark and libpcap differ, this reader does as tshark: a record
+    longer than its file's or interface's snap length is handed out whole
+    (libpcap cuts it to the snap length); a pcapng file may mix link types
+    and snap lengths. Not read: the modified (Kuznetzov) pcap format, lz4's
+    legacy frame format, a zstd file starting with a skippable frame.
+
     Every byte is hostile: lengths are checked against the block that holds
     them, and damage stops the walk with a reason, the offset of the
     damaged record in the (decompressed) file and the packets read before

@@ -113,9 +113,8 @@ static uint64_t s_compare(const char *path, blob bytes, const char *label)
     if (!pcap) {
         // libpcap refuses it: the reader refuses it too, unless it is a pcapng
         // libpcap cannot read (mixed interfaces).
-        if (reader)
-            print_message("%s (%s): libpcap refuses (%s), the reader reads it\n", path, label,
-                          errbuf);
+        if (reader && capture_file_format(reader) != CAPTURE_FORMAT_PCAPNG)
+            fail_msg("%s (%s): libpcap refuses it (%s), the reader reads it", path, label, errbuf);
         capture_file_destroy(&reader);
         return 0;
     }
