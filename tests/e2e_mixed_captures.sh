@@ -96,6 +96,9 @@ awk '$2 == 80 || $4 == 80' "$work/links.want" >"$work/filtered.want"
 directions_from_json "$work/filtered.json" >"$work/filtered.got"
 check "filter across link types: port 80's directions match tshark" \
     diff -u "$work/filtered.want" "$work/filtered.got"
+"$PRODUCER" -r "$work/links.pcapng" -f "tcp port" --publish "tcp://127.0.0.1:$(free_port)" 2>"$work/badfilter.err"
+check "bad filter on a file: exit 1" [ $? -eq 1 ]
+check "bad filter on a file: says why" grep -q "bad filter 'tcp port' for link type" "$work/badfilter.err"
 
 # A link type the decoder does not know (LINKTYPE_USER0 here): named once,
 # its packets counted apart, the other interface's analysed.

@@ -476,6 +476,37 @@ static void test_compressed_cut_is_damage(void **state)
     }
 }
 
+//  Concatenated gzip members, zstd frames and lz4 frames read as one file
+//  (as gzip -dc and zstd -dc read them), the cut inside a record.
+static void test_concatenated_members(void **state)
+{
+    (void)state;
+    writer w = s_mixed_file();
+    blob first = {w.b, 101}, second = {w.b + 101, w.n - 101};
+    blob (*compress[3])(blob) = {s_gzip, s_zstd, s_lz4};
+    for (int i = 0; i < 3; i++) {
+        blob a = compress[i](first), b = compress[i](second);
+        blob both = {malloc(a.size + b.size), a.size + b.size};
+        memcpy(both.data, a.data, a.size);
+        memcpy(both.data + a.size, b.data, b.size);
+        int error;
+        char why[256];
+        capture_file *r = s_open_blob(both, &error, why, sizeof why);
+        assert_non_null(r);
+        capture_record rec;
+        int n = 0, rc;
+        while ((rc = capture_file_next(r, &rec)) == 1)
+            n++;
+        if (rc != 0)
+            fail_msg("compression %d: %s", i, capture_file_error(r));
+        assert_int_equal(n, 6);
+        capture_file_destroy(&r);
+        free(a.data);
+        free(b.data);
+        free(both.data);
+    }
+}
+
 //  A record larger than the buffer grows it, and a caplen over the bound is
 //  refused.
 static void test_large_record(void **state)
@@ -517,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_every_truncation),
         cmocka_unit_test(test_lies_are_damage),
         cmocka_unit_test(test_compressed_cut_is_damage),
+        cmocka_unit_test(test_concatenated_members),
         cmocka_unit_test(test_large_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
