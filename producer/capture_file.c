@@ -151,6 +151,22 @@ static int s_need_failed(capture_file *self, int rc, const char *what)
     return s_damage(self, rc == 1 ? -EPIPE : rc, why);
 }
 
+//  Why s_need failed while opening (what was being read), in self->error.
+//  Returns the code to give: a truncation is -EPIPE.
+static int s_open_failed(capture_file *self, int rc, const char *what, const char **why)
+{
+    if (rc == 1 || rc == -EPIPE)
+        snprintf(self->error, sizeof self->error, "truncated %s", what);
+    else if (rc == -EINTR)
+        snprintf(self->error, sizeof self->error, "interrupted by a signal");
+    else if (rc == -ENOMEM)
+        snprintf(self->error, sizeof self->error, "out of memory");
+    else
+        snprintf(self->error, sizeof self->error, "%s", capture_stream_error(self->stream));
+    *why = self->error;
+    return rc == 1 ? -EPIPE : rc;
+}
+
 static int s_add_interface(capture_file *self, uint32_t link_type, uint32_t snaplen)
 {
     if (self->n_interfaces == CAPTURE_FILE_MAX_INTERFACES)
@@ -205,10 +221,8 @@ static int s_open_pcap(capture_file *self, uint32_t magic, const char **why)
 {
     self->format = magic == PCAP_MAGIC_NSEC ? CAPTURE_FORMAT_PCAP_NSEC : CAPTURE_FORMAT_PCAP;
     int rc = s_need(self, PCAP_FILE_HEADER);
-    if (rc != 0) {
-        *why = rc == -EINTR ? "interrupted" : "truncated pcap file header";
-        return rc == 1 ? -EPIPE : rc;
-    }
+    if (rc != 0)
+        return s_open_failed(self, rc, "pcap file header", why);
     const uint8_t *h = self->buffer + self->pos;
     if (s_u16(self, h + 4) != 2) {
         *why = "unsupported pcap version (not 2.x)";
@@ -481,17 +495,18 @@ static int s_open_pcapng(capture_file *self, const char **why)
 {
     self->format = CAPTURE_FORMAT_PCAPNG;
     int rc = s_need(self, 12);
-    if (rc != 0) {
-        *why = "truncated pcapng section header";
-        return rc == 1 ? -EPIPE : rc;
-    }
+    if (rc != 0)
+        return s_open_failed(self, rc, "pcapng section header", why);
     rc = s_section_header(self);
     if (rc >= 0)
         rc = s_next_block(self, NULL, true);
     if (rc >= 0)
         return 0;
-    *why = self->damage ? self->error : "cannot read the first blocks";
-    return rc;
+    if (self->damage) {
+        *why = self->error;
+        return rc;
+    }
+    return s_open_failed(self, rc, "pcapng block", why);
 }
 
 //  ---- the reader -----------------------------------------------------------
@@ -499,12 +514,12 @@ static int s_open_pcapng(capture_file *self, const char **why)
 static int s_open(capture_file *self, const char **why)
 {
     int rc = s_need(self, 4);
-    if (rc != 0) {
-        *why = rc == 1                        ? "empty file"
-               : rc == -EPIPE || rc == -EINTR ? "truncated file header"
-                                              : capture_stream_error(self->stream);
-        return rc == 1 ? -EPIPE : rc;
+    if (rc == 1) {
+        *why = "empty file";
+        return -EPIPE;
     }
+    if (rc != 0)
+        return s_open_failed(self, rc, "file header", why);
     uint32_t magic;
     memcpy(&magic, self->buffer, 4);
     if (magic == PCAPNG_SHB)
