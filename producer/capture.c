@@ -265,16 +265,28 @@ const capture_interface *capture_interfaces(const capture *self, size_t *count)
     return capture_file_interfaces(self->file, count);
 }
 
+//  A file may describe thousands of interfaces: past these, one line sums
+//  up the rest.
+#define LOGGED_INTERFACES 64
+
 void capture_log_interfaces(const capture *self)
 {
     size_t n;
     const capture_interface *in = capture_file_interfaces(self->file, &n);
+    uint64_t rest = 0;
     for (size_t i = 0; n > 1 && i < n; i++) {
+        if (i >= LOGGED_INTERFACES) {
+            rest += in[i].packets;
+            continue;
+        }
         char name[160];
         s_link_name(in[i].link_type, name, sizeof name);
         tw_log("%s: interface %zu (%s, snapshot length %u): %llu packets", self->name, i, name,
                in[i].snaplen, (unsigned long long)in[i].packets);
     }
+    if (n > LOGGED_INTERFACES)
+        tw_log("%s: %zu interfaces more: %llu packets", self->name, n - LOGGED_INTERFACES,
+               (unsigned long long)rest);
 }
 
 //  Interface errors from pcap_activate come as codes; warnings are not fatal.
