@@ -215,6 +215,11 @@ const char *capture_error(const capture *self)
     return "out of memory";
 }
 
+//  A file may describe thousands of interfaces: the start line names the
+//  link types of the first ones, the end lists their packets and sums up
+//  the rest.
+#define LOGGED_INTERFACES 64
+
 //  Appends text to the description, as far as it goes.
 static void s_describe(capture *self, const char *text)
 {
@@ -232,7 +237,9 @@ const char *capture_description(capture *self)
              compression ? capture_stream_compression_name(compression) : "", n > 1 ? "s" : "");
     uint32_t snaplen_max = 0, snaplen_min = UINT32_MAX;
     for (size_t i = 0; i < n; i++) {
-        bool seen = false;
+        // The link types of the first interfaces only: the line has room
+        // for a few, and a file may describe 65,536 interfaces.
+        bool seen = i >= LOGGED_INTERFACES;
         for (size_t j = 0; j < i && !seen; j++)
             seen = in[j].link_type == in[i].link_type;
         if (!seen) {
@@ -264,10 +271,6 @@ const capture_interface *capture_interfaces(const capture *self, size_t *count)
 {
     return capture_file_interfaces(self->file, count);
 }
-
-//  A file may describe thousands of interfaces: past these, one line sums
-//  up the rest.
-#define LOGGED_INTERFACES 64
 
 void capture_log_interfaces(const capture *self)
 {
