@@ -29,7 +29,8 @@ struct capture {
     const char *filter;          // BPF filter of a file, or NULL
     file_interface *interfaces;  // one per interface of the file seen so far
     size_t n_interfaces;
-    int unknown_links[8];  // link types named on stderr already (the first 8)
+    size_t interfaces_size;  // allocated
+    int unknown_links[8];    // link types named on stderr already (the first 8)
     size_t n_unknown_links;
     bool live;
     char name[256];
@@ -161,10 +162,15 @@ static bool s_learn_interfaces(capture *self)
     const capture_interface *known = capture_file_interfaces(self->file, &count);
     if (count <= self->n_interfaces)
         return true;
-    file_interface *more = realloc(self->interfaces, count * sizeof *more);
-    if (!more)
-        return false;
-    self->interfaces = more;
+    if (count > self->interfaces_size) {  // doubling: interfaces may come one at a time
+        size_t size = count > 2 * self->interfaces_size ? count : 2 * self->interfaces_size;
+        file_interface *more = realloc(self->interfaces, size * sizeof *more);
+        if (!more)
+            return false;
+        self->interfaces = more;
+        self->interfaces_size = size;
+    }
+    file_interface *more = self->interfaces;
     bool ok = true;
     for (size_t i = self->n_interfaces; i < count; i++) {
         more[i] = (file_interface){0};
