@@ -35,7 +35,6 @@ struct capture {
     bool live;
     char name[256];
     char description[640];
-    char error[320];
 };
 
 //  Says why the input cannot be opened, unless a stop signal interrupted
