@@ -277,6 +277,22 @@ const capture_interface *capture_interfaces(const capture *self, size_t *count)
     return capture_file_interfaces(self->file, count);
 }
 
+//  The packets of each link type named as unknown (all of them are in the
+//  reports' unknownLinkTypePackets).
+static void s_log_unknown_links(const capture *self, const capture_interface *in, size_t n)
+{
+    for (size_t k = 0; k < self->n_unknown_links; k++) {
+        uint64_t packets = 0;
+        for (size_t i = 0; i < n; i++)
+            if (in[i].link_type == (uint32_t)self->unknown_links[k])
+                packets += in[i].packets;
+        char name[160];
+        s_link_name((uint32_t)self->unknown_links[k], name, sizeof name);
+        tw_log("%s: %llu packets of link type %s, not analysed", self->name,
+               (unsigned long long)packets, name);
+    }
+}
+
 void capture_log_interfaces(const capture *self)
 {
     size_t n;
@@ -295,6 +311,7 @@ void capture_log_interfaces(const capture *self)
     if (n > LOGGED_INTERFACES)
         tw_log("%s: %zu interfaces more: %llu packets", self->name, n - LOGGED_INTERFACES,
                (unsigned long long)rest);
+    s_log_unknown_links(self, in, n);
 }
 
 //  Interface errors from pcap_activate come as codes; warnings are not fatal.

@@ -108,6 +108,8 @@ replay "$work/unknown.pcapng" "$work/unknown.json" json --flows --min-pkts 1
 check "unknown link type: exit 0" [ "$producer_rc" -eq 0 ]
 check "unknown link type: named once" \
     [ "$(grep -c "interface 0 has link type 147 (no name known to libpcap), which the decoder does not know" "$work/unknown.json.producer.err")" -eq 1 ]
+check "unknown link type: its packets at the end, per link type" \
+    grep -q "20 packets of link type 147 (no name known to libpcap), not analysed" "$work/unknown.json.producer.err"
 check "unknown link type: its 20 packets counted apart" \
     jq -e 'select(.final == true) | .counters.unknownLinkTypePackets == "20" and .counters.malformedPackets == "0"' "$work/unknown.json" >/dev/null
 bash "$DATA/oracle.sh" "$DATA/pcapplusplus__raw_ip.pcap" >"$work/raw.want"
