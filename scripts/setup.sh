@@ -6,10 +6,14 @@
 set -euo pipefail
 
 build_deps=(build-essential cmake pkg-config libpcap-dev libzmq3-dev libczmq-dev
-    libprotobuf-c-dev protobuf-c-compiler libcap-dev zlib1g-dev libzstd-dev liblz4-dev)
+    libprotobuf-c-dev protobuf-c-compiler libcap-dev)
 test_deps=(libcmocka-dev tshark netcat-openbsd tcpdump jq clang libclang-rt-14-dev
     iproute2 procps psmisc time)
-runtime_deps=(libpcap0.8 libzmq5 libczmq4 libprotobuf-c1 libcap2 zlib1g libzstd1 liblz4-1)
+runtime_deps=(libpcap0.8 libzmq5 libczmq4 libprotobuf-c1 libcap2)
+
+# Compressed capture files (producer/capture_stream.c: gzip, zstd, lz4).
+build_deps+=(zlib1g-dev libzstd-dev liblz4-dev)
+runtime_deps+=(zlib1g libzstd1 liblz4-1)
 
 if [ "${1:-}" = --runtime ]; then
     wanted=("${runtime_deps[@]}")
