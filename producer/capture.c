@@ -19,9 +19,17 @@
 //  What a file's interface needs beyond capture_file's: its filter.
 typedef struct {
     struct bpf_program program;
-    bool compiled;  // program holds a filter (else every packet passes)
-    bool refused;   // the filter cannot apply to its link type: nothing passes
+    bool compiled;       // program holds a filter of its own
+    bool refused;        // the filter cannot apply to its link type: nothing passes
+    uint32_t filter_of;  // the interface whose program applies (itself, or an
+                         // earlier one of the same link type)
 } file_interface;
+
+//  Interfaces of a link type already compiled for share its program; the
+//  first this many link types are looked up (past them, each compiles its
+//  own), so a file of 65,536 interfaces costs few compilations, never a
+//  quadratic walk.
+#define FILTER_OWNERS 64
 
 struct capture {
     pcap_t *pcap;  // live capture
@@ -29,8 +37,10 @@ struct capture {
     const char *filter;          // BPF filter of a file, or NULL
     file_interface *interfaces;  // one per interface of the file seen so far
     size_t n_interfaces;
-    size_t interfaces_size;  // allocated
-    int unknown_links[8];    // link types named on stderr already (the first 8)
+    size_t interfaces_size;                 // allocated
+    uint32_t filter_owners[FILTER_OWNERS];  // interfaces with a program of their own
+    size_t n_filter_owners;
+    int unknown_links[8];  // link types named on stderr already (the first 8)
     size_t n_unknown_links;
     bool live;
     char name[256];
@@ -152,6 +162,25 @@ static bool s_compile_for(capture *self, file_interface *out, const capture_inte
     return out->compiled;
 }
 
+//  Gives interface i its filter: an earlier program for its link type, or
+//  its own. Returns false when the filter cannot apply to it.
+static bool s_filter_for(capture *self, size_t i, const capture_interface *known)
+{
+    file_interface *in = &self->interfaces[i];
+    for (size_t k = 0; k < self->n_filter_owners; k++) {
+        uint32_t owner = self->filter_owners[k];
+        if (known[owner].link_type == known[i].link_type) {
+            in->filter_of = owner;
+            in->refused = self->interfaces[owner].refused;
+            return !in->refused;
+        }
+    }
+    in->filter_of = (uint32_t)i;
+    if (self->n_filter_owners < FILTER_OWNERS)
+        self->filter_owners[self->n_filter_owners++] = (uint32_t)i;
+    return s_compile_for(self, in, &known[i]);
+}
+
 //  Takes in the interfaces capture_file learnt since the last call: their
 //  filters, their link types' names. Returns false when out of memory or
 //  the filter cannot apply to one of them.
@@ -176,15 +205,17 @@ static bool s_learn_interfaces(capture *self)
         if (!tw_link_supported(s_dlt_of(known[i].link_type)) &&
             !tw_link_supported((int)known[i].link_type))
             s_name_unknown_link(self, known[i].link_type, i);
-        if (self->filter && !s_compile_for(self, &more[i], &known[i]))
+        if (self->filter && !s_filter_for(self, i, known))
             ok = false;
     }
     self->n_interfaces = count;
     return ok;
 }
 
-static bool s_passes(const file_interface *interface, const capture_record *record)
+static bool s_passes(const capture *self, const capture_record *record)
 {
+    const file_interface *interface =
+        &self->interfaces[self->interfaces[record->interface].filter_of];
     if (interface->refused)
         return false;
     if (!interface->compiled)
@@ -208,7 +239,7 @@ int capture_next(capture *self, capture_record *record)
             if (record->interface >= self->n_interfaces)
                 return -ENOMEM;
         }
-        if (!self->filter || s_passes(&self->interfaces[record->interface], record))
+        if (!self->filter || s_passes(self, record))
             return 1;
     }
 }

@@ -96,6 +96,16 @@ awk '$2 == 80 || $4 == 80' "$work/links.want" >"$work/filtered.want"
 directions_from_json "$work/filtered.json" >"$work/filtered.got"
 check "filter across link types: port 80's directions match tshark" \
     diff -u "$work/filtered.want" "$work/filtered.got"
+# Three Ethernet interfaces share one compiled filter.
+replay "$work/pcapng-inputs.pcapng.gz" "$work/shared.json" json --flows --min-pkts 1 \
+    -f "tcp port 1883 or tcp port 9999"
+check "filter shared by interfaces: exit 0" [ "$producer_rc" -eq 0 ]
+awk '$2 == 1883 || $4 == 1883 || $2 == 9999 || $4 == 9999' "$work/pcapng-inputs.want" >"$work/shared.want"
+directions_from_json "$work/shared.json" >"$work/shared.got"
+check "filter shared by interfaces: some directions pass" [ -s "$work/shared.want" ]
+check "filter shared by interfaces: their directions match tshark" \
+    diff -u "$work/shared.want" "$work/shared.got"
+
 "$PRODUCER" -r "$work/links.pcapng" -f "tcp port" --publish "tcp://127.0.0.1:$(free_port)" 2>"$work/badfilter.err"
 check "bad filter on a file: exit 1" [ $? -eq 1 ]
 check "bad filter on a file: says why" grep -q "bad filter 'tcp port' for link type" "$work/badfilter.err"
