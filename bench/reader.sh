@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # reader.sh: the capture-file reader against libpcap's bare loop and cat, and
 # the producer, on one generated capture, in the same run (issue 13).
 #

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  reader_floor: the capture-file reader alone, and with the decoder.
 
     reader_floor FILE            reads every record with capture_file and

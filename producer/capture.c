@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  capture: opening inputs with clear errors; files through capture_file,
     interfaces through libpcap. */
 #include "capture.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  capture: the input, from a file, standard input or an interface.
 
     Files and standard input ("-") are read by capture_file (pcap and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  capture_file: the records of a pcap or pcapng file, read in place.
 
     The buffer holds [pos, end) unread bytes; s_need(n) makes n of them

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  capture_file: the records of a pcap or pcapng file, read in place.
 
     Classic pcap (either byte order, microsecond or nanosecond timestamps)

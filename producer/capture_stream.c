@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  capture_stream: the bytes of a capture file, decompressed if need be.
 
     The first read fills the input buffer with at least the four bytes a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  capture_stream: the bytes of a capture file, decompressed if need be.
 
     A stream reads a descriptor (a file, a FIFO, standard input) or a block of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  tcpwin-producer: capture, window analysis, publishing.
 
     One loop: a file is read as fast as libpcap delivers it (the publisher

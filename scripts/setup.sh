@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # setup.sh: installs what tcpwin needs to build, test and run on Debian
 # bookworm (as root; only what is missing, so a second run is quick).
 #   scripts/setup.sh            build + test dependencies

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Inputs and command lines a user gets wrong or unusual: standard input (from
 # cat and from a real tcpdump), a pcapng mixing interfaces, an empty capture,
 # missing files and interfaces, bad flags, unusable endpoints, --help.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Captures libpcap cannot read, built here with mergecap from the samples in
 # tests/data, read plain and compressed (gzip, zstd, lz4; from a file and
 # from standard input): the per-direction TCP packet and zero-window counts,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  analyzer: crafted Ethernet/IPv4/TCP frames through decode, flows, hosts
     and report boundaries. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_capture_file: the capture-file reader against libpcap, and against
     pcapng files crafted here for what libpcap cannot read.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  analyzer: wires decode, flow table, host table and report snapshots.
 
     The per-packet path is decode + one flow table update; everything that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  analyzer: the whole window analysis, from captured frames to plain values.
 
     decode -> flow table -> host table -> snapshots at interval boundaries.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  fuzz_capture_file: libFuzzer target for the capture-file reader.
 
     Input: a whole capture file, plain or compressed (gzip, zstd and lz4
