@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  gen_capture: writes a deterministic synthetic TCP capture for the benchmark.
 
     The same options and seed always give the same bytes, so figures measured

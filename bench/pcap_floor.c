@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  pcap_floor: the benchmark's floor, a bare libpcap read loop.
 
     It opens a capture with pcap_open_offline and calls pcap_next_ex until the

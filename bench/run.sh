@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # bench/run.sh: the tcpwin performance benchmark (not a test: it reports, it
 # does not fail on a slow machine). See bench/README.md for what each section
 # measures. One command from anywhere:

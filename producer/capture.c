@@ -1,4 +1,6 @@
-/*  capture: opening libpcap inputs with clear errors. */
+// SPDX-License-Identifier: MPL-2.0
+/*  capture: opening inputs with clear errors; files through capture_file,
+    interfaces through libpcap. */
 #include "capture.h"
 
 #include <errno.h>
@@ -10,15 +12,40 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "link_type.h"
 #include "packet_decode.h"
 #include "program.h"
 #include "signals.h"
 
+//  What a file's interface needs beyond capture_file's: its filter.
+typedef struct {
+    struct bpf_program program;
+    bool compiled;       // program holds a filter of its own
+    bool refused;        // the filter cannot apply to its link type: nothing passes
+    uint32_t filter_of;  // the interface whose program applies (itself, or an
+                         // earlier one of the same link type)
+} file_interface;
+
+//  Interfaces of a link type already compiled for share its program; the
+//  first this many link types are looked up (past them, each compiles its
+//  own), so a file of 65,536 interfaces costs few compilations, never a
+//  quadratic walk.
+#define FILTER_OWNERS 64
+
 struct capture {
-    pcap_t *pcap;
-    char *file_buffer;  // stdio buffer of a capture file, freed after pcap_close
+    pcap_t *pcap;  // live capture
+    capture_file *file;
+    const char *filter;          // BPF filter of a file, or NULL
+    file_interface *interfaces;  // one per interface of the file seen so far
+    size_t n_interfaces;
+    size_t interfaces_size;                 // allocated
+    uint32_t filter_owners[FILTER_OWNERS];  // interfaces with a program of their own
+    size_t n_filter_owners;
+    int unknown_links[8];  // link types named on stderr already (the first 8)
+    size_t n_unknown_links;
     bool live;
     char name[256];
+    char description[640];
 };
 
 //  Says why the input cannot be opened, unless a stop signal interrupted
@@ -29,14 +56,11 @@ static void s_fail(const capture *self, const char *why)
         tw_log("cannot open %s: %s", self->name, why);
 }
 
-//  libpcap reads a file through stdio, 4 KiB at a time by default; a larger
-//  buffer saves about a tenth of the producer's time on a 1.5 GB capture.
-#define FILE_BUFFER_BYTES (1 << 20)
-
 //  A descriptor opened early without waiting (main.c): for a FIFO, waits
 //  here until its writer sends something (poll, interrupted by a stop),
-//  then makes it blocking again. Returns the FILE, or NULL with errno set.
-static FILE *s_adopt(int fd)
+//  then makes it blocking again. Returns the descriptor, or -1 with errno
+//  set (closed).
+static int s_adopt(int fd)
 {
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
@@ -45,45 +69,281 @@ static FILE *s_adopt(int fd)
             int error = errno;  // EINTR: a stop
             close(fd);
             errno = error;
-            return NULL;
+            return -1;
         }
     }
     int flags = fcntl(fd, F_GETFL);
-    FILE *file = NULL;
-    if (flags != -1 && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != -1)
-        file = fdopen(fd, "rb");
-    if (!file) {
+    if (flags == -1 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == -1) {
         int error = errno;
         close(fd);
         errno = error;
+        return -1;
     }
-    return file;
+    return fd;
 }
 
-static pcap_t *s_open_file(capture *self, const capture_options *options)
+static bool s_open_file(capture *self, const capture_options *options)
 {
     const char *path = options->file;
     bool is_stdin = strcmp(path, "-") == 0;
-    FILE *file = is_stdin             ? stdin
-                 : options->file_open ? s_adopt(options->file_fd)
-                                      : fopen(path, "rb");
-    if (!file) {
+    int fd = is_stdin             ? STDIN_FILENO
+             : options->file_open ? s_adopt(options->file_fd)
+                                  : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         s_fail(self, strerror(errno));
-        return NULL;
+        return false;
     }
-    self->file_buffer = malloc(FILE_BUFFER_BYTES);
-    if (self->file_buffer && setvbuf(file, self->file_buffer, _IOFBF, FILE_BUFFER_BYTES) != 0) {
-        free(self->file_buffer);  // keep stdio's own buffer
-        self->file_buffer = NULL;
+    capture_stream *stream = capture_stream_new_fd(fd, !is_stdin);
+    if (!stream) {
+        if (!is_stdin)
+            close(fd);
+        s_fail(self, "out of memory");
+        return false;
     }
-    char errbuf[PCAP_ERRBUF_SIZE] = "";
-    pcap_t *pcap =
-        pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
-    if (!pcap) {
-        s_fail(self, errbuf);
-        fclose(file);  // on failure libpcap leaves the stream (and our buffer) to us
+    int error;
+    char why[256];
+    self->file = capture_file_open(stream, &error, why, sizeof why);
+    if (!self->file)
+        s_fail(self, why);
+    return self->file != NULL;
+}
+
+//  LINKTYPE_ (files) to DLT_ (libpcap's compiler): only raw IP differs on
+//  the link types we meet (link_type.h).
+static int s_dlt_of(uint32_t link_type)
+{
+    return link_type == TW_LINK_RAW ? DLT_RAW : (int)link_type;
+}
+
+//  "EN10MB (Ethernet)", or the number.
+static void s_link_name(uint32_t link_type, char *out, size_t size)
+{
+    const char *name = pcap_datalink_val_to_name(s_dlt_of(link_type));
+    const char *description = pcap_datalink_val_to_description(s_dlt_of(link_type));
+    if (name && description)
+        snprintf(out, size, "%s (%s)", name, description);
+    else
+        snprintf(out, size, "%u (no name known to libpcap)", link_type);
+}
+
+//  Names a link type the decoder does not know, once per link type.
+static void s_name_unknown_link(capture *self, uint32_t link_type, size_t interface)
+{
+    for (size_t i = 0; i < self->n_unknown_links; i++)
+        if (self->unknown_links[i] == (int)link_type)
+            return;
+    if (self->n_unknown_links == sizeof self->unknown_links / sizeof self->unknown_links[0])
+        return;  // past 8 kinds, the count in the reports is all
+    self->unknown_links[self->n_unknown_links++] = (int)link_type;
+    char name[160];
+    s_link_name(link_type, name, sizeof name);
+    tw_log("%s: interface %zu has link type %s, which the decoder does not know: its packets "
+           "are counted (unknownLinkTypePackets), not analysed",
+           self->name, interface, name);
+}
+
+//  Compiles the filter for one interface. Returns false when it cannot
+//  apply to its link type (named on stderr).
+static bool s_compile_for(capture *self, file_interface *out, const capture_interface *in)
+{
+    int snaplen = in->snaplen == 0 || in->snaplen > CAPTURE_FILE_MAX_CAPLEN
+                      ? CAPTURE_FILE_MAX_CAPLEN
+                      : (int)in->snaplen;
+    pcap_t *dead = pcap_open_dead(s_dlt_of(in->link_type), snaplen);
+    if (!dead)
+        return false;
+    out->compiled = pcap_compile(dead, &out->program, self->filter, 1, PCAP_NETMASK_UNKNOWN) == 0;
+    if (!out->compiled) {
+        char name[160];
+        s_link_name(in->link_type, name, sizeof name);
+        tw_log("bad filter '%s' for link type %s: %s", self->filter, name, pcap_geterr(dead));
+        out->refused = true;
     }
-    return pcap;
+    pcap_close(dead);
+    return out->compiled;
+}
+
+//  Gives interface i its filter: an earlier program for its link type, or
+//  its own. Returns false when the filter cannot apply to it.
+static bool s_filter_for(capture *self, size_t i, const capture_interface *known)
+{
+    file_interface *in = &self->interfaces[i];
+    for (size_t k = 0; k < self->n_filter_owners; k++) {
+        uint32_t owner = self->filter_owners[k];
+        if (known[owner].link_type == known[i].link_type) {
+            in->filter_of = owner;
+            in->refused = self->interfaces[owner].refused;
+            return !in->refused;
+        }
+    }
+    in->filter_of = (uint32_t)i;
+    if (self->n_filter_owners < FILTER_OWNERS)
+        self->filter_owners[self->n_filter_owners++] = (uint32_t)i;
+    return s_compile_for(self, in, &known[i]);
+}
+
+//  Takes in the interfaces capture_file learnt since the last call: their
+//  filters, their link types' names. Returns false when out of memory or
+//  the filter cannot apply to one of them.
+static bool s_learn_interfaces(capture *self)
+{
+    size_t count;
+    const capture_interface *known = capture_file_interfaces(self->file, &count);
+    if (count <= self->n_interfaces)
+        return true;
+    if (count > self->interfaces_size) {  // doubling: interfaces may come one at a time
+        size_t size = count > 2 * self->interfaces_size ? count : 2 * self->interfaces_size;
+        file_interface *more = realloc(self->interfaces, size * sizeof *more);
+        if (!more)
+            return false;
+        self->interfaces = more;
+        self->interfaces_size = size;
+    }
+    file_interface *more = self->interfaces;
+    bool ok = true;
+    for (size_t i = self->n_interfaces; i < count; i++) {
+        more[i] = (file_interface){0};
+        if (!tw_link_supported(s_dlt_of(known[i].link_type)) &&
+            !tw_link_supported((int)known[i].link_type))
+            s_name_unknown_link(self, known[i].link_type, i);
+        if (self->filter && !s_filter_for(self, i, known))
+            ok = false;
+    }
+    self->n_interfaces = count;
+    return ok;
+}
+
+static bool s_passes(const capture *self, const capture_record *record)
+{
+    const file_interface *interface =
+        &self->interfaces[self->interfaces[record->interface].filter_of];
+    if (interface->refused)
+        return false;
+    if (!interface->compiled)
+        return true;
+    struct pcap_pkthdr header = {
+        .ts = {.tv_sec = (time_t)record->ts_sec, .tv_usec = (suseconds_t)record->ts_usec},
+        .caplen = record->caplen,
+        .len = record->len,
+    };
+    return pcap_offline_filter(&interface->program, &header, record->data) != 0;
+}
+
+int capture_next(capture *self, capture_record *record)
+{
+    for (;;) {
+        int rc = capture_file_next(self->file, record);
+        if (rc != 1)
+            return rc;
+        if (record->interface >= self->n_interfaces) {
+            (void)s_learn_interfaces(self);  // a refused filter drops that interface's packets
+            if (record->interface >= self->n_interfaces)
+                return -ENOMEM;
+        }
+        if (!self->filter || s_passes(self, record))
+            return 1;
+    }
+}
+
+const char *capture_error(const capture *self)
+{
+    if (self->file && capture_file_error(self->file)[0])
+        return capture_file_error(self->file);
+    return "out of memory";
+}
+
+//  A file may describe thousands of interfaces: the start line names the
+//  link types of the first ones, the end lists their packets and sums up
+//  the rest.
+#define LOGGED_INTERFACES 64
+
+//  Appends text to the description, as far as it goes.
+static void s_describe(capture *self, const char *text)
+{
+    size_t used = strlen(self->description);
+    snprintf(self->description + used, sizeof self->description - used, "%s", text);
+}
+
+const char *capture_description(capture *self)
+{
+    size_t n;
+    const capture_interface *in = capture_file_interfaces(self->file, &n);
+    capture_compression compression = capture_file_compression(self->file);
+    snprintf(self->description, sizeof self->description, "%s (%s%s%s), link-type%s ", self->name,
+             capture_file_format_name(capture_file_format(self->file)), compression ? ", " : "",
+             compression ? capture_stream_compression_name(compression) : "", n > 1 ? "s" : "");
+    uint32_t snaplen_max = 0, snaplen_min = UINT32_MAX;
+    for (size_t i = 0; i < n; i++) {
+        // The link types of the first interfaces only: the line has room
+        // for a few, and a file may describe 65,536 interfaces.
+        bool seen = i >= LOGGED_INTERFACES;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = in[j].link_type == in[i].link_type;
+        if (!seen) {
+            char name[160];
+            s_link_name(in[i].link_type, name, sizeof name);
+            s_describe(self, i ? ", " : "");
+            s_describe(self, name);
+        }
+        snaplen_max = in[i].snaplen > snaplen_max ? in[i].snaplen : snaplen_max;
+        snaplen_min = in[i].snaplen < snaplen_min ? in[i].snaplen : snaplen_min;
+    }
+    char snap[80];
+    if (n == 0)
+        snprintf(snap, sizeof snap, "none described yet");
+    else if (snaplen_min == snaplen_max)
+        snprintf(snap, sizeof snap, ", snapshot length %u", snaplen_max);
+    else
+        snprintf(snap, sizeof snap, ", snapshot lengths %u to %u", snaplen_min, snaplen_max);
+    s_describe(self, snap);
+    return self->description;
+}
+
+uint64_t capture_packets_read(const capture *self)
+{
+    return self->file ? capture_file_packets(self->file) : 0;
+}
+
+const capture_interface *capture_interfaces(const capture *self, size_t *count)
+{
+    return capture_file_interfaces(self->file, count);
+}
+
+//  The packets of each link type named as unknown (all of them are in the
+//  reports' unknownLinkTypePackets).
+static void s_log_unknown_links(const capture *self, const capture_interface *in, size_t n)
+{
+    for (size_t k = 0; k < self->n_unknown_links; k++) {
+        uint64_t packets = 0;
+        for (size_t i = 0; i < n; i++)
+            if (in[i].link_type == (uint32_t)self->unknown_links[k])
+                packets += in[i].packets;
+        char name[160];
+        s_link_name((uint32_t)self->unknown_links[k], name, sizeof name);
+        tw_log("%s: %llu packets of link type %s, not analysed", self->name,
+               (unsigned long long)packets, name);
+    }
+}
+
+void capture_log_interfaces(const capture *self)
+{
+    size_t n;
+    const capture_interface *in = capture_file_interfaces(self->file, &n);
+    uint64_t rest = 0;
+    for (size_t i = 0; n > 1 && i < n; i++) {
+        if (i >= LOGGED_INTERFACES) {
+            rest += in[i].packets;
+            continue;
+        }
+        char name[160];
+        s_link_name(in[i].link_type, name, sizeof name);
+        tw_log("%s: interface %zu (%s, snapshot length %u): %llu packets", self->name, i, name,
+               in[i].snaplen, (unsigned long long)in[i].packets);
+    }
+    if (n > LOGGED_INTERFACES)
+        tw_log("%s: %zu interfaces more: %llu packets", self->name, n - LOGGED_INTERFACES,
+               (unsigned long long)rest);
+    s_log_unknown_links(self, in, n);
 }
 
 //  Interface errors from pcap_activate come as codes; warnings are not fatal.
@@ -172,7 +432,19 @@ capture *capture_open(const capture_options *options)
         snprintf(self->name, sizeof self->name, "standard input");
     else
         snprintf(self->name, sizeof self->name, "'%s'", options->file);
-    self->pcap = self->live ? s_open_live(self, options) : s_open_file(self, options);
+    if (!self->live) {
+        self->filter = options->filter;
+        if (!s_open_file(self, options)) {
+            capture_close(&self);
+            return NULL;
+        }
+        tw_log("reading from %s%s", strcmp(options->file, "-") == 0 ? "" : "file ",
+               capture_description(self));
+        if (!s_learn_interfaces(self))
+            capture_close(&self);
+        return self;
+    }
+    self->pcap = s_open_live(self, options);
     if (!self->pcap || !s_check_link(self) ||
         (options->filter && !s_apply_filter(self, options->filter)))
         capture_close(&self);
@@ -184,8 +456,12 @@ void capture_close(capture **self)
     if (!*self)
         return;
     if ((*self)->pcap)
-        pcap_close((*self)->pcap);  // closes the file, so its buffer goes after
-    free((*self)->file_buffer);
+        pcap_close((*self)->pcap);
+    capture_file_destroy(&(*self)->file);
+    for (size_t i = 0; i < (*self)->n_interfaces; i++)
+        if ((*self)->interfaces[i].compiled)
+            pcap_freecode(&(*self)->interfaces[i].program);
+    free((*self)->interfaces);
     free(*self);
     *self = NULL;
 }
@@ -197,7 +473,12 @@ pcap_t *capture_handle(capture *self)
 
 int capture_datalink(capture *self)
 {
-    return pcap_datalink(self->pcap);
+    if (self->pcap)
+        return pcap_datalink(self->pcap);
+    size_t n;
+    const capture_interface *in = capture_file_interfaces(self->file, &n);
+    int dlt = n > 0 ? s_dlt_of(in[0].link_type) : TW_LINK_ETHERNET;
+    return tw_link_supported(dlt) ? dlt : TW_LINK_ETHERNET;
 }
 
 bool capture_is_live(const capture *self)
@@ -207,7 +488,7 @@ bool capture_is_live(const capture *self)
 
 int capture_fd(capture *self)
 {
-    return pcap_get_selectable_fd(self->pcap);
+    return self->pcap ? pcap_get_selectable_fd(self->pcap) : -1;
 }
 
 uint64_t capture_drops(capture *self)

@@ -1,10 +1,14 @@
-/*  capture: libpcap input, from a file, standard input or an interface.
+// SPDX-License-Identifier: MPL-2.0
+/*  capture: the input, from a file, standard input or an interface.
 
-    Files (pcap and pcapng, nanosecond ones included) are read with
-    microsecond timestamps; "-" is standard input with file semantics. A live
-    interface is opened non-blocking with a small snap length that still
-    holds the deepest headers we decode, so the producer can poll it together
-    with its ZeroMQ socket and its report timer.
+    Files and standard input ("-") are read by capture_file (pcap and
+    pcapng of any kind, gzip, zstd or lz4 compressed), with microsecond
+    timestamps; each packet comes with its interface's link type, and a
+    -f filter is compiled per link type with libpcap (pcap_open_dead) and
+    run with pcap_offline_filter. A live interface is libpcap's, opened
+    non-blocking with a small snap length that still holds the deepest
+    headers we decode, so the producer can poll it together with its
+    ZeroMQ socket and its report timer.
 */
 #ifndef TW_CAPTURE_H
 #define TW_CAPTURE_H
@@ -12,6 +16,8 @@
 #include <pcap/pcap.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "capture_file.h"
 
 #define CAPTURE_DEFAULT_SNAPLEN    256
 #define CAPTURE_DEFAULT_TIMEOUT_MS 100
@@ -37,11 +43,40 @@ capture *capture_open(const capture_options *options);
 //  Closes the input; sets *self to NULL.
 void capture_close(capture **self);
 
-//  The libpcap handle, for pcap_next_ex / pcap_dispatch.
+//  The libpcap handle of a live capture, for pcap_dispatch (NULL for a file).
 pcap_t *capture_handle(capture *self);
 
-//  The link type (DLT_*) of the input.
+//  The link type (DLT_*) the analyzer is made for: the interface's, or
+//  the first interface's of a file (Ethernet when the decoder does not
+//  know it: every packet of a file comes with its own, capture_next).
 int capture_datalink(capture *self);
+
+//  File input: the next packet that passes the filter. Returns 1, 0 at the
+//  end of the file, -EINTR when a signal interrupted a read (call again
+//  unless it was a stop), -ENOMEM, or another negative errno at damage
+//  (capture_error says where and why). A link type the decoder does not
+//  know is named once on stderr, and its packets are still handed out
+//  (the analyzer counts them).
+int capture_next(capture *self, capture_record *record);
+
+//  Why capture_next failed.
+const char *capture_error(const capture *self);
+
+//  File input: what the start line says after "reading from": the name,
+//  format, compression, link types and snap lengths of the interfaces
+//  known so far ("'x.pcapng' (pcapng, zstd), link-types EN10MB (Ethernet),
+//  LINUX_SLL (Linux cooked v1), snapshot length 262144").
+const char *capture_description(capture *self);
+
+//  File input: records read from the file so far (filtered out or not).
+uint64_t capture_packets_read(const capture *self);
+
+//  File input: the interfaces seen so far, with their packet counts.
+const capture_interface *capture_interfaces(const capture *self, size_t *count);
+
+//  File input: logs the packets of each interface, when there are several,
+//  and of each link type the decoder does not know.
+void capture_log_interfaces(const capture *self);
 
 //  True for a live interface.
 bool capture_is_live(const capture *self);

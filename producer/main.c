@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  tcpwin-producer: capture, window analysis, publishing.
 
     One loop: a file is read as fast as libpcap delivers it (the publisher
@@ -61,7 +62,8 @@ static void s_usage(FILE *out)
         "reports (topic tcpwin.report) and ended flows (tcpwin.flow) on ZeroMQ.\n"
         "\n"
         "Input:\n"
-        "  -r, --read FILE           pcap or pcapng file, '-' for standard input\n"
+        "  -r, --read FILE           pcap or pcapng file, '-' for standard input; gzip,\n"
+        "                            zstd and lz4 compressed ones are read as they are\n"
         "  -i, --interface IFACE     live capture (needs CAP_NET_RAW, or root, only to\n"
         "                            open it; every privilege is dropped right after)\n"
         "  -f, --filter BPF          capture filter (both inputs)\n"
@@ -362,62 +364,39 @@ static int64_t s_wall_clock_us(void)
     return (int64_t)now.tv_sec * 1000000 + now.tv_usec;
 }
 
-//  libpcap reads one link type and snap length per pcapng file; say so
-//  plainly. Returns true for that refusal (not damage: the file is sound).
-static bool s_report_read_error(producer *p, uint64_t count)
-{
-    const char *why = pcap_geterr(capture_handle(p->input));
-    bool mixed = strstr(why, "different from the") != NULL;
-    if (mixed)
-        tw_log("%s mixes interfaces that libpcap cannot read together (%s); split it per "
-               "interface first, e.g. tshark -r FILE -Y 'frame.interface_id == 0' -w part.pcapng",
-               capture_name(p->input), why);
-    else
-        tw_log("%s is damaged after %llu packets: %s", capture_name(p->input),
-               (unsigned long long)count, why);
-    return mixed;
-}
-
-//  What the file callback needs: the producer and a count of packets.
-typedef struct {
-    producer *p;
-    uint64_t count;
-} file_reader;
-
-static void s_on_file_packet(u_char *arg, const struct pcap_pkthdr *header, const u_char *data)
-{
-    file_reader *reader = (file_reader *)arg;
-    // Queued: the flow table takes a few packets at a time (s_finish
-    // flushes the last ones).
-    tw_analyzer_queue(reader->p->analyzer, data, header->caplen, header->len,
-                      s_packet_time_us(header));
-    // Late joiners are answered while a long file is read.
-    if ((++reader->count & 0xFFFF) == 0)
-        publisher_process_subscriptions(reader->p->output, 0);
-    if (tw_signals_stop_requested())
-        pcap_breakloop(capture_handle(reader->p->input));
-}
-
-//  Reads the whole file. Returns 0, or EXIT_DAMAGED when libpcap stopped at
-//  damage (the packets before it were analysed; the final report follows),
-//  the first record included: the file header was sound, so it is a damaged
-//  capture, not a file that is not one (that fails at capture_open).
-//  EXIT_FAILURE when libpcap refused the file's mix of interfaces at once.
+//  Reads the whole file: every packet to tw_analyzer_queue_link with its
+//  interface's link type. Returns 0, EXIT_DAMAGED at damage (the packets
+//  before it were analysed; the final report follows), the first record
+//  included: the file header was sound, so it is a damaged capture, not a
+//  file that is not one (that fails at capture_open); EXIT_FAILURE when
+//  out of memory.
 static int s_read_file(producer *p)
 {
-    pcap_t *pcap = capture_handle(p->input);
-    file_reader reader = {.p = p};
-    int rc = 0;
-    // One pcap_dispatch reads to the end of the file (or a pcap_breakloop on
-    // a signal): it spares pcap_next_ex's per-packet call and copy of the
-    // header. 0 is the end of the file.
-    while (!tw_signals_stop_requested() &&
-           (rc = pcap_dispatch(pcap, -1, s_on_file_packet, (u_char *)&reader)) > 0)
-        ;
-    if (tw_signals_stop_requested() || rc == 0 || rc == PCAP_ERROR_BREAK)
+    capture_record r;
+    uint64_t count = 0;
+    int rc;
+    while ((rc = capture_next(p->input, &r)) == 1 || rc == -EINTR) {
+        if (tw_signals_stop_requested())
+            break;
+        if (rc != 1)
+            continue;  // a signal that is no stop (the read goes on)
+        int64_t us;
+        (void)tw_time_from_sec_usec(r.ts_sec, r.ts_usec, &us);
+        tw_analyzer_queue_link(p->analyzer, (int)r.link_type, r.data, r.caplen, r.len, us);
+        // Late joiners are answered while a long file is read.
+        if ((++count & 0xFFFF) == 0)
+            publisher_process_subscriptions(p->output, 0);
+    }
+    capture_log_interfaces(p->input);
+    if (rc >= 0 || tw_signals_stop_requested())
         return 0;
-    bool refused = s_report_read_error(p, reader.count);
-    return refused && reader.count == 0 ? EXIT_FAILURE : EXIT_DAMAGED;
+    if (rc == -ENOMEM) {
+        tw_log("out of memory reading %s", capture_name(p->input));
+        return EXIT_FAILURE;
+    }
+    tw_log("%s is damaged after %llu packets: %s", capture_name(p->input),
+           (unsigned long long)capture_packets_read(p->input), capture_error(p->input));
+    return EXIT_DAMAGED;
 }
 
 static void s_on_live_packet(u_char *arg, const struct pcap_pkthdr *header, const u_char *data)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  privileges: CAP_NET_RAW for the moment the interface opens, then none. */
 #include "privileges.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  privileges: least privilege for the producer, tcpdump's way.
 
     Only opening a live interface needs a privilege, CAP_NET_RAW (a packet

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  publisher: XPUB socket, sequences, late-joiner replay and back-pressure. */
 #include "publisher.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  publisher: the producer's ZeroMQ side.
 
     One XPUB socket bound to every --publish endpoint. XPUB (rather than PUB)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  report_builder: snapshot + capture statistics + publisher counts -> Report. */
 #include "report_builder.h"
 

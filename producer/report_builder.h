@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  report_builder: the one place a published Report is assembled.
 
     Every field of a Report has one owner. The analysis owns the snapshot

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # demo.sh: installs what is missing, builds, then replays the bundled sample
 # capture (a real HTTP download whose receiver advertised a zero window)
 # through tcpwin-producer while tcpwin-subscriber prints the reports in the

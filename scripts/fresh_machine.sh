@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # fresh_machine.sh [RUNS [REV]]: runs the README's test command RUNS times
 # (default 5), each in a new, clean debian:bookworm-slim container, as a
 # newcomer would on a fresh machine: nothing installed, the committed tree

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # fuzz.sh: builds the libFuzzer targets with clang in their own build directory
 # and runs each for a bounded time over a scratch copy of its seed corpus.
 #

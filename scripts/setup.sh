@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # setup.sh: installs what tcpwin needs to build, test and run on Debian
 # bookworm (as root; only what is missing, so a second run is quick).
 #   scripts/setup.sh            build + test dependencies
@@ -10,6 +11,10 @@ build_deps=(build-essential cmake pkg-config libpcap-dev libzmq3-dev libczmq-dev
 test_deps=(libcmocka-dev tshark netcat-openbsd tcpdump jq clang libclang-rt-14-dev
     iproute2 procps psmisc time tmux prometheus chromium curl)
 runtime_deps=(libpcap0.8 libzmq5 libczmq4 libprotobuf-c1 libcap2 libncurses6 libmicrohttpd12)
+
+# Compressed capture files (producer/capture_stream.c: gzip, zstd, lz4).
+build_deps+=(zlib1g-dev libzstd-dev liblz4-dev)
+runtime_deps+=(zlib1g libzstd1 liblz4-1)
 
 if [ "${1:-}" = --runtime ]; then
     wanted=("${runtime_deps[@]}")

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # test.sh: installs what is missing, builds with warnings as errors and runs
 # every test: unit and end-to-end (ctest), the same again under
 # AddressSanitizer + UBSan, the fuzzers for a bounded time, and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  forward: ZeroMQ in, legacy text out to a raw TCP/UDP port.
 
     The loop is the netcat readwrite() loop turned inside out: one zmq_poll

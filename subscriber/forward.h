@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  forward: the `forward` mode of tcpwin-subscriber, the nc bridge.
 
         tcpwin-subscriber forward --to tcp://127.0.0.1:5555

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  tcpwin-subscriber: receives tcpwin messages and prints or forwards them.
 
         tcpwin-subscriber [--connect EP]... [--topic PREFIX]... MODE [mode options]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  print: legacy text or JSON lines on standard output.
 
     --until-final cannot count on the final report: a slow subscriber of a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  print: the `print` mode of tcpwin-subscriber.
 
     Writes every new message to standard output: reports as the legacy text

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  receiver: SUB socket, validation, and the log lines of sequence tracking.
 
     Which messages are new is stream_tracker's decision (per topic, origin,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  receiver: the subscriber's ZeroMQ side.
 
     One SUB socket connected to every producer endpoint, subscribed to the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  relay: XSUB -> XPUB in one poll loop, subscriptions checked on the way up.
 
     Not zmq_proxy: the dashboards' side is a manual XPUB, like the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  relay: the `relay` mode of tcpwin-subscriber, a many-to-many fan point.
 
     An XSUB socket connected to every producer (the global --connect list)

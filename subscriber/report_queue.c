@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  report_queue: a growable ring of malloc'd reports.
 
     Queue order is written reports, then the current one (when partly

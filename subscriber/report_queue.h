@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  report_queue: the stream writer's queue of WHOLE reports, without I/O.
 
         report_queue *queue = report_queue_new(1000, 16 << 20);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  stream_tracker: two czmq hash tables keyed by text.
 
     streams: "topic|origin length:origin|run id (16 hex digits)|producer id"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  stream_tracker: which messages are new, per stream, without any I/O.
 
         stream_tracker *tracker = stream_tracker_new(0);

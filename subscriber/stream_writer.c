@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  stream_writer: non-blocking TCP/UDP sink with a bounded queue of whole
     reports and reconnection.
 

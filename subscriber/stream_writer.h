@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  stream_writer: the bridge's raw TCP/UDP sink, what `nc -l` listens to.
 
     The caller owns the one poll loop. Each turn it polls stream_writer_fd()

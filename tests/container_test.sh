@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # container_test.sh: builds the tcpwin image from docker/Dockerfile on a
 # private Docker engine, runs the docker/compose.yml stack on it, and checks
 # what the sink and the dashboards received. Run as root (it installs

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Every capture in tests/data through producer and subscriber, compared with
 # tshark's per-direction counts in tests/data/expected/ (made by oracle.sh):
 #  - with --flows, the per-direction TCP packet and zero-window counts, summed

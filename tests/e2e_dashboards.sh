@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Many dashboards: 50 subscribers on one replay, a stalled subscriber among
 # 10, a late joiner, a producer restart, CURVE (keygen's files, the allow
 # directory, a key revoked under a live producer), and a relay between 2

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Reading a file, a subscriber that keeps reading loses nothing, even with
 # --flows on a capture of a million flows: the producer's XPUB NODROP makes
 # it wait for the subscriber instead of dropping. Every flow record arrives,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # The forward bridge against the real nc (netcat-openbsd), on loopback:
 #  1. TCP: every non-empty report of a capture reaches `nc -l` byte-equal
 #     with what `print` shows (96 reports), no NUL byte, counters agree;

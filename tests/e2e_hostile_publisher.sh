@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # A hostile or unlucky publisher against the real subscriber, on loopback
 # (tests/hostile_publisher.c is the peer):
 #   poison   another endpoint claims a producer's id with sequences 1000 and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Live capture on loopback: a real TCP connection whose receiver stops
 # reading makes the kernel advertise a zero window. tcpwin-producer -i lo
 # must list that direction as stalled while it lasts, report the host once

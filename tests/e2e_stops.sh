@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # How a producer run ends when its input does not cooperate: a stop signal
 # while a FIFO or standard input has no writer yet ends the run like any
 # stop (exit 0, an empty final report to the subscribers), and a capture

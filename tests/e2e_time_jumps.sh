@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # Captures whose clock lies: pcapng files written here, at run time, with an
 # interface timestamp offset (if_tsoffset, which libpcap applies) or packet
 # times that jump. The producer must not overflow, storm reports, end every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  hostile_publisher: a peer that publishes what no producer of ours would,
     for tests/e2e_hostile_publisher.sh.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MPL-2.0
 # tests/lib.sh: the one set of helpers of the test scripts (sourced, not
 # run): checks and their summary, free ports, bounded waits on events (never
 # a fixed sleep), and the cleanup of every process a test started.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_allow_list: the CURVE allow list on a real scratch directory:
     certificates written by czmq, copies and symlinks of them, a revoked/
     subdirectory, garbage and oversized files, and reloads driven by the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  analyzer: crafted Ethernet/IPv4/TCP frames through decode, flows, hosts
     and report boundaries. */
 #include <setjmp.h>
@@ -20,7 +21,7 @@ typedef struct {
     size_t hosts[16];
     uint32_t first_pkt_tcp_cnt[16];
     float first_ratio[16];
-    uint64_t tcp_packets[16], malformed[16], truncated[16];
+    uint64_t tcp_packets[16], malformed[16], truncated[16], unknown_link[16];
     int n;
     int flows;
     uint64_t flow_undershoots;
@@ -40,6 +41,7 @@ static void s_on_report(const tw_report_snapshot *report, void *arg)
     log->tcp_packets[i] = report->counters.tcp_packets;
     log->malformed[i] = report->counters.malformed_packets;
     log->truncated[i] = report->counters.truncated_packets;
+    log->unknown_link[i] = report->counters.unknown_link_type_packets;
 }
 
 static void s_on_flow(const tw_flow_record *record, void *arg)
@@ -153,6 +155,27 @@ static void test_malformed_and_truncated_are_counted_apart(void **state)
     assert_int_equal(log.tcp_packets[0], 0);
     assert_int_equal(log.truncated[0], 1);
     assert_int_equal(log.malformed[0], 1);
+    tw_analyzer_destroy(&a);
+}
+
+//  Each frame is decoded with its own link type (a pcapng file's interfaces
+//  differ); one the decoder does not know is counted apart, not malformed.
+static void test_per_packet_link_type_and_unknown_ones(void **state)
+{
+    (void)state;
+    sink_log log = {0};
+    tw_analyzer *a = s_new(&log, 1, false);
+    uint8_t f[64];
+    size_t len = s_frame(f, 1, 2, 0, 0x10);
+    tw_analyzer_queue_link(a, TW_LINK_ETHERNET, f, (uint32_t)len, (uint32_t)len, 0);
+    // The same TCP/IP frame without its Ethernet header, as raw IP.
+    tw_analyzer_queue_link(a, TW_LINK_RAW, f + 14, (uint32_t)len - 14, (uint32_t)len - 14, 1);
+    tw_analyzer_queue_link(a, 147, f, (uint32_t)len, (uint32_t)len, 2);  // LINKTYPE_USER0
+    tw_analyzer_queue_link(a, 147, f, (uint32_t)len, (uint32_t)len, 3);
+    tw_analyzer_finish(a, 4);
+    assert_int_equal(log.tcp_packets[0], 2);
+    assert_int_equal(log.unknown_link[0], 2);
+    assert_int_equal(log.malformed[0], 0);
     tw_analyzer_destroy(&a);
 }
 
@@ -533,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_flow_under_minimum_never_enters_the_table),
         cmocka_unit_test(test_window_zero_counts_on_syn_fin_rst_and_data_but_one_does_not),
         cmocka_unit_test(test_malformed_and_truncated_are_counted_apart),
+        cmocka_unit_test(test_per_packet_link_type_and_unknown_ones),
         cmocka_unit_test(test_tick_crosses_boundaries_without_packets),
         cmocka_unit_test(test_queued_frames_give_the_same_messages),
         cmocka_unit_test(test_flush_puts_queued_frames_through),

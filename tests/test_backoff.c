@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_backoff: the retry schedule shared by the stream writer's TCP
     reconnections and UDP send pauses. */
 #include <limits.h>

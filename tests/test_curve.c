@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_curve: keygen's files on a real scratch directory: modes whatever
     the umask, czmq reads them, an existing file is never overwritten
     without force, and a symlink is never followed (the symlink attack on

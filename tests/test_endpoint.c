@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_endpoint: tcp:// and udp:// endpoints, good and bad.
 
     Every bad case checks both the -EINVAL and the reason, so an operator's

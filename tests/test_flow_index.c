@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  flow_index: lookups, backward-shift removal, growth, tag collisions,
     guesses, and a randomized comparison with a linear-search reference.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  flow_table: counting, episodes, end rules, eviction and window scaling. */
 #include <setjmp.h>
 #include <stdarg.h>

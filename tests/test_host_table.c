@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  host_table: qualification, the ratio-only-rises rule, order, LRU and TTL. */
 #include <setjmp.h>
 #include <stdarg.h>

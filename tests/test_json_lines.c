@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_json_lines: the descriptor-driven JSON emitter, asserted byte for byte.
 
     The exact strings below are the contract with dashboards: every field

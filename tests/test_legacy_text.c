@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  legacy_text: byte-for-byte the tcpWinSink format. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_log_limit: at most TW_LOG_LIMIT_LINES lines per kind per window, the
     rest counted and said once the window is over; driven by a fake clock.
 */

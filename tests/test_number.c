@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  number and program: the strict number parser every option uses, and the
     escaping of outside text before it is logged. */
 #include <errno.h>

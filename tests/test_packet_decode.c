@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_packet_decode: packet_decode against frames crafted here, layer by
     layer, for every link type, tunnel and failure the decoder distinguishes.
 

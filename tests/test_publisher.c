@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  publisher: what strangers can do to the producer's XPUB socket, with real
     ZeroMQ sockets on loopback: subscriptions that are not ours are refused,
     counted and never applied, an oversized subscription message ends its

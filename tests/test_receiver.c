@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  receiver: hostile and unusual input from a real PUB socket on loopback.
     Wrong frame counts, undecodable payloads, foreign topics and majors are
     counted and skipped; sequences give gaps, duplicates and restarts; an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  relay: a dashboard that floods the relay with subscriptions that are not
     ours. Real processes on loopback: the relay runs in a child (relay_main,
     as `tcpwin-subscriber relay`), a stranger in another child; this process

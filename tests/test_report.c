@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  report: messages built from the analysis' snapshots and flows, and the
     size bound that keeps a report under the subscribers' default message
     limit. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_report_queue: the stream writer's queue of whole reports, without
     sockets: the bounds, which report a full queue drops, the counters, the
     report being written and the written ones never dropped, delivery only

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_signals: the subscriber's signal flags, with real signals.
 
     The dispositions are read back with sigaction, and a real poll() is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_stream_tracker: which messages are new, per (topic, run id,
     producer id), without sockets: baselines, duplicates, gaps and their
     lost counts, restarts, and the bound of the tables.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_stream_writer: the bridge's sink against real loopback sockets.
 
     Each test plays both sides in one thread: it drives the writer the way

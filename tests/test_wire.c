@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  wire: decoding within its memory budget. A crafted payload that would
     unpack to many times its size is refused (-EMSGSIZE), so is a report
     with more rows than a producer sends; the largest report a producer can

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_zmq_monitor: the monitor helper on a real SUB socket over loopback
     TCP, and the endpoint form it gives (IPv4-mapped addresses plain).
 */

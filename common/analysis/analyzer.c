@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  analyzer: wires decode, flow table, host table and report snapshots.
 
     The per-packet path is decode + one flow table update; everything that
@@ -248,6 +249,12 @@ void tw_analyzer_flush(tw_analyzer *self)
 void tw_analyzer_queue(tw_analyzer *self, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
                        int64_t ts_us)
 {
+    tw_analyzer_queue_link(self, self->dlt, data, caplen, wirelen, ts_us);
+}
+
+void tw_analyzer_queue_link(tw_analyzer *self, int dlt, const uint8_t *data, uint32_t caplen,
+                            uint32_t wirelen, int64_t ts_us)
+{
     // Outside [low_us, next_boundary_us): a boundary, a jump or the first packet.
     if ((uint64_t)ts_us - (uint64_t)self->low_us >= self->window_us) {
         tw_analyzer_flush(self);  // the report sees every packet before this one
@@ -257,7 +264,7 @@ void tw_analyzer_queue(tw_analyzer *self, const uint8_t *data, uint32_t caplen, 
     self->last_packet_us = ts_us;
     self->counters.packets++;
     tw_packet *packet = &self->queue[self->queued];
-    switch (tw_packet_decode(self->dlt, data, caplen, wirelen, packet)) {
+    switch (tw_packet_decode(dlt, data, caplen, wirelen, packet)) {
     case TW_DECODE_OK:
         self->counters.tcp_packets++;
         self->queue_us[self->queued] = tw_time_sub(ts_us, self->anchor.shift_us);
@@ -274,6 +281,10 @@ void tw_analyzer_queue(tw_analyzer *self, const uint8_t *data, uint32_t caplen, 
         self->counters.fragments_skipped++;
         break;
     case TW_DECODE_NOT_TCP:
+        // The decoder says "not TCP" for a link type it does not know too;
+        // asked here only, the TCP path pays nothing for the distinction.
+        if (!tw_link_supported(dlt))
+            self->counters.unknown_link_type_packets++;
         break;
     }
 }

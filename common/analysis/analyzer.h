@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  analyzer: the whole window analysis, from captured frames to plain values.
 
     decode -> flow table -> host table -> snapshots at interval boundaries.
@@ -112,7 +113,9 @@ typedef struct {
     uint64_t probes;
     uint64_t window_reopenings;
     uint64_t flows_stalled_now;
-    uint64_t unknown_link_type_packets;  // never set here: the capture owns it
+    // Frames of a link type the decoder does not know (not analysed), counted
+    // in tw_analyzer_queue_link.
+    uint64_t unknown_link_type_packets;
 } tw_run_counters;
 
 //  What a report says, as plain values. Borrowed: valid only during the
@@ -142,7 +145,8 @@ typedef struct tw_analyzer tw_analyzer;
 //  A configuration with every default filled in.
 tw_analyzer_config tw_analyzer_defaults(void);
 
-//  Creates an analyzer for frames of link type dlt (link_type.h). Returns
+//  Creates an analyzer for frames of link type dlt (link_type.h; the one
+//  tw_analyzer_queue and tw_analyzer_packet use). Returns
 //  NULL when out of memory or the configuration is invalid (interval_s or
 //  max_time_jump_us not positive).
 tw_analyzer *tw_analyzer_new(const tw_analyzer_config *config, int dlt, tw_analyzer_sink sink);
@@ -162,6 +166,12 @@ void tw_analyzer_packet(tw_analyzer *self, const uint8_t *data, uint32_t caplen,
 //  tw_analyzer_counters after the flush.
 void tw_analyzer_queue(tw_analyzer *self, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
                        int64_t ts_us);
+
+//  tw_analyzer_queue for a frame of its own link type dlt (a pcapng file's
+//  interfaces each have theirs). A link type tw_link_supported() rejects
+//  is counted (unknown_link_type_packets), not decoded.
+void tw_analyzer_queue_link(tw_analyzer *self, int dlt, const uint8_t *data, uint32_t caplen,
+                            uint32_t wirelen, int64_t ts_us);
 
 //  Puts the queued frames through the flow table.
 void tw_analyzer_flush(tw_analyzer *self);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MPL-2.0
 # check_pure.cmake: fails the build when the analysis library reaches past
 # libc. Run by common/analysis/CMakeLists.txt after each build of the library:
 #   cmake -DLIB=libtcpwin_analysis.a -DNM=nm -DSRC_DIR=common/analysis -P check_pure.cmake

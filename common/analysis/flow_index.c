@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  flow_index: the slot work that is not on every packet's path (growth,
     insertion, removal, checks). The lookups are inline in flow_index.h.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  flow_index: finds the entry that holds a key, for a table that keeps its
     entries in a dense array and the keys inside them.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  flow_table: one-directional TCP flows.
 
     Design. Flows live in dense arrays (entries [0..count)), so sweeps for

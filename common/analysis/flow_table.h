@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  flow_table: one-directional TCP flows and their window counters.
 
     A flow is one direction of a TCP connection: (IP version, source and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  host_table: worst flow per source IP, with LRU eviction and a TTL.
 
     Design. Rows live in a fixed pool of max_hosts slots allocated on demand

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  host_table: the worst qualifying flow per source IP, bounded.
 
     A flow qualifies when it has at least min_pkts packets and at least one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  huge_alloc: large arrays aligned and advised for huge pages.
 
     The advice is only a hint: where the kernel has no transparent huge

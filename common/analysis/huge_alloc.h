@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  huge_alloc: memory for the large arrays that the tables read at random.
 
     The flow table's entries and its index are read at a random place on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  link_type: the capture link types the decoder understands, by number.
 
     One definition for the whole project. The numbers are the LINKTYPE_

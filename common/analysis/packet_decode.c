@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  packet_decode: captured bytes -> the TCP facts the window analysis needs.
 
     Design. The decoder is one loop over a small cursor: each step reads the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  packet_decode: captured bytes -> the TCP facts the window analysis needs.
 
     Pure: no I/O, no allocation, no global state. Give it the link type of the

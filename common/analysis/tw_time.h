@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  tw_time: saturating arithmetic on capture times, in int64 microseconds.
 
     Capture times come from files, and files lie: pcapng's if_tsoffset and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  allow_list: the CURVE keys let in, from the top of one directory.
 
     A look at the directory lists its entries (sorted, so the first of two

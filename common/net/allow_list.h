@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  allow_list: the CURVE public keys a server lets in, read from the top of
     one directory and read again when the directory changes.
 

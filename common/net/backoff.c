@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  backoff: doubling with a floor and a ceiling, nothing else (no jitter: a
     single bridge reconnecting to a single sink has no herd to spread). */
 #include "backoff.h"

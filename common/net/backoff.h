@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  backoff: the exponential retry delay of every reconnecting edge.
 
         int delay = TW_BACKOFF_FIRST;              // or a caller's min

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  curve: CURVE setup and the guard actor (ZAP handler + handshake monitor). */
 #include "curve.h"
 

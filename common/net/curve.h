@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  curve: ZeroMQ CURVE encryption and authentication, shared by the
     producer, the subscriber and the relay.
 

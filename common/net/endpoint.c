@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  endpoint: parsing tcp://HOST:PORT, udp://HOST:PORT and ipc://PATH.
 
     Strict on purpose: an endpoint is typed by an operator in a compose file

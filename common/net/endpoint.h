@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  endpoint: every address a user writes, for both programs, one parser.
 
         tcp://127.0.0.1:5555      udp://sink.example:5555      tcp://[::1]:5555

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  log_limit: a fixed window per kind of line; no clock read here. */
 #include "log_limit.h"
 

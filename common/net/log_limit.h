@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  log_limit: at most a few log lines of one kind per window, and a count
     of those held back.
 

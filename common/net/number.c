@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  number: strict decimal parsing with a range, and its error message. */
 #include "number.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  number: the one strict parser of numbers given on the command line.
 
     Like OpenBSD's strtonum: decimal digits only (no sign, no blanks, no

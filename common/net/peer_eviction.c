@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  peer_eviction: our own TCP descriptors, matched by local port and peer
     address, shut down. */
 #include "peer_eviction.h"

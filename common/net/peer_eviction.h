@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  peer_eviction: ends the TCP connections of a peer that misbehaved.
 
     libzmq keeps every subscription a peer sends, even those our publisher

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  program: the name in messages (set once by main) and escaping.
 
     The name is the one piece of global state here, like the signal flags:

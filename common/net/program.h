@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  program: the program's name in messages, and safe logging.
 
     Messages name the program, the object and the reason:

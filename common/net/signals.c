@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  signals: async-signal-safe flags for each program's loop.
 
     The handlers write one sig_atomic_t each and nothing else, the only

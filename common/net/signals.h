@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  signals: both programs' signal flags, polled by each one's loop.
 
     tw_signals_install() makes SIGINT and SIGTERM request a stop, SIGUSR1 ask for

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  zmq_monitor: libzmq's socket monitor read through a PAIR socket, events
     named as czmq's zmonitor names them. */
 #include "zmq_monitor.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  zmq_monitor: socket events of a ZeroMQ socket, read one at a time.
 
         const char *events[] = {"DISCONNECTED", "CONNECTED", NULL};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  ip_text: inet_ntop for the wire's address fields. */
 #include "ip_text.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  ip_text: an address field of the wire format as text, one way for all.
 
     Every bytes field of proto/tcpwin.proto is an IP address: 4 bytes are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  json_lines: a descriptor-driven JSON emitter for protobuf-c messages.
 
     Design: the emitter knows the protobuf-c *types*, never our messages. It

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  json_lines: any protobuf-c message as one line of JSON, for dashboards and jq.
 
         {"topic":"tcpwin.report","header":{"schemaMajor":1,"producerId":"h1",

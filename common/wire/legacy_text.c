@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  legacy_text: tcpWinSink's report format, byte for byte.
 
     The original formatted with "%s\t%u\t%f" from a float ratio and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  legacy_text: a Report in the text format of Tranalyzer2's tcpWinSink.
 
         # Thu 01 Jan 2004 12:00:05

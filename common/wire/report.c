@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  report: protobuf-c messages from the analysis' snapshots and flows.
 
     A report is one allocation for the fixed parts and one per array, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  report: the analysis' plain values as protobuf-c messages.
 
     A report snapshot becomes a Report message, an ended flow a FlowRecord.

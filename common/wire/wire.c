@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  wire: topic <-> message type, schema-major check, encode/decode helpers.
 
     Decoding goes through a counting ProtobufCAllocator (budget below): it

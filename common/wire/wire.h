@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  wire: the two-frame ZeroMQ message format, on top of proto/tcpwin.proto.
 
     frame 1 is the topic (TW_TOPIC_REPORT or TW_TOPIC_FLOW), frame 2 the

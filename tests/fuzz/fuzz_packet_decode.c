@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  fuzz_packet_decode: libFuzzer target for packet_decode.
 
     Input: byte 0 picks the link type (one of the supported ones, or one the

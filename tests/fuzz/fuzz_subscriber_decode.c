@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  fuzz_subscriber_decode: what a hostile or broken peer can send a
     subscriber, through decode and both renderers.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MPL-2.0
 """Writes the seed corpus of fuzz_packet_decode: small valid frames, one per
 link type and tunnel, in the fuzzer's input format
 
