@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MPL-2.0
 # Prometheus for the tcpwin stack, from Debian's package (no registry serves
 # an image here): scrapes `tcpwin-subscriber serve` (TCPWIN_SERVE_LISTEN) every
 # 5 s. Build from the repository root:

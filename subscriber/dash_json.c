@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  dash_json: JSON documents of the dashboard model.
 
     The report itself goes through json_lines, the one JSON emitter of the

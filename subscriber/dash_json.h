@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  dash_json: the model as JSON, for /api/report (scripts) and /api/history
     (the web view's chart).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  dash_model: latest report, run counters, history ring and top hosts per
     producer.
 

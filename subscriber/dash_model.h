@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  dash_model: what `serve` knows, without sockets: the latest report per
     producer, a ring of per-report figures for the chart, and the top hosts.
 

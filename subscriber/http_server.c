@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  http_server: libmicrohttpd (external epoll mode) answering from a router.
 
     Why epoll mode: it gives one descriptor for the whole server, which

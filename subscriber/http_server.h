@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  http_server: libmicrohttpd in the caller's poll loop, no thread of ours.
 
         http_server *server = http_server_new(&options, route, arg);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  metrics_text: Prometheus text exposition of the dashboard model.
 
     The families are tables (name, help, where the value is), walked family

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  metrics_text: the model as Prometheus text exposition (format 0.0.4).
 
         metrics_context c = {.receiver = counters, .top_k = 20, .now_ms = now};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  serve: Prometheus metrics, a JSON API and a live web view, in one loop.
 
     Reports are read first at each turn of the loop, at most SERVE_BATCH of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  serve: the `serve` mode of tcpwin-subscriber: dashboards over HTTP.
 
     One loop: zmq_poll on the SUB socket and on the HTTP server's epoll

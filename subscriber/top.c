@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  top: the terminal side of the live view (ncurses) and its one loop.
 
     The loop: zmq_poll on the receiver's SUB socket and on standard input,

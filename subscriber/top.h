@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  top: the `top` mode of tcpwin-subscriber, a full-screen live view.
 
     Like top or iftop: one screen, redrawn with each report and every

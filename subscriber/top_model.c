@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  top_model: the producers' latest reports, sorted, laid out as text.
 
     Design: a report arrives every interval and the screen is drawn more

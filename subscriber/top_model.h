@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  top_model: what `tcpwin-subscriber top` shows, without a terminal.
 
         top_model *model = top_model_new(16);

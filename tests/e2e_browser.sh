@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # The web view in a real browser: headless Chromium (Debian's package)
 # loads / from serve while two producers replay, one the bundled sample
 # (its host row, 192.168.72.14: 460 packets, 0.123913) to its end, the other

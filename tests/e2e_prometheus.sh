@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # serve scraped by a real Prometheus (Debian's package, on a free loopback
 # port, scrape interval 1 s, storage in the scratch directory) while a
 # producer replays the bundled sample: Prometheus' HTTP API must then give

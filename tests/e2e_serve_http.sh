@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # serve against hostile HTTP: proper errors (404, 405 with Allow, 413 for a
 # GET with a body, 414 for a huge URL, 431 for huge headers), HEAD; then
 # 1,000 connections from one address, some of them slowloris-style (a

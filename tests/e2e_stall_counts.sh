@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # The Wireshark-grade stall figures against tshark, per direction, from the
 # JSON flow records of producer and subscriber:
 #  - on every capture in tests/data, zeroWindowAdverts equals tshark's

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # tcpwin-subscriber top in a real terminal: a detached tmux session of a
 # fixed size runs it, send-keys presses its keys and capture-pane reads the
 # screen. Replays of two captures (two producers, two sections): the host

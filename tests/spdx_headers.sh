@@ -4,7 +4,7 @@
 # licence identifier ("SPDX-License-Identifier: MPL-2.0" in its first 3
 # lines, LICENSES.md). Source files: C files and headers, CMake files, shell
 # and Python scripts (by extension or by a #! line), the proto, the
-# Dockerfile and compose file. Build trees, bench/out and the test data and
+# Dockerfile and compose file, the web view's own files (not vendor/). Build trees, bench/out and the test data and
 # fuzz corpora (captures, not sources; tests/data/oracle.sh is checked) are
 # not looked at.
 set -uo pipefail
@@ -14,7 +14,9 @@ missing=0
 checked=0
 while IFS= read -r -d '' file; do
     case $file in
-    *.c | *.h | *.cmake | */CMakeLists.txt | *.sh | *.py | *.proto | */Dockerfile | *.yml) ;;
+    *.c | *.h | *.cmake | */CMakeLists.txt | *.sh | *.py | *.proto | */Dockerfile | *.Dockerfile | *.yml) ;;
+    */vendor/*) continue ;; # vendored files keep their own licence (LICENSES.md)
+    *.html | *.js | *.css) ;;
     *) [ "$(head -c 2 "$file" | tr -d '\0')" = '#!' ] || continue ;;
     esac
     checked=$((checked + 1))

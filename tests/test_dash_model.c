@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_dash_model: serve's model without sockets: counters never lowered
     within a run and started again by a new run, stragglers of a replaced
     run ignored, sequence gaps, the history ring's bounds (points and one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_metrics_text: serve's pages without sockets: every family from the
     first page (HELP and TYPE, no producer yet), every series of a producer
     at 0 from its first report, units (seconds), per-host series for the

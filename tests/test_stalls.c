@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  Stalls through the whole analysis: crafted raw-IP and Ethernet frames
     through tw_analyzer, down to the stalled list, flow records, host rows
     and run counters. A stall lasts as long as its receiver advertises a

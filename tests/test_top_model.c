@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_top_model: what `top` shows, without a terminal: the orders of each
     key, "stalled for" from the producer or from since_us, the bound on
     producers and what it costs, restarts, pause, and a screen of any size

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 // app.js: the live web view of tcpwin-subscriber serve.
 // Polls /api/report and /api/history every POLL_MS (why polling and not
 // Server-Sent Events: see subscriber/serve.h) and redraws the tables and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MPL-2.0
 # embed.cmake: writes the web view's files into one C source at build time
 # (cmake -DOUT=web_assets.c -DROOT=subscriber/web -DFILES=a,b -P embed.cmake),
 # so the subscriber serves them from its own binary and nothing is fetched

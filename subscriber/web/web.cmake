@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MPL-2.0
 # web.cmake: the web view of `tcpwin-subscriber serve` (included by the top
 # CMakeLists.txt): libmicrohttpd, and the page and its assets compiled into
 # the subscriber library as a generated C file (embed.cmake).

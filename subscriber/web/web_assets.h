@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  web_assets: the web view's files, compiled in (web_assets.c is generated
     at build time by embed.cmake from the files of this folder).
 */
