@@ -42,24 +42,46 @@ cmake --build "$BUILD_DIR" --parallel "$JOBS" --target "${TARGETS[@]}"
 SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/tcpwin-fuzz.XXXXXX")
 trap 'rm -rf "$SCRATCH"' EXIT
 
-failed=()
-for target in "${TARGETS[@]}"; do
-    seeds="$ROOT/tests/fuzz/corpus/${target#fuzz_}"
-    corpus="$SCRATCH/$target"
-    artifacts="$BUILD_DIR/fuzz-artifacts/$target"
+# run_target TARGET: one fuzzing run over a scratch copy of its seeds; its
+# output goes to $SCRATCH/TARGET.log, printed when it ends.
+run_target() {
+    local target=$1
+    local seeds="$ROOT/tests/fuzz/corpus/${target#fuzz_}"
+    local corpus="$SCRATCH/$target"
+    local artifacts="$BUILD_DIR/fuzz-artifacts/$target"
     mkdir -p "$corpus" "$artifacts"
     if [[ -d $seeds ]]; then
         cp -R "$seeds/." "$corpus/"
     else
         echo "fuzz.sh: $target: no seed corpus at $seeds, starting empty" >&2
     fi
-    echo "fuzz.sh: running $target for ${FUZZ_SECONDS}s"
-    if ! "$BUILD_DIR/tests/fuzz/$target" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
-        -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus"; then
-        echo "fuzz.sh: $target: crashed, reproducers in $artifacts" >&2
+    "$BUILD_DIR/tests/fuzz/$target" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+        -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$SCRATCH/$target.log" 2>&1
+}
+
+# The targets run side by side, JOBS at a time (libFuzzer runs are single
+# threaded): on CI's 2 cores three targets take 2 x FUZZ_SECONDS, not 3 x.
+failed=()
+declare -A running=()
+# reap_one: waits for one running target and records how it ended.
+reap_one() {
+    local done_pid target
+    wait -n -p done_pid "${!running[@]}" && status=0 || status=$?
+    target=${running[$done_pid]}
+    unset "running[$done_pid]"
+    cat "$SCRATCH/$target.log"
+    if [[ $status -ne 0 ]]; then
+        echo "fuzz.sh: $target: crashed (status $status), reproducers in $BUILD_DIR/fuzz-artifacts/$target" >&2
         failed+=("$target")
     fi
+}
+for target in "${TARGETS[@]}"; do
+    while [[ ${#running[@]} -ge $JOBS ]]; do reap_one; done
+    echo "fuzz.sh: running $target for ${FUZZ_SECONDS}s"
+    run_target "$target" &
+    running[$!]=$target
 done
+while [[ ${#running[@]} -gt 0 ]]; do reap_one; done
 
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "fuzz.sh: failed: ${failed[*]}" >&2

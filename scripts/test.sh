@@ -38,7 +38,8 @@ phase_done "ASan + UBSan build and ctest"
 
 # 20 s each: on 2 cores fuzz_packet_decode reaches its full edge coverage
 # after about 13 s (7 million runs) and fuzz_subscriber_decode within its
-# first second; past that, 10 s more per target found no new edge.
+# first second; past that, 10 s more per target found no new edge. The
+# targets run side by side, one per core (scripts/fuzz.sh).
 echo "== fuzzers (${FUZZ_SECONDS:=20} s each)"
 FUZZ_SECONDS=$FUZZ_SECONDS scripts/fuzz.sh
 phase_done "fuzzers"
