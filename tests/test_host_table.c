@@ -148,6 +148,42 @@ static void test_ttl_forgets_old_hosts(void **state)
     tw_host_table_destroy(&table);
 }
 
+//  IPv4 addresses are stored zero-padded: 10.0.0.1 and the IPv6 address
+//  a00:1:: have the same 16 bytes, and must still be two hosts, or one could
+//  poison the other's row (legacy columns and stall figures alike).
+static void test_ipv4_and_ipv6_with_the_same_bytes_are_two_hosts(void **state)
+{
+    (void)state;
+    tw_host_table *table = tw_host_table_new(10, 1, 0);
+    tw_flow_record v6 = s_stalled_flow(1, 10, 1000);
+    v6.key.ip_version = 6;
+    v6.key.src[0] = 10, v6.key.src[3] = 1;
+    tw_flow_record v4 = s_stalled_flow(1, 10, 5);
+    v4.key.src[0] = 10, v4.key.src[3] = 1;
+    v4.undershoot_packets = 1;
+    assert_int_equal(tw_host_table_offer(table, &v6), 1);
+    assert_int_equal(tw_host_table_offer(table, &v4), 1);
+    // A stall figure of a non-qualifying IPv4 flow goes to the IPv4 row only.
+    tw_flow_record short_v4 = v4;
+    short_v4.undershoot_packets = 0;
+    short_v4.stall_us = 7;
+    assert_int_equal(tw_host_table_offer(table, &short_v4), 0);
+    assert_int_equal(tw_host_table_size(table), 2);
+    const tw_host *first = tw_host_table_first(table);
+    assert_non_null(first);
+    assert_int_equal(first->ip_version, 6);
+    assert_int_equal(first->flows_counted, 1);
+    assert_int_equal(first->undershoot_packets, 10);
+    assert_int_equal(first->stall_us, 1000);
+    const tw_host *second = tw_host_table_next(table, first);
+    assert_non_null(second);
+    assert_int_equal(second->ip_version, 4);
+    assert_int_equal(second->flows_counted, 1);
+    assert_int_equal(second->undershoot_packets, 1);
+    assert_int_equal(second->stall_us, 5 + 7);
+    tw_host_table_destroy(&table);
+}
+
 static void test_many_hosts_grow_and_recycle(void **state)
 {
     (void)state;
@@ -172,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_full_table_evicts_least_recently_updated),
         cmocka_unit_test(test_ttl_forgets_old_hosts),
         cmocka_unit_test(test_many_hosts_grow_and_recycle),
+        cmocka_unit_test(test_ipv4_and_ipv6_with_the_same_bytes_are_two_hosts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,11 +92,16 @@ static void s_list_unlink(tw_host_table *self, row_list *list, bool order, uint3
         list->tail = prev;
 }
 
-static uint32_t s_find(const tw_host_table *self, const uint8_t *ip, uint32_t hash)
+//  The version counts: IPv4 addresses are stored zero-padded, so 10.0.0.1
+//  has the bytes of the IPv6 address a00:1::, and one must not reach the
+//  other's row.
+static uint32_t s_find(const tw_host_table *self, const uint8_t *ip, uint8_t ip_version,
+                       uint32_t hash)
 {
     for (uint32_t i = self->buckets[hash & self->bucket_mask]; i != NONE;
          i = self->rows[i].hash_next)
-        if (memcmp(self->rows[i].host.ip, ip, 16) == 0)
+        if (self->rows[i].host.ip_version == ip_version &&
+            memcmp(self->rows[i].host.ip, ip, 16) == 0)
             return i;
     return NONE;
 }
@@ -180,7 +185,7 @@ static void s_offer_stall_figures(tw_host_table *self, const tw_flow_record *flo
 {
     if (flow->zero_window_adverts == 0 && flow->stalls == 0 && flow->probes_received == 0)
         return;
-    uint32_t index = s_find(self, flow->key.src, s_hash_ip(flow->key.src));
+    uint32_t index = s_find(self, flow->key.src, flow->key.ip_version, s_hash_ip(flow->key.src));
     if (index != NONE)
         s_add_stall_figures(&self->rows[index].host, flow);
 }
@@ -192,7 +197,7 @@ int tw_host_table_offer(tw_host_table *self, const tw_flow_record *flow)
         return 0;
     }
     uint32_t hash = s_hash_ip(flow->key.src);
-    uint32_t index = s_find(self, flow->key.src, hash);
+    uint32_t index = s_find(self, flow->key.src, flow->key.ip_version, hash);
     if (index == NONE && (index = s_insert(self, flow, hash)) == NONE)
         return 0;
     tw_host *host = &self->rows[index].host;
