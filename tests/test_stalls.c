@@ -399,6 +399,42 @@ static void test_a_prober_seen_after_the_stall_began(void **state)
     assert_int_equal(r->stall_us, 0);  // no later advertisement: the flow's last packet
 }
 
+//  A RST or FIN at or above the threshold does not reopen a stall (nor
+//  does Wireshark count it a window update): the stall ends with the flow,
+//  measured to its last packet, and no reopening is counted. A lone FIN
+//  leaves the flow stalled in the reports.
+static void s_control_after_a_stall(uint8_t flags)
+{
+    static s_log log;
+    memset(&log, 0, sizeof log);
+    tw_analyzer *a = s_new(&log, tw_analyzer_defaults(), TW_LINK_RAW);
+    int64_t t0 = 1 * SECOND + 10000, t_control = 3 * SECOND;
+    s_send_raw(a, &SENDER, (s_segment){1000, 7000, 100, 512, TW_TCP_ACK, -1}, t0 - 10000);
+    s_send_raw(a, &RECEIVER, (s_segment){7000, 1100, 0, 0, TW_TCP_ACK, -1}, t0);
+    s_send_raw(a, &RECEIVER, (s_segment){7000, 1100, 0, 8192, flags, -1}, t_control);
+    if (!(flags & TW_TCP_RST)) {
+        tw_analyzer_tick(a, 5 * SECOND);
+        assert_int_equal(log.n_stalled, 1);
+        assert_true(s_is_receiver(&log.stalled[0].key));
+    }
+    tw_analyzer_finish(a, 6 * SECOND);
+    tw_analyzer_destroy(&a);
+    const tw_flow_record *r = s_record_of(&log, &RECEIVER);
+    assert_int_equal(r->stalls, 1);
+    assert_int_equal(r->window_reopenings, 0);
+    assert_true(r->stalled);  // at its end
+    assert_int_equal(r->stall_us, t_control - t0);
+    assert_int_equal(log.counters.window_reopenings, 0);
+    assert_int_equal(log.counters.stalls, 1);
+}
+
+static void test_a_rst_or_fin_does_not_reopen_a_stall(void **state)
+{
+    (void)state;
+    s_control_after_a_stall(TW_TCP_RST | TW_TCP_ACK);
+    s_control_after_a_stall(TW_TCP_FIN | TW_TCP_ACK);
+}
+
 static void s_send_scaled(tw_analyzer *a, bool handshake, uint8_t host, uint16_t window, int64_t t)
 {
     s_dir client = {host, 50, 4000, 80}, server = {50, host, 80, 4000};
@@ -449,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_one_byte_probes_and_the_window_update),
         cmocka_unit_test(test_rst_and_fin_with_window_zero_are_not_stalls),
         cmocka_unit_test(test_a_prober_seen_after_the_stall_began),
+        cmocka_unit_test(test_a_rst_or_fin_does_not_reopen_a_stall),
         cmocka_unit_test(test_threshold_bytes_flags_an_unknown_window_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

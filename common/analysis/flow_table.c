@@ -596,7 +596,10 @@ static void s_stall_step(tw_flow_table *self, uint32_t index, const tw_packet *p
         stall->zero_window_adverts++;
         self->totals.zero_window_adverts++;
     }
-    if ((flow->state & STATE_STALLED) && !undershoot) {
+    // Only data or a pure ACK reopens, as a stall only begins on one (and
+    // Wireshark's window update is neither SYN, FIN nor RST): a closing
+    // packet leaves the stall to end with its flow.
+    if ((flow->state & STATE_STALLED) && !undershoot && !control) {
         stall->window_reopenings++;
         self->totals.window_reopenings++;
         s_stall_end(self, index, ts_us);

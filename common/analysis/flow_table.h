@@ -12,8 +12,8 @@
         (Wireshark's tcp.analysis.zero_window);
       - a stall of this direction's receiver (its source) begins with an
         advertisement below the threshold that is none of SYN/FIN/RST and
-        ends with the first later advertisement at or above it (a window
-        reopening), or with the flow. A flow is "stalled" while in a stall:
+        ends with the first later such advertisement at or above it (a
+        window reopening; a SYN/FIN/RST never is one), or with the flow. A flow is "stalled" while in a stall:
         the stalled list and the stall timeout follow this, not episodes;
       - persist probes the other direction sends into a stall: a 1-byte
         segment at that direction's next sequence number while the stalled
