@@ -80,6 +80,10 @@ typedef struct {
     const int64_t *probe_times;
     size_t n_probes;
     int reports_inside;
+    // Every report: the highest Counters.stall_us so far, and how often a
+    // report's was below it (a counter must never go down).
+    int64_t max_stall_us;
+    int stall_us_decreases;
     // The last report:
     tw_run_counters counters;
     size_t n_stalled;
@@ -130,6 +134,10 @@ static void s_on_report(const tw_report_snapshot *r, void *arg)
     log->n_reports++;
     if (log->check_stall)
         s_check_long_stall(log, r);
+    if (r->counters.stall_us < log->max_stall_us)
+        log->stall_us_decreases++;
+    else
+        log->max_stall_us = r->counters.stall_us;
     log->counters = r->counters;
     log->n_stalled = r->n_stalled;
     for (size_t i = 0; i < r->n_stalled && i < 4; i++)
@@ -435,6 +443,106 @@ static void test_a_rst_or_fin_does_not_reopen_a_stall(void **state)
     s_control_after_a_stall(TW_TCP_FIN | TW_TCP_ACK);
 }
 
+//  Counters.stall_us is a counter (tcpwin_stall_seconds_total): a stall
+//  counted up to a report stays counted when it ends earlier, as a flow's
+//  stall does, at its last packet. The scenarios of a stall at t0 (10 s);
+//  each returns what the final report must say, the last report's count.
+static int64_t s_stall_ends_idle(tw_analyzer *a, int64_t t0)
+{
+    for (int64_t t = t0; t < t0 + 700 * SECOND; t += 5 * SECOND)
+        tw_analyzer_tick(a, t);  // ends at 615 s, idle for the 600 s stall timeout
+    tw_analyzer_finish(a, t0 + 700 * SECOND);
+    return 610 * SECOND - t0;
+}
+
+static int64_t s_stall_ends_by_rst(tw_analyzer *a, int64_t t0)
+{
+    s_send_raw(a, &SENDER, (s_segment){1100, 7000, 0, 0, TW_TCP_RST, -1}, t0 + 100 * SECOND);
+    for (int64_t t = t0; t < t0 + 200 * SECOND; t += SECOND)
+        tw_analyzer_tick(a, t);  // both directions end at 115 s, after the linger
+    tw_analyzer_finish(a, t0 + 200 * SECOND);
+    return 110 * SECOND - t0;
+}
+
+static int64_t s_stall_ends_with_the_capture(tw_analyzer *a, int64_t t0)
+{
+    for (int64_t t = t0; t < t0 + 100 * SECOND; t += 5 * SECOND)
+        tw_analyzer_tick(a, t);
+    tw_analyzer_finish(a, t0 + 100 * SECOND);  // after the 105 s report, before 110 s
+    return 105 * SECOND - t0;
+}
+
+//  The reopening comes 3 s late, after the 15 s report counted the stall.
+static int64_t s_stall_reopens_late(tw_analyzer *a, int64_t t0)
+{
+    s_send_raw(a, &SENDER, (s_segment){1099, 7000, 0, 512, TW_TCP_ACK, -1}, 15 * SECOND + 500000);
+    s_send_raw(a, &RECEIVER, (s_segment){7000, 1100, 0, 65535, TW_TCP_ACK, -1}, 12 * SECOND);
+    s_send_raw(a, &SENDER, (s_segment){1100, 7000, 0, 512, TW_TCP_ACK, -1}, 20 * SECOND + 1);
+    tw_analyzer_finish(a, 21 * SECOND);
+    return 15 * SECOND - t0;
+}
+
+static void s_stall_counter_never_decreases(int64_t (*scenario)(tw_analyzer *, int64_t),
+                                            int64_t flow_stall_us)
+{
+    static s_log log;
+    memset(&log, 0, sizeof log);
+    tw_analyzer *a = s_new(&log, tw_analyzer_defaults(), TW_LINK_RAW);
+    int64_t t0 = 10 * SECOND + 1;
+    s_send_raw(a, &SENDER, (s_segment){1000, 7000, 100, 512, TW_TCP_ACK, -1}, t0 - 10);
+    s_send_raw(a, &RECEIVER, (s_segment){7000, 1100, 0, 0, TW_TCP_ACK, -1}, t0);
+    int64_t counted_us = scenario(a, t0);
+    tw_analyzer_destroy(&a);
+    assert_true(log.n_reports >= 2);
+    assert_int_equal(log.stall_us_decreases, 0);
+    assert_int_equal(log.counters.stall_us_holds, 0);  // the table's sum did not go down
+    assert_int_equal(log.counters.stall_us, counted_us);
+    assert_int_equal(log.counters.stalls, 1);
+    // The flow's own figure is measured to its last packet.
+    assert_int_equal(s_record_of(&log, &RECEIVER)->stall_us, flow_stall_us);
+}
+
+static void test_the_stall_counter_never_decreases(void **state)
+{
+    (void)state;
+    s_stall_counter_never_decreases(s_stall_ends_idle, 0);
+    s_stall_counter_never_decreases(s_stall_ends_by_rst, 0);
+    s_stall_counter_never_decreases(s_stall_ends_with_the_capture, 0);
+    s_stall_counter_never_decreases(s_stall_reopens_late, 2 * SECOND - 1);
+}
+
+//  Ticks carry the reports of a stray stretch (+10 h) a minute past its
+//  only packet, and the clock comes back: the next reports count the live
+//  stall on a flow clock a minute short of them, and hold the mark instead,
+//  until the stall (reopened at 100 s) passes it.
+static void test_the_stall_counter_holds_when_a_clock_goes_back(void **state)
+{
+    (void)state;
+    static s_log log;
+    memset(&log, 0, sizeof log);
+    tw_analyzer *a = s_new(&log, tw_analyzer_defaults(), TW_LINK_RAW);
+    const s_dir stray = {3, 4, 5001, 6001};
+    int64_t t0 = 1000 * SECOND + 1, away = t0 + 10 * 3600 * SECOND;
+    s_send_raw(a, &SENDER, (s_segment){1000, 7000, 100, 512, TW_TCP_ACK, -1}, t0 - 10);
+    s_send_raw(a, &RECEIVER, (s_segment){7000, 1100, 0, 0, TW_TCP_ACK, -1}, t0);
+    tw_analyzer_tick(a, t0 + 5 * SECOND);
+    s_send_raw(a, &stray, (s_segment){1, 1, 100, 512, TW_TCP_ACK, -1}, away);
+    for (int64_t t = away; t <= away + 60 * SECOND; t += 5 * SECOND)
+        tw_analyzer_tick(a, t);
+    int64_t mark = log.max_stall_us;
+    assert_int_equal(mark, 60 * SECOND - 1);  // the report at +10 h 60 s
+    for (int64_t t = t0 + 6 * SECOND; t < t0 + 100 * SECOND; t += 5 * SECOND)
+        s_send_raw(a, &SENDER, (s_segment){1099, 7000, 0, 512, TW_TCP_ACK, -1}, t);
+    s_send_raw(a, &RECEIVER, (s_segment){7000, 1100, 0, 65535, TW_TCP_ACK, -1}, t0 + 100 * SECOND);
+    tw_analyzer_finish(a, t0 + 101 * SECOND);
+    tw_analyzer_destroy(&a);
+    assert_int_equal(log.counters.time_jumps, 2);
+    assert_int_equal(log.stall_us_decreases, 0);
+    assert_true(log.counters.stall_us_holds >= 5);  // the reports up to the mark
+    assert_true(log.counters.stall_us > mark);
+    assert_int_equal(s_record_of(&log, &RECEIVER)->stall_us, 100 * SECOND);
+}
+
 static void s_send_scaled(tw_analyzer *a, bool handshake, uint8_t host, uint16_t window, int64_t t)
 {
     s_dir client = {host, 50, 4000, 80}, server = {50, host, 80, 4000};
@@ -486,6 +594,8 @@ int main(void)
         cmocka_unit_test(test_rst_and_fin_with_window_zero_are_not_stalls),
         cmocka_unit_test(test_a_prober_seen_after_the_stall_began),
         cmocka_unit_test(test_a_rst_or_fin_does_not_reopen_a_stall),
+        cmocka_unit_test(test_the_stall_counter_never_decreases),
+        cmocka_unit_test(test_the_stall_counter_holds_when_a_clock_goes_back),
         cmocka_unit_test(test_threshold_bytes_flags_an_unknown_window_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -69,6 +69,8 @@ struct tw_analyzer {
     size_t queued;             // decoded packets not yet in the flow table
     tw_packet queue[QUEUE_PACKETS];
     int64_t queue_us[QUEUE_PACKETS];
+    // The highest Counters.stall_us reported (see s_emit_report).
+    int64_t stall_us_reported;
     size_t n_ended;  // ended flows not yet handed to on_flow
     tw_flow_record ended[ENDED_QUEUE];
 };
@@ -174,6 +176,14 @@ static void s_emit_report(tw_analyzer *self, int64_t time_us, bool final)
     };
     snapshot.counters.stalled_omitted = stalled - listed;
     snapshot.counters.stall_us = tw_time_add(snapshot.counters.stall_us, stall_us_now);
+    // The flow table keeps the sum from going down; only a report clock that
+    // goes back on the flow clock (ticks past the packets, then a jump back)
+    // could count live stalls short of an earlier report. Hold the mark.
+    if (snapshot.counters.stall_us < self->stall_us_reported) {
+        snapshot.counters.stall_us = self->stall_us_reported;
+        snapshot.counters.stall_us_holds = ++self->counters.stall_us_holds;
+    }
+    self->stall_us_reported = snapshot.counters.stall_us;
     if (self->sink.on_report)
         self->sink.on_report(&snapshot, self->sink.arg);
 }

@@ -116,6 +116,10 @@ typedef struct {
     // Frames of a link type the decoder does not know (not analysed), counted
     // in tw_analyzer_queue_link.
     uint64_t unknown_link_type_packets;
+    // Reports whose stall_us was held at an earlier report's, higher one (a
+    // counter never goes down): 0 unless a capture clock stepped back past
+    // what the stalled list counted. Not on the wire (tests, logs).
+    uint64_t stall_us_holds;
 } tw_run_counters;
 
 //  What a report says, as plain values. Borrowed: valid only during the

@@ -149,8 +149,9 @@ struct tw_flow_table {
     uint32_t stalled;   // live flows in a stall (STATE_STALLED)
     uint32_t unlinked;  // of those, without STATE_PEER_LINKED
     uint64_t
-        stall_start_sum;      // their stall_start_us summed modulo 2^64 (see tw_flow_table_stalled)
-    tw_flow_counters totals;  // the stall figures
+        stall_start_sum;  // their stall_start_us summed modulo 2^64 (see tw_flow_table_stalled)
+    int64_t counted_until_us;  // now_us of the last tw_flow_table_stalled call (see s_stall_end)
+    tw_flow_counters totals;   // the stall figures
     s_stall_pool pool;
     uint64_t ended;
     uint64_t untracked;  // packets not counted, or not their stall figures: no memory
@@ -298,14 +299,20 @@ static void s_unlink(tw_flow_table *self, uint32_t index)
     self->hot[index].state &= (uint8_t) ~(STATE_PEER_LINKED | STATE_PEER_STALLED);
 }
 
-//  Ends the current stall of a flow at end_us.
+//  Ends the current stall of a flow at end_us. The total goes on from what
+//  the last report counted of the stall (up to counted_until_us), even when
+//  end_us is earlier (a flow ends at its last packet, a reopening may come
+//  late), so the reported sum never goes down; the flow's own figure is
+//  measured to end_us.
 static void s_stall_end(tw_flow_table *self, uint32_t index, int64_t end_us)
 {
     s_stall *stall = s_stall_of(self, index);
     int64_t took = tw_time_since(stall->start_us, end_us);
     stall->stall_us = tw_time_add(stall->stall_us, took);
     stall->end_us = end_us;
-    self->totals.stall_us = tw_time_add(self->totals.stall_us, took);
+    int64_t counted_end_us = end_us > self->counted_until_us ? end_us : self->counted_until_us;
+    self->totals.stall_us =
+        tw_time_add(self->totals.stall_us, tw_time_since(stall->start_us, counted_end_us));
     if (self->hot[index].state & STATE_PEER_LINKED) {
         s_clear_reverse(self, index, STATE_PEER_STALLED);
         self->hot[index].state &= (uint8_t)~STATE_PEER_LINKED;
@@ -854,9 +861,10 @@ void tw_flow_table_end_all(tw_flow_table *self, tw_end_reason reason)
 //  the starts' sum wrapped; only a capture clock stepping back into an
 //  interval its flows already passed (analyzer.h) could make it short, and
 //  then it is at least 0.
-size_t tw_flow_table_stalled(const tw_flow_table *self, int64_t now_us, tw_flow_record *out,
-                             size_t max, int64_t *stall_us_now)
+size_t tw_flow_table_stalled(tw_flow_table *self, int64_t now_us, tw_flow_record *out, size_t max,
+                             int64_t *stall_us_now)
 {
+    self->counted_until_us = now_us;
     size_t listed = 0, wanted = self->stalled < max ? self->stalled : max;
     for (uint32_t i = 0; i < self->count && listed < wanted; i++) {
         if (!(self->hot[i].state & STATE_STALLED))
@@ -936,6 +944,7 @@ tw_flow_table *tw_flow_table_new(const tw_flow_config *config, tw_flow_end_fn *o
         return NULL;
     self->config = *config;
     self->pool.free_head = NONE;
+    self->counted_until_us = INT64_MIN;  // nothing counted yet
     self->on_end = on_end;
     self->arg = arg;
     self->capacity =

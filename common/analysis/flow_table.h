@@ -13,8 +13,8 @@
       - a stall of this direction's receiver (its source) begins with an
         advertisement below the threshold that is none of SYN/FIN/RST and
         ends with the first later such advertisement at or above it (a
-        window reopening; a SYN/FIN/RST never is one), or with the flow. A flow is "stalled" while in a stall:
-        the stalled list and the stall timeout follow this, not episodes;
+        window reopening; a SYN/FIN/RST never is one), or with the flow. A flow is "stalled" while
+   in a stall: the stalled list and the stall timeout follow this, not episodes;
       - persist probes the other direction sends into a stall: a 1-byte
         segment at that direction's next sequence number while the stalled
         side's latest window is 0 (Wireshark's tcp.analysis.zero_window_probe,
@@ -130,9 +130,14 @@ typedef struct {
     uint64_t untracked;  // packets not counted because memory ran out
     // The stall figures, over every packet and flow so far.
     uint64_t zero_window_adverts;
-    uint64_t stalls;   // begun
-    int64_t stall_us;  // of the stalls that ended (reopened, or with their flow)
-    uint64_t probes;   // both kinds
+    uint64_t stalls;  // begun
+    // Of the stalls that ended (reopened, or with their flow), each up to its
+    // end or up to the now_us of the last tw_flow_table_stalled call, the
+    // later: a stall counted in a report stays counted when it turns out to
+    // have ended earlier (at its flow's last packet, or by a late reopening).
+    // A flow's own stall_us ends at its end.
+    int64_t stall_us;
+    uint64_t probes;  // both kinds
     uint64_t window_reopenings;
     uint64_t stalled_now;  // flows in a stall now
 } tw_flow_counters;
@@ -168,9 +173,11 @@ void tw_flow_table_end_all(tw_flow_table *self, tw_end_reason reason);
 //  Copies up to max flows in a stall into out, in table order, their
 //  stalled_us counted up to now_us, and sets *stall_us_now (may be NULL) to
 //  the time every stalled flow has been in its current stall at now_us.
-//  Returns how many are stalled in all (may exceed max).
-size_t tw_flow_table_stalled(const tw_flow_table *self, int64_t now_us, tw_flow_record *out,
-                             size_t max, int64_t *stall_us_now);
+//  Remembers now_us: the stalls' time up to it is counted (see
+//  tw_flow_counters.stall_us). Returns how many are stalled in all (may
+//  exceed max).
+size_t tw_flow_table_stalled(tw_flow_table *self, int64_t now_us, tw_flow_record *out, size_t max,
+                             int64_t *stall_us_now);
 
 //  Counters so far.
 tw_flow_counters tw_flow_table_counters(const tw_flow_table *self);
