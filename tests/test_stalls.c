@@ -543,6 +543,46 @@ static void test_the_stall_counter_holds_when_a_clock_goes_back(void **state)
     assert_int_equal(s_record_of(&log, &RECEIVER)->stall_us, 100 * SECOND);
 }
 
+//  Half an hour dated 10 h ahead, in which a stall begins, then the capture
+//  goes back to where it was: the flow clock must not go back by the
+//  stretch's length, or the stall began in the future (stalled 0, the
+//  counter down) and the stretch's flows could not go idle.
+static void test_a_stall_begun_in_a_stray_stretch_goes_on_after_it(void **state)
+{
+    (void)state;
+    static s_log log;
+    memset(&log, 0, sizeof log);
+    tw_analyzer *a = s_new(&log, tw_analyzer_defaults(), TW_LINK_RAW);
+    const s_dir sender = {3, 4, 5001, 6001}, receiver = {4, 3, 6001, 5001};
+    int64_t t0 = 1000 * SECOND, away = t0 + 10 * 3600 * SECOND;
+    s_send_raw(a, &SENDER, (s_segment){1000, 7000, 100, 512, TW_TCP_ACK, -1}, t0);
+    s_send_raw(a, &sender, (s_segment){1, 1, 100, 512, TW_TCP_ACK, -1}, away);
+    int64_t t = away + 1;
+    for (; t < away + 30 * MINUTE; t += 5 * SECOND)
+        s_send_raw(a, &receiver, (s_segment){1, 101, 0, 0, TW_TCP_ACK, -1}, t);
+    int64_t stalled_us = t - 5 * SECOND - (away + 1);  // up to its last advertisement
+    int64_t mark = log.max_stall_us;
+    assert_true(mark > 29 * MINUTE);
+    for (t = t0 + SECOND; t < t0 + 60 * SECOND; t += SECOND)
+        s_send_raw(a, &SENDER, (s_segment){1100, 7000, 0, 512, TW_TCP_ACK, -1}, t);
+    assert_int_equal(log.counters.time_jumps, 2);
+    assert_int_equal(log.n_stalled, 1);
+    assert_int_equal(log.stalled[0].key.src[3], receiver.from);
+    assert_true(log.stalled[0].stalled_us >= stalled_us);
+    assert_true(log.counters.stall_us > mark);
+    // Both flows of the stretch end idle at the stall timeout (600 s).
+    for (; t < t0 + 700 * SECOND; t += 5 * SECOND)
+        s_send_raw(a, &SENDER, (s_segment){1100, 7000, 0, 512, TW_TCP_ACK, -1}, t);
+    assert_int_equal(log.n_stalled, 0);
+    tw_analyzer_finish(a, t);
+    tw_analyzer_destroy(&a);
+    assert_int_equal(log.stall_us_decreases, 0);
+    assert_int_equal(log.counters.stall_us_holds, 0);
+    assert_int_equal(s_record_of(&log, &receiver)->end_reason, TW_END_IDLE);
+    assert_int_equal(s_record_of(&log, &receiver)->stall_us, stalled_us);
+    assert_int_equal(s_record_of(&log, &sender)->end_reason, TW_END_IDLE);
+}
+
 static void s_send_scaled(tw_analyzer *a, bool handshake, uint8_t host, uint16_t window, int64_t t)
 {
     s_dir client = {host, 50, 4000, 80}, server = {50, host, 80, 4000};
@@ -596,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_a_rst_or_fin_does_not_reopen_a_stall),
         cmocka_unit_test(test_the_stall_counter_never_decreases),
         cmocka_unit_test(test_the_stall_counter_holds_when_a_clock_goes_back),
+        cmocka_unit_test(test_a_stall_begun_in_a_stray_stretch_goes_on_after_it),
         cmocka_unit_test(test_threshold_bytes_flags_an_unknown_window_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -207,18 +207,24 @@ static bool s_is_jump(const tw_analyzer *self, s_anchor anchor, int64_t now_us)
 
 //  A time jump to now_us: back to the interval the last jump left, or a new
 //  anchor at now_us whose flow clock goes on from the last packet's time.
+//  Back, the interval is restored but not a flow clock behind the last
+//  packet's: the flows and stalls of the stretch between went on, and the
+//  old shift would put them in the future by the stretch's length.
 //  Returns true when the interval restored may have a boundary to cross.
 static bool s_jump(tw_analyzer *self, int64_t now_us)
 {
     self->counters.time_jumps++;
     s_anchor from = self->anchor;
     bool back = self->have_left && !s_is_jump(self, self->left, now_us);
+    int64_t since = self->have_packet ? tw_time_sub(now_us, self->last_packet_us) : 0;
+    int64_t going_on = tw_time_add(from.shift_us, since);  // now_us at the last packet's flow time
     if (back) {
-        s_set_anchor(self, self->left);
+        s_anchor left = self->left;
+        left.shift_us = going_on < left.shift_us ? going_on : left.shift_us;
+        s_set_anchor(self, left);
     } else {
-        int64_t since = self->have_packet ? tw_time_sub(now_us, self->last_packet_us) : 0;
         s_set_anchor(self, (s_anchor){.start_us = s_floor_to(now_us, self->interval_us),
-                                      .shift_us = tw_time_add(from.shift_us, since)});
+                                      .shift_us = going_on});
     }
     self->left = from;
     self->have_left = true;

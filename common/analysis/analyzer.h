@@ -34,8 +34,10 @@
     jump ends no flow as idle and makes no duration absurd; the times of
     flow records and stalled flows are given back on the capture clock of
     their report. A jump back into the interval the last jump left (a stray
-    packet, then the capture goes on) restores that interval as it was, so
-    one stray packet costs two counted jumps and nothing else. Smaller
+    packet, then the capture goes on) restores that interval's boundaries,
+    so one stray packet costs two counted jumps and nothing else; the flow
+    clock then goes on from the last packet's time, not back by the time
+    the stray stretch lasted (its flows and stalls go on after it). Smaller
     steps back (packets out of order, merged captures a little apart) are
     not jumps: they never cross a boundary, so a step back by d delays the
     next report by d of capture time (at most max_time_jump_us), and a
