@@ -20,7 +20,8 @@
 
     Pure: time comes in with each packet (or each tw_flow_table_expire call).
     Memory: less than 144 bytes per flow for at most max_flows flows, the
-    arrays doubled on demand (the arithmetic and the measured figures are in
+    arrays reserved up to max_flows and touched as used, the index grown a
+    few slots per insert (the arithmetic and the measured figures are in
     bench/RESULTS.md, "Flow table memory").
 */
 #ifndef TW_FLOW_TABLE_H

@@ -1,5 +1,11 @@
 /*  huge_alloc: large arrays aligned and advised for huge pages.
 
+    Reservations (tw_huge_reserve) are anonymous private mappings with
+    MAP_NORESERVE: the kernel hands out zeroed pages as they are first
+    touched, so a table reserved up to its bound costs what it uses, grows
+    without copying, and a new index needs no memset (which, at millions of
+    slots, would be a stall of its own).
+
     The advice is only a hint: where the kernel has no transparent huge
     pages, or refuses, the memory is ordinary and lookups are slower, not
     wrong, so its result is ignored.
@@ -23,4 +29,25 @@ void *tw_huge_alloc(size_t bytes)
         (void)madvise(p, bytes, MADV_HUGEPAGE);
 #endif
     return p;
+}
+
+void *tw_huge_reserve(size_t bytes)
+{
+    if (bytes == 0)
+        bytes = 1;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    if (bytes >= HUGE_PAGE)
+        (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+void tw_huge_release(void *memory, size_t bytes)
+{
+    if (memory)
+        (void)munmap(memory, bytes ? bytes : 1);  // fails only for a bad range: nothing to do
 }

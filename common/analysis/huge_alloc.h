@@ -17,4 +17,14 @@
 //  when out of memory.
 void *tw_huge_alloc(size_t bytes);
 
+//  Returns `bytes` of zeroed memory reserved in the address space only
+//  (mmap, MAP_NORESERVE): a page costs memory when it is first touched, so
+//  an array can be reserved up to its bound and grow without a copy. Huge
+//  pages are advised as for tw_huge_alloc. Returns NULL when the address
+//  space is refused. Release it with tw_huge_release and the same size.
+void *tw_huge_reserve(size_t bytes);
+
+//  Gives back memory from tw_huge_reserve (NULL is ignored); returns nothing.
+void tw_huge_release(void *memory, size_t bytes);
+
 #endif
