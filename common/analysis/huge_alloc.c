@@ -33,17 +33,28 @@ void *tw_huge_alloc(size_t bytes)
 
 void *tw_huge_reserve(size_t bytes)
 {
-    if (bytes == 0)
-        bytes = 1;
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
+    void *p = tw_huge_reserve_later(bytes);
+    if (p)
+        tw_huge_advise(p, bytes);
+    return p;
+}
+
+void *tw_huge_reserve_later(size_t bytes)
+{
+    void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void tw_huge_advise(void *memory, size_t bytes)
+{
 #ifdef MADV_HUGEPAGE
     if (bytes >= HUGE_PAGE)
-        (void)madvise(p, bytes, MADV_HUGEPAGE);
+        (void)madvise(memory, bytes, MADV_HUGEPAGE);
+#else
+    (void)memory;
+    (void)bytes;
 #endif
-    return p;
 }
 
 void tw_huge_release(void *memory, size_t bytes)
