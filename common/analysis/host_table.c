@@ -41,6 +41,7 @@ struct tw_host_table {
     row_list updates;
     size_t size;
     uint64_t evicted;
+    uint64_t generation;  // the last one given to a row (tw_host.generation)
 };
 
 static uint32_t s_hash_ip(const uint8_t *ip)
@@ -179,6 +180,7 @@ int tw_host_table_offer(tw_host_table *self, const tw_flow_record *flow)
     host->tcp_packets += flow->tcp_packets;
     host->undershoot_packets += flow->undershoot_packets;
     host->last_update_us = flow->last_us;
+    host->generation = ++self->generation;  // every change to a row comes with a new one
     s_list_unlink(self, &self->updates, false, index);
     s_list_append(self, &self->updates, false, index);
     return 1;

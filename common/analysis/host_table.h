@@ -34,6 +34,8 @@ typedef struct {
     uint16_t worst_peer_port;
     uint16_t worst_src_port;
     int64_t last_update_us;
+    uint64_t generation;  // new whenever the row changes, unique in the table:
+                          // a report keeps the encoding of a row it has seen
 } tw_host;
 
 typedef struct tw_host_table tw_host_table;
