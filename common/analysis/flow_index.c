@@ -121,7 +121,7 @@ int tw_flow_index_reserve(tw_flow_index *self, size_t entries)
     return 0;
 }
 
-int tw_flow_index_grow_step(tw_flow_index *self, size_t entries)
+int tw_flow_index_grow_work(tw_flow_index *self, size_t entries)
 {
     if (self->old)
         s_move_some(self, GROW_STEP_SLOTS);

@@ -84,7 +84,11 @@ int tw_flow_index_reserve(tw_flow_index *self, size_t entries);
 //  and on every call while the move lasts moves a few more. Call it before
 //  each insert, with the count after it. Returns 0, or -ENOMEM when no new
 //  slots could be had and the current ones are full (the index unchanged).
-int tw_flow_index_grow_step(tw_flow_index *self, size_t entries);
+static inline int tw_flow_index_grow_step(tw_flow_index *self, size_t entries);
+
+//  The part of tw_flow_index_grow_step that works (out of line); returns
+//  what it returns.
+int tw_flow_index_grow_work(tw_flow_index *self, size_t entries);
 
 //  Indexes `entry` under `tag` (the entry must not be indexed already).
 //  Returns 0, -EINVAL for the entry TW_FLOW_INDEX_NONE, or -ENOSPC when
@@ -109,6 +113,15 @@ uint32_t tw_flow_index_slot_of(const tw_flow_index *self, uint32_t tag, uint32_t
 //  between a slot and its home; else -EINVAL. That every entry is found
 //  under its own key is the caller's check (tw_flow_index_find).
 int tw_flow_index_check(const tw_flow_index *self, uint32_t count);
+
+static inline int tw_flow_index_grow_step(tw_flow_index *self, size_t entries)
+{
+    // Nearly every insert finds no move under way and room enough: a test
+    // here, not a call.
+    if (self->old == NULL && 2 * (uint64_t)entries <= (uint64_t)self->mask + 1)
+        return 0;
+    return tw_flow_index_grow_work(self, entries);
+}
 
 //  Returns the number of slots (twice the entries it has room for, or more).
 static inline size_t tw_flow_index_slots(const tw_flow_index *self)
