@@ -14,10 +14,9 @@
     slot, plus at most as many again for the slots that a backward shift
     brings back under the cursor, within a quarter of the new slots'
     inserts, before they are half full. Slot arrays are reserved memory
-    (tw_huge_reserve), zero without a memset; the new slots of a move get
-    ordinary pages until it is over (tw_huge_reserve_later: their first
-    touches come all at once, and huge page faults there measured up to
-    69 ms in one batch on this machine).
+    (tw_huge_reserve), zero without a memset; the new slots of a move are
+    prepared ahead (s_prepare; see flow_index.h), or, when that could not
+    be done, get ordinary pages until the move is over.
 */
 #include "flow_index.h"
 
@@ -29,6 +28,7 @@
 
 #define MAX_SLOTS       ((uint64_t)1 << 32)  // a home is a 32-bit tag's low bits
 #define GROW_STEP_SLOTS 8                    // old slots looked at per grow step (4 would do)
+#define HUGE_PAGE_BYTES ((size_t)2 << 20)
 
 //  Slots for `entries` entries: a power of two at least twice as many (at
 //  most half full, so probe runs stay short), within what a tag can address.
@@ -70,6 +70,7 @@ void tw_flow_index_destroy(tw_flow_index **self)
         return;
     s_release((*self)->slots, (*self)->mask);
     s_release((*self)->old, (*self)->old_mask);
+    tw_huge_release((*self)->next, (*self)->next_bytes);
     free(*self);
     *self = NULL;
 }
@@ -109,7 +110,10 @@ int tw_flow_index_reserve(tw_flow_index *self, size_t entries)
     uint64_t *slots = tw_huge_reserve(sizeof *slots * count);
     if (!slots)
         return -ENOMEM;
-    s_move_some(self, UINT64_MAX);  // a move under way ends first
+    s_move_some(self, UINT64_MAX);                  // a move under way ends first
+    tw_huge_release(self->next, self->next_bytes);  // sized for the slots replaced here
+    self->next = NULL;
+    self->next_bytes = self->next_touched = self->wake_at = 0;
     uint32_t mask = (uint32_t)(count - 1);
     if (self->slots)
         for (size_t pos = 0; pos < tw_flow_index_slots(self); pos++)
@@ -121,19 +125,51 @@ int tw_flow_index_reserve(tw_flow_index *self, size_t entries)
     return 0;
 }
 
-int tw_flow_index_grow_work(tw_flow_index *self, size_t entries)
+//  Before a move: from a quarter full, reserves the next slots (huge pages)
+//  and faults them in a page at a time, spread evenly over the inserts left
+//  before the move starts (`start`), so that no batch pays for many.
+static void s_prepare(tw_flow_index *self, size_t entries, size_t start)
 {
-    if (self->old)
-        s_move_some(self, GROW_STEP_SLOTS);
-    uint64_t slots = tw_flow_index_slots(self);
-    if (2 * (uint64_t)entries <= slots || slots >= MAX_SLOTS)
-        return 0;  // room enough (at 2^32 slots, tw_flow_index_insert says when not)
-    // A move still under way (entries jumped, or were reserved past the
-    // steps) ends before the next one starts.
-    s_move_some(self, UINT64_MAX);
-    uint64_t *bigger = tw_huge_reserve_later(sizeof *bigger * slots * 2);
+    size_t slots = tw_flow_index_slots(self);
+    size_t bytes = sizeof *self->slots * slots * 2;
+    self->wake_at = start;
+    if (bytes < 2 * HUGE_PAGE_BYTES)
+        return;  // a few small pages: faulted in by the move at no cost worth spreading
+    if (entries < slots / 4) {
+        self->wake_at = slots / 4;
+        return;
+    }
+    if (!self->next) {
+        self->next = tw_huge_reserve(bytes);
+        if (!self->next)
+            return;  // the move will ask again
+        self->next_bytes = bytes;
+        self->next_touched = 0;
+    }
+    if (self->next_touched < bytes) {
+        ((volatile uint8_t *)self->next)[self->next_touched] = 0;
+        self->next_touched += HUGE_PAGE_BYTES;
+    }
+    size_t pages_left =
+        (bytes - (self->next_touched < bytes ? self->next_touched : bytes)) / HUGE_PAGE_BYTES;
+    if (pages_left > 0 && start > entries) {
+        size_t stride = (start - entries) / (pages_left + 1);
+        self->wake_at = entries + (stride ? stride : 1);
+    }
+}
+
+//  Starts moving into twice the slots. Returns 0, or -ENOMEM when none
+//  could be had and the current slots are full.
+static int s_start_move(tw_flow_index *self)
+{
+    size_t slots = tw_flow_index_slots(self);
+    uint64_t *bigger = self->next;
+    if (!bigger)
+        bigger = tw_huge_reserve_later(sizeof *bigger * slots * 2);
     if (!bigger)
         return self->used < self->mask ? 0 : -ENOMEM;  // room enough for now
+    self->next = NULL;
+    self->next_bytes = self->next_touched = 0;
     self->old = self->slots;
     self->old_mask = self->mask;
     self->old_used = self->used;
@@ -142,6 +178,27 @@ int tw_flow_index_grow_work(tw_flow_index *self, size_t entries)
     self->mask = (uint32_t)(slots * 2 - 1);
     s_move_some(self, GROW_STEP_SLOTS);
     return 0;
+}
+
+int tw_flow_index_grow_work(tw_flow_index *self, size_t entries)
+{
+    if (self->old)
+        s_move_some(self, GROW_STEP_SLOTS);
+    uint64_t slots = tw_flow_index_slots(self);
+    if (slots >= MAX_SLOTS) {
+        self->wake_at = SIZE_MAX;  // at 2^32 slots, tw_flow_index_insert says when full
+        return 0;
+    }
+    if (2 * (uint64_t)entries <= slots) {
+        s_prepare(self, entries, slots / 2 + 1);
+        return 0;
+    }
+    // A move still under way (entries jumped, or were reserved past the
+    // steps) ends before the next one starts.
+    s_move_some(self, UINT64_MAX);
+    int rc = s_start_move(self);
+    self->wake_at = 0;  // the next call works out what comes next
+    return rc;
 }
 
 int tw_flow_index_insert(tw_flow_index *self, uint32_t tag, uint32_t entry)

@@ -28,7 +28,13 @@
     pays in lost packets. tw_flow_index_grow_step instead starts a move into
     twice the slots when the index passes half full, and each later call
     moves a few of the old slots (GROW_STEP_SLOTS), so the move is over
-    before the new slots are half full. Meanwhile the old slots stay a valid
+    before the new slots are half full. The new slots are reserved with
+    huge pages from a quarter full on, and faulted in one 2 MB page at a
+    time, spread over the inserts up to the move: the kernel zeroes (and
+    may compact memory for) a huge page when it is first touched, which
+    took up to 69 ms in one batch when a move touched them all at once,
+    and small pages instead cost a TLB miss per lookup (35 % more time per
+    insert). Meanwhile the old slots stay a valid
     index of what is left in them (moving a slot out is a removal by
     backward shift), inserts go to the new slots, and a lookup that misses
     in the new slots looks in the old ones.
@@ -65,6 +71,10 @@ typedef struct {
     uint32_t old_mask;
     uint32_t old_used;  // slots of `old` that still name an entry
     uint32_t cursor;    // the next slot of `old` to move
+    uint64_t *next;     // the next move's slots, reserved and faulted in ahead, or NULL
+    size_t next_bytes;
+    size_t next_touched;  // bytes of `next` faulted in so far
+    size_t wake_at;       // entries from which grow_step has work (0: not yet known)
 } tw_flow_index;
 
 //  Creates an empty index with room for `entries` entries. Returns NULL when
@@ -118,7 +128,7 @@ static inline int tw_flow_index_grow_step(tw_flow_index *self, size_t entries)
 {
     // Nearly every insert finds no move under way and room enough: a test
     // here, not a call.
-    if (self->old == NULL && 2 * (uint64_t)entries <= (uint64_t)self->mask + 1)
+    if (self->old == NULL && entries < self->wake_at)
         return 0;
     return tw_flow_index_grow_work(self, entries);
 }
