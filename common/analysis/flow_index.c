@@ -133,8 +133,12 @@ static void s_prepare(tw_flow_index *self, size_t entries, size_t start)
     size_t slots = tw_flow_index_slots(self);
     size_t bytes = sizeof *self->slots * slots * 2;
     self->wake_at = start;
-    if (bytes < 2 * HUGE_PAGE_BYTES)
-        return;  // a few small pages: faulted in by the move at no cost worth spreading
+    if (self->limit == 0 || bytes < 2 * HUGE_PAGE_BYTES)
+        return;  // unknown limit, or a few small pages: faulted in by the move
+    if (2 * (uint64_t)self->limit <= slots) {
+        self->wake_at = SIZE_MAX;  // no move will ever come
+        return;
+    }
     if (entries < slots / 4) {
         self->wake_at = slots / 4;
         return;
@@ -178,6 +182,12 @@ static int s_start_move(tw_flow_index *self)
     self->mask = (uint32_t)(slots * 2 - 1);
     s_move_some(self, GROW_STEP_SLOTS);
     return 0;
+}
+
+void tw_flow_index_set_limit(tw_flow_index *self, size_t entries)
+{
+    self->limit = entries;
+    self->wake_at = 0;
 }
 
 int tw_flow_index_grow_work(tw_flow_index *self, size_t entries)
