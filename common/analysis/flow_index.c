@@ -75,7 +75,7 @@ void tw_flow_index_destroy(tw_flow_index **self)
     *self = NULL;
 }
 
-//  Empties a slot of one array by backward shift (see s_unindex).
+//  Empties a slot of one array by backward shift (defined below).
 static void s_unindex_in(uint64_t *slots, uint32_t mask, uint32_t hole);
 
 //  Moves up to `budget` old slots into the new ones; frees the old array
