@@ -50,7 +50,8 @@ typedef struct {
     capture *input;
     tw_analyzer *analyzer;
     publisher *output;
-    uint64_t reports_lost;  // not published for want of memory
+    uint64_t reports_lost;    // not published for want of memory
+    tw_host_rows *host_rows;  // encoded host rows kept between reports (NULL: none)
 } producer;
 
 static void s_usage(FILE *out)
@@ -75,7 +76,9 @@ static void s_usage(FILE *out)
         "      --threshold N         undershoot: raw window < N (default %d)\n"
         "      --threshold-bytes N   undershoot: scaled window in bytes < N instead\n"
         "      --min-pkts N          packets a flow needs to enter the table (default %d)\n"
-        "      --max-flows N         flow table bound (default %d)\n"
+        "      --max-flows N         flow table bound (default %d); 129 bytes per flow,\n"
+        "                            reserved up front, paid as flows arrive (a full\n"
+        "                            default table: about 132 MiB resident)\n"
         "      --max-hosts N         host table bound (default %d)\n"
         "      --flow-timeout S      end flows idle this long (default %d)\n"
         "      --stall-timeout S     ... but a receiver stalled (latest window below the\n"
@@ -332,7 +335,9 @@ static void s_on_report(const tw_report_snapshot *snapshot, void *arg)
         .reports_lost = p->reports_lost,
         .subscriptions_refused = publisher_refused(p->output),
     };
-    Tcpwin__Report *report = report_build(snapshot, &edges);
+    if (!p->host_rows)
+        p->host_rows = tw_host_rows_new();  // without it, every row is encoded
+    Tcpwin__Report *report = report_build(snapshot, &edges, p->host_rows);
     if (!report || publisher_send_report(p->output, report) == -ENOMEM)
         p->reports_lost++;
     tw_report_free(report);
@@ -599,6 +604,7 @@ int main(int argc, char **argv)
         status = s_stop_before_input(&p, &o, sink);
     tw_analyzer_destroy(&p.analyzer);
     publisher_destroy(&p.output);
+    tw_host_rows_destroy(&p.host_rows);
     capture_close(&p.input);
     return status;
 }
