@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  flow_stall: the longest time one batch of packets spends in the flow
     table while the table fills up, the stall that a live capture pays in
     lost packets.

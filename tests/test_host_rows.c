@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_host_rows: reports built with kept host rows decode exactly like
     reports built row by row, and only changed rows are encoded again. */
 #include <errno.h>

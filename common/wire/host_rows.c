@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  host_rows: encoded host rows kept from one report to the next.
 
     Two sets of (bytes, rows): the last update's, with an index from

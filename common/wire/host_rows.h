@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  host_rows: the host rows of successive reports, each row encoded once
     per change instead of once per report.
 
