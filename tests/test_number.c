@@ -18,8 +18,8 @@ static void s_expect(const char *text, uint64_t min, uint64_t max, int rc, uint6
     uint64_t out = 777;
     int got = tw_number_parse(text, min, max, &out);
     if (got != rc || (rc == 0 && out != value) || (rc != 0 && out != 777))
-        fail_msg("'%s' in [%llu, %llu]: rc %d, value %llu", text, (unsigned long long)min,
-                 (unsigned long long)max, got, (unsigned long long)out);
+        fail_msg("'%s' in [%llu, %llu]: rc %d, value %llu", text ? text : "(null)",
+                 (unsigned long long)min, (unsigned long long)max, got, (unsigned long long)out);
 }
 
 static void test_accepts_decimal_numbers_in_range(void **state)
