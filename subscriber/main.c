@@ -242,6 +242,10 @@ int main(int argc, char **argv)
     if (o.receive.n_endpoints == 0)
         o.endpoints[o.receive.n_endpoints++] = TW_DEFAULT_CONNECT;
 
+    // A name that does not resolve would be retried by libzmq forever, silently.
+    if (s_modes[mode].run_with_options != s_keygen_main && receiver_check_names(&o.receive) != 0)
+        return 2;
+
     zsys_handler_set(NULL);
     tw_signals_install();
     return s_run_mode(mode, &o.receive, argc - optind, argv + optind);
