@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
 # What the programs say about themselves on stderr (issue 12, items 4 and 5):
-#   start     the producer's start line is tcpdump's own, word for word; its
+#   start     the producer's start line is tcpdump's own, with the file's
+#             format (and compression) after its quoted name; its
 #             summary counts the capture's packets as tshark does, and the
 #             reports the subscriber received; no progress line off a
 #             terminal; -q says nothing at all.
@@ -28,9 +30,11 @@ section_start() {
     replay "$sample" "$work/start.json" json
     local err=$work/start.json.producer.err expected packets tcp reports
     check "start: exit 0" [ "$producer_rc" -eq 0 ]
+    # tcpdump's line, with the name quoted and the file's format after it.
     expected=$(tcpdump -r "$sample" -c 1 2>&1 >/dev/null | head -n 1)
     echo "start: tcpdump says: $expected"
-    check "start: the start line is tcpdump's" [ "$(head -n 1 "$err")" = "$expected" ]
+    expected="reading from file '$sample' (pcap)${expected#reading from file "$sample"}"
+    check "start: the start line is tcpdump's, with the format" [ "$(head -n 1 "$err")" = "$expected" ]
     packets=$(tshark -r "$sample" 2>/dev/null | wc -l)
     tcp=$(tshark -r "$sample" -Y tcp 2>/dev/null | wc -l)
     reports=$(jq -s '[.[] | select(.topic == "tcpwin.report")] | length' "$work/start.json")

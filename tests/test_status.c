@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MPL-2.0
 /*  test_status: the producer's start line, summary and progress line, as
     plain text from plain values, and the meter's timing, padding and
     erasing (written to a memory stream, its terminal test forced).
@@ -41,6 +42,23 @@ static void test_start_line_reads_as_tcpdump(void **state)
     status_format_start(line, sizeof line, &odd);
     assert_string_equal(line,
                         "reading from file - (pcapng, gzip), link-type 4242, snapshot length 9");
+}
+
+//  A file as the capture describes it (capture.h), from a path or stdin.
+static void test_start_line_of_a_described_file(void **state)
+{
+    (void)state;
+    char line[256];
+    status_start file = {.source = "x.pcapng",
+                         .description = "'x.pcapng' (pcapng, zstd), link-type EN10MB (Ethernet), "
+                                        "snapshot length 262144",
+                         .link_name = "ignored"};
+    status_format_start(line, sizeof line, &file);
+    assert_string_equal(line, "reading from file 'x.pcapng' (pcapng, zstd), link-type EN10MB "
+                              "(Ethernet), snapshot length 262144");
+    status_start in = {.source = "-", .from_stdin = true, .description = "standard input (pcap)"};
+    status_format_start(line, sizeof line, &in);
+    assert_string_equal(line, "reading from standard input (pcap)");
 }
 
 static void test_start_line_is_cut_to_fit(void **state)
@@ -148,6 +166,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_start_line_reads_as_tcpdump),
+        cmocka_unit_test(test_start_line_of_a_described_file),
         cmocka_unit_test(test_start_line_is_cut_to_fit),
         cmocka_unit_test(test_summary_counts_and_plurals),
         cmocka_unit_test(test_progress_with_and_without_size),
