@@ -103,7 +103,6 @@ static bool s_open_file(capture *self, const capture_options *options)
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
         self->file_bytes = (uint64_t)st.st_size;
     capture_stream *stream = capture_stream_new_fd(fd, !is_stdin);
-    self->stream = stream;
     if (!stream) {
         if (!is_stdin)
             close(fd);
@@ -113,6 +112,7 @@ static bool s_open_file(capture *self, const capture_options *options)
     int error;
     char why[256];
     self->file = capture_file_open(stream, &error, why, sizeof why);
+    self->stream = self->file ? stream : NULL;  // the file owns it from here
     if (!self->file)
         s_fail(self, why);
     return self->file != NULL;
