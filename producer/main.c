@@ -105,6 +105,8 @@ static void s_usage(FILE *out)
         "      --wait-timeout S      ... at most S seconds, then go on (default 10)\n"
         "                            Without it, a file or standard input waits %.1f s\n"
         "                            for subscribers already running (--no-wait: not)\n"
+        "                            and at the end up to %d s for what is queued for\n"
+        "                            them to go out\n"
         "      --send-timeout MS     file input: wait this long for a slow subscriber\n"
         "                            before dropping a message for it (default %d)\n"
         "      --no-wait             never wait for subscribers, at start or when slow\n"
@@ -137,8 +139,9 @@ static void s_usage(FILE *out)
         CAPTURE_DEFAULT_SNAPLEN, TW_DEFAULT_INTERVAL_S, TW_DEFAULT_THRESHOLD, TW_DEFAULT_MIN_PKTS,
         TW_DEFAULT_MAX_FLOWS, TW_DEFAULT_MAX_HOSTS, TW_DEFAULT_FLOW_TIMEOUT_S,
         TW_DEFAULT_STALL_TIMEOUT_S, TW_DEFAULT_MAX_STALLED, TW_DEFAULT_PUBLISH,
-        TW_REPLAY_START_WAIT_MS / 1000.0, PUBLISHER_DEFAULT_TIMEOUT_MS, PUBLISHER_DEFAULT_SNDHWM,
-        PUBLISHER_DEFAULT_QUEUE_MIB, PRIVILEGES_DEFAULT_USER);
+        TW_REPLAY_START_WAIT_MS / 1000.0, PUBLISHER_FILE_LINGER_MS / 1000,
+        PUBLISHER_DEFAULT_TIMEOUT_MS, PUBLISHER_DEFAULT_SNDHWM, PUBLISHER_DEFAULT_QUEUE_MIB,
+        PRIVILEGES_DEFAULT_USER);
 }
 
 enum {
@@ -729,6 +732,8 @@ int main(int argc, char **argv)
     // Live capture never waits for a subscriber: the packets would be lost.
     if (o.no_wait || o.capture.interface)
         o.publish.send_timeout_ms = 0;
+    else
+        o.publish.linger_ms = PUBLISHER_FILE_LINGER_MS;  // a file's end waits for its subscribers
 
     zsys_handler_set(NULL);
     tw_signals_install();  // SIGUSR1: the counters, see s_say_counters
