@@ -44,6 +44,8 @@ struct capture {
     int unknown_links[8];  // link types named on stderr already (the first 8)
     size_t n_unknown_links;
     bool live;
+    capture_stream *stream;  // the file's, owned by file: for the progress line
+    uint64_t file_bytes;     // size of a regular capture file, 0 otherwise
     char name[256];
     char description[640];
 };
@@ -65,7 +67,11 @@ static int s_adopt(int fd)
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
         struct pollfd wait = {.fd = fd, .events = POLLIN};
-        if (poll(&wait, 1, -1) < 0) {
+        int rc;
+        // SIGUSR1 (the counters) interrupts the wait too; only a stop ends it.
+        while ((rc = poll(&wait, 1, -1)) < 0 && errno == EINTR && !tw_signals_stop_requested())
+            ;
+        if (rc < 0) {
             int error = errno;  // EINTR: a stop
             close(fd);
             errno = error;
@@ -93,6 +99,9 @@ static bool s_open_file(capture *self, const capture_options *options)
         s_fail(self, strerror(errno));
         return false;
     }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        self->file_bytes = (uint64_t)st.st_size;
     capture_stream *stream = capture_stream_new_fd(fd, !is_stdin);
     if (!stream) {
         if (!is_stdin)
@@ -103,6 +112,7 @@ static bool s_open_file(capture *self, const capture_options *options)
     int error;
     char why[256];
     self->file = capture_file_open(stream, &error, why, sizeof why);
+    self->stream = self->file ? stream : NULL;  // the file owns it from here
     if (!self->file)
         s_fail(self, why);
     return self->file != NULL;
@@ -358,7 +368,7 @@ static bool s_activate(capture *self, pcap_t *pcap)
     if (rc == PCAP_ERROR_NO_SUCH_DEVICE)
         why = "no such interface";
     else if (rc == PCAP_ERROR_PERM_DENIED)
-        why = "permission denied (run as root or give the program cap_net_raw,cap_net_admin)";
+        why = "permission denied (run as root, or give the program cap_net_raw: see the README)";
     else if (rc == PCAP_ERROR_IFACE_NOT_UP)
         why = "interface is down";
     s_fail(self, why);
@@ -438,8 +448,8 @@ capture *capture_open(const capture_options *options)
             capture_close(&self);
             return NULL;
         }
-        tw_log("reading from %s%s", strcmp(options->file, "-") == 0 ? "" : "file ",
-               capture_description(self));
+        // Said by the producer's start line (status.h), as the file opened.
+        (void)capture_description(self);
         if (!s_learn_interfaces(self))
             capture_close(&self);
         return self;
@@ -502,4 +512,20 @@ uint64_t capture_drops(capture *self)
 const char *capture_name(const capture *self)
 {
     return self->name;
+}
+
+const char *capture_opening_description(const capture *self)
+{
+    return self->description;
+}
+
+int capture_snaplen(capture *self)
+{
+    return self->pcap ? pcap_snapshot(self->pcap) : 0;
+}
+
+void capture_progress(capture *self, uint64_t *bytes_done, uint64_t *bytes_total)
+{
+    *bytes_total = self->file_bytes;
+    *bytes_done = self->file_bytes && self->stream ? capture_stream_raw_offset(self->stream) : 0;
 }

@@ -87,6 +87,18 @@ int capture_fd(capture *self);
 //  Packets the kernel or interface dropped so far (live; 0 for files).
 uint64_t capture_drops(capture *self);
 
+//  File input: the description as the file opened (capture_description
+//  then), for the start line.
+const char *capture_opening_description(const capture *self);
+
+//  Live input: the snapshot length, the most bytes kept of each packet.
+int capture_snaplen(capture *self);
+
+//  File input: the file's bytes read so far (compressed ones for a
+//  compressed file) and its size; both 0 when the size is unknown
+//  (standard input, a FIFO, live capture).
+void capture_progress(capture *self, uint64_t *bytes_done, uint64_t *bytes_total);
+
 //  A printable name of the input ("'x.pcap'", "standard input", "interface 'eth0'").
 const char *capture_name(const capture *self);
 

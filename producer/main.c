@@ -23,6 +23,7 @@
 #include "analyzer.h"
 #include "capture.h"
 #include "endpoint.h"
+#include "host_table.h"
 #include "link_type.h"
 #include "number.h"
 #include "program.h"
@@ -30,6 +31,7 @@
 #include "publisher.h"
 #include "report_builder.h"
 #include "signals.h"
+#include "status.h"
 #include "wire.h"
 #include "tw_time.h"
 
@@ -43,6 +45,7 @@ typedef struct {
     int wait_subscribers;
     int wait_timeout_s;
     bool no_wait;
+    bool quiet;        // -q: errors only on stderr
     const char *user;  // -Z: whom to become when started as root
 } options;
 
@@ -52,6 +55,13 @@ typedef struct {
     publisher *output;
     uint64_t reports_lost;    // not published for want of memory
     tw_host_rows *host_rows;  // encoded host rows kept between reports (NULL: none)
+    uint64_t reports_sent;    // published (for the summary)
+    uint64_t flows_sent;
+    uint64_t hosts;         // rows of the host table at the last report
+    bool quiet;             // -q
+    status_meter meter;     // the progress line of a file on a terminal
+    int64_t read_start_us;  // monotonic, when reading began (progress rate)
+    int64_t bound_ms;       // monotonic, when the publisher was bound
 } producer;
 
 static void s_usage(FILE *out)
@@ -90,11 +100,17 @@ static void s_usage(FILE *out)
         "      --publish ENDPOINT    bind here, repeatable (default %s)\n"
         "      --id ID               producer id (default: host name)\n"
         "      --flows               also publish one record per ended flow\n"
-        "      --wait-subscribers N  before reading, wait for N subscriptions\n"
+        "      --wait-subscribers N  before reading, wait for N subscriptions (for\n"
+        "                            subscribers that start after the producer)\n"
         "      --wait-timeout S      ... at most S seconds, then go on (default 10)\n"
+        "                            Without it, a file or standard input waits %.1f s\n"
+        "                            for subscribers already running (--no-wait: not)\n"
+        "                            and at the end up to %d s for what is queued for\n"
+        "                            them to go out\n"
         "      --send-timeout MS     file input: wait this long for a slow subscriber\n"
         "                            before dropping a message for it (default %d)\n"
-        "      --no-wait             never wait for slow subscribers (as live capture)\n"
+        "      --no-wait             never wait for subscribers, at start or when slow\n"
+        "                            (as live capture)\n"
         "                            (messagesDropped in the reports counts the times a\n"
         "                            subscriber's queue was found full: it loses that\n"
         "                            message, and those after it until it catches up; its\n"
@@ -105,6 +121,8 @@ static void s_usage(FILE *out)
         "      --curve-secret CERT   encrypt with CURVE, our certificate (keygen's NAME)\n"
         "      --curve-allow DIR     ... and let in only subscribers whose public\n"
         "                            certificates are in DIR (plaintext ones get nothing)\n"
+        "  -q, --quiet               errors only: no start line, progress or summary\n"
+        "                            (SIGUSR1 still prints the counters)\n"
         "  -Z, --user USER           when started as root, become USER once the input\n"
         "                            is open (default %s; 'root' stays root, without\n"
         "                            capabilities); --curve-allow's directory is read\n"
@@ -113,10 +131,15 @@ static void s_usage(FILE *out)
         "  -V, --version             the version\n"
         "\n"
         "Exit status: 0 done; 1 cannot open or read the input, or bind; 2 bad usage;\n"
-        "3 the capture file is damaged or truncated (read up to the damage, final report sent).\n",
+        "3 the capture file is damaged or truncated (read up to the damage, final report sent).\n"
+        "\n"
+        "On stderr, as tcpdump: a start line; reading a file with stderr on a terminal, a\n"
+        "progress line; at the end (and on SIGUSR1, which does not stop the producer) the\n"
+        "counts of packets, flows, hosts, messages published and dropped.\n",
         CAPTURE_DEFAULT_SNAPLEN, TW_DEFAULT_INTERVAL_S, TW_DEFAULT_THRESHOLD, TW_DEFAULT_MIN_PKTS,
         TW_DEFAULT_MAX_FLOWS, TW_DEFAULT_MAX_HOSTS, TW_DEFAULT_FLOW_TIMEOUT_S,
         TW_DEFAULT_STALL_TIMEOUT_S, TW_DEFAULT_MAX_STALLED, TW_DEFAULT_PUBLISH,
+        TW_REPLAY_START_WAIT_MS / 1000.0, PUBLISHER_FILE_LINGER_MS / 1000,
         PUBLISHER_DEFAULT_TIMEOUT_MS, PUBLISHER_DEFAULT_SNDHWM, PUBLISHER_DEFAULT_QUEUE_MIB,
         PRIVILEGES_DEFAULT_USER);
 }
@@ -175,6 +198,7 @@ static const struct option s_long_options[] = {
     {"curve-secret", required_argument, NULL, OPT_CURVE_SECRET},
     {"curve-allow", required_argument, NULL, OPT_CURVE_ALLOW},
     {"user", required_argument, NULL, 'Z'},
+    {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -257,7 +281,7 @@ static bool s_add_endpoint(options *o, const char *endpoint)
 static int s_parse_options(int argc, char **argv, options *o)
 {
     int opt;
-    while ((opt = getopt_long(argc, argv, "r:i:f:s:B:Z:hV", s_long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "r:i:f:s:B:Z:qhV", s_long_options, NULL)) != -1) {
         bool ok = true;
         switch (opt) {
         case 'r':
@@ -274,6 +298,9 @@ static int s_parse_options(int argc, char **argv, options *o)
             break;
         case 'Z':
             o->user = optarg;
+            break;
+        case 'q':
+            o->quiet = true;
             break;
         case OPT_PUBLISH:
             ok = s_add_endpoint(o, optarg);
@@ -338,8 +365,12 @@ static void s_on_report(const tw_report_snapshot *snapshot, void *arg)
     if (!p->host_rows)
         p->host_rows = tw_host_rows_new();  // without it, every row is encoded
     Tcpwin__Report *report = report_build(snapshot, &edges, p->host_rows);
-    if (!report || publisher_send_report(p->output, report) == -ENOMEM)
+    int rc = report ? publisher_send_report(p->output, report) : -ENOMEM;
+    if (rc == -ENOMEM)
         p->reports_lost++;
+    else if (rc == 0)
+        p->reports_sent++;
+    p->hosts = tw_host_table_size(snapshot->hosts);
     tw_report_free(report);
 }
 
@@ -350,7 +381,8 @@ static void s_on_flow(const tw_flow_record *flow, void *arg)
     tw_flow_message_init(&message, flow);
     // A full queue is counted in messagesDropped; a failed send or encoding
     // is logged by the publisher.
-    (void)publisher_send_flow(p->output, &message.record);
+    if (publisher_send_flow(p->output, &message.record) == 0)
+        p->flows_sent++;
 }
 
 //  The packet's capture time; pcapng timestamp offsets can put it past
@@ -369,6 +401,82 @@ static int64_t s_wall_clock_us(void)
     return (int64_t)now.tv_sec * 1000000 + now.tv_usec;
 }
 
+//  The start line, as tcpdump's (status.h), unless -q: for a file, the
+//  capture's description of it as it opened (format, compression, link
+//  types, snapshot lengths).
+static void s_say_start(producer *p, const options *o)
+{
+    if (p->quiet)
+        return;
+    int dlt = capture_datalink(p->input);
+    bool live = capture_is_live(p->input);
+    status_start start = {
+        .live = live,
+        .source = live ? o->capture.interface : o->capture.file,
+        .from_stdin = !live && strcmp(o->capture.file, "-") == 0,
+        .description = live ? NULL : capture_opening_description(p->input),
+        .link_type = dlt,
+        .link_name = pcap_datalink_val_to_name(dlt),
+        .link_description = pcap_datalink_val_to_description(dlt),
+        .snaplen = capture_snaplen(p->input),
+    };
+    char line[1024];
+    (void)status_format_start(line, sizeof line, &start);
+    fprintf(stderr, "%s\n", line);
+}
+
+//  The counters (status.h), at the end and on SIGUSR1; even with -q when
+//  asked by SIGUSR1 (asked is asked).
+static void s_say_counters(producer *p)
+{
+    tw_run_counters run = tw_analyzer_counters(p->analyzer);
+    status_counters counters = {
+        .live = capture_is_live(p->input),
+        .packets = run.packets,
+        .tcp_packets = run.tcp_packets,
+        .flows = run.flows_ended + run.flows_active,
+        .hosts = p->hosts,
+        .reports = p->reports_sent,
+        .flow_records = p->flows_sent,
+        .kernel_drops = capture_drops(p->input),
+        .messages_dropped = publisher_dropped(p->output),
+    };
+    char text[1024];
+    (void)status_format_summary(text, sizeof text, &counters);
+    status_meter_clear(&p->meter);
+    fputs(text, stderr);
+}
+
+//  Rewrites the progress line when one is due (status.h).
+static void s_show_progress(producer *p, uint64_t packets)
+{
+    status_progress progress = {.packets = packets};
+    capture_progress(p->input, &progress.bytes_done, &progress.bytes_total);
+    int64_t now = zclock_usecs();
+    progress.elapsed_us = now - p->read_start_us;
+    status_meter_update(&p->meter, &progress, now);
+}
+
+//  The rare work of the file loop, out of line (noinline) so that the loop
+//  stays a few instructions a packet: the progress line looks at the clock
+//  (and writes at most 4 times a second), and every 65,536 packets late
+//  joiners are answered while a long file is read.
+__attribute__((noinline)) static void s_every_1024_packets(producer *p, uint64_t count)
+{
+    if (p->meter.enabled)
+        s_show_progress(p, count);
+    if ((count & 0xFFFF) == 0)
+        publisher_process_subscriptions(p->output, 0);
+}
+
+//  SIGUSR1 prints the counters; returns true on a stop.
+__attribute__((noinline)) static bool s_on_signal_in_read(producer *p)
+{
+    if (tw_signals_take_usr1())
+        s_say_counters(p);
+    return tw_signals_stop_requested();
+}
+
 //  Reads the whole file: every packet to tw_analyzer_queue_link with its
 //  interface's link type. Returns 0, EXIT_DAMAGED at damage (the packets
 //  before it were analysed; the final report follows), the first record
@@ -380,18 +488,21 @@ static int s_read_file(producer *p)
     capture_record r;
     uint64_t count = 0;
     int rc;
+    p->read_start_us = p->meter.last_us;
     while ((rc = capture_next(p->input, &r)) == 1 || rc == -EINTR) {
-        if (tw_signals_stop_requested())
+        // One test per packet for both signals; a read interrupted by a
+        // signal that is no stop goes on.
+        if (tw_signals_pending() && s_on_signal_in_read(p))
             break;
         if (rc != 1)
-            continue;  // a signal that is no stop (the read goes on)
+            continue;
         int64_t us;
         (void)tw_time_from_sec_usec(r.ts_sec, r.ts_usec, &us);
         tw_analyzer_queue_link(p->analyzer, (int)r.link_type, r.data, r.caplen, r.len, us);
-        // Late joiners are answered while a long file is read.
-        if ((++count & 0xFFFF) == 0)
-            publisher_process_subscriptions(p->output, 0);
+        if ((++count & 0x3FF) == 0)
+            s_every_1024_packets(p, count);
     }
+    status_meter_clear(&p->meter);
     capture_log_interfaces(p->input);
     if (rc >= 0 || tw_signals_stop_requested())
         return 0;
@@ -444,6 +555,8 @@ static int s_read_live(producer *p)
         int64_t now = s_wall_clock_us();
         if (now >= tw_analyzer_next_boundary(p->analyzer))
             tw_analyzer_tick(p->analyzer, now);
+        if (tw_signals_take_usr1())
+            s_say_counters(p);
     }
     return EXIT_SUCCESS;
 }
@@ -457,23 +570,61 @@ static void s_finish(producer *p)
     tw_analyzer_finish(p->analyzer, end_us);
 }
 
+//  Waits for `count` subscriptions until deadline_ms (monotonic), through
+//  SIGUSR1 (which prints the counters). Returns the number seen, or -EINTR
+//  on a stop.
+static int s_wait_until(producer *p, int count, int64_t deadline_ms)
+{
+    int seen;
+    for (;;) {
+        int64_t left = deadline_ms - zclock_mono();
+        seen = publisher_wait_subscribers(p->output, count, left > 0 ? (int)left : 0);
+        if (seen >= 0 || tw_signals_stop_requested())
+            return seen;
+        if (tw_signals_take_usr1())
+            s_say_counters(p);
+    }
+}
+
+//  A file is read in milliseconds, before a subscriber already running has
+//  retried its connection (every TW_RECONNECT_IVL_MS): without a wait it
+//  would get nothing. So, unless --no-wait or --wait-subscribers, a file
+//  waits TW_REPLAY_START_WAIT_MS from the bind for those subscribers
+//  (a live capture loses nothing: its reports come every interval).
 static void s_wait_subscribers(producer *p, const options *o)
 {
-    if (o->wait_subscribers <= 0)
+    if (o->wait_subscribers > 0) {
+        int64_t deadline = zclock_mono() + (int64_t)o->wait_timeout_s * 1000;
+        if (!p->quiet)
+            fprintf(stderr, "waiting for %d subscriber(s), at most %d s\n", o->wait_subscribers,
+                    o->wait_timeout_s);
+        int seen = s_wait_until(p, o->wait_subscribers, deadline);
+        if (seen >= 0 && seen < o->wait_subscribers)
+            tw_log("warning: %d of %d subscribers after %d s, going on", seen, o->wait_subscribers,
+                   o->wait_timeout_s);
         return;
-    int seen = publisher_wait_subscribers(p->output, o->wait_subscribers, o->wait_timeout_s * 1000);
-    if (seen >= 0 && seen < o->wait_subscribers)
-        tw_log("warning: %d of %d subscribers after %d s, going on", seen, o->wait_subscribers,
-               o->wait_timeout_s);
+    }
+    if (o->no_wait || capture_is_live(p->input))
+        return;
+    int64_t deadline = p->bound_ms + TW_REPLAY_START_WAIT_MS;
+    if (!p->quiet && deadline > zclock_mono())
+        fprintf(stderr, "waiting %.1f s for subscribers already running (--no-wait: don't)\n",
+                (deadline - zclock_mono()) / 1000.0);
+    (void)s_wait_until(p, INT32_MAX, deadline);
 }
 
 static int s_run(producer *p, const options *o)
 {
+    s_say_start(p, o);
     s_wait_subscribers(p, o);
     bool live = capture_is_live(p->input);
+    status_meter_init(&p->meter, stderr, !live && !o->quiet, zclock_usecs());
     int status = live ? s_read_live(p) : s_read_file(p);
-    if (live || status != EXIT_FAILURE)
+    if (live || status != EXIT_FAILURE) {
         s_finish(p);
+        if (!o->quiet)
+            s_say_counters(p);
+    }
     return status;
 }
 
@@ -540,6 +691,7 @@ static int s_open_edges(producer *p, const options *o)
     if (!switching && privileges_drop(o->user) != 0)
         return -1;
     p->output = publisher_new(&o->publish);
+    p->bound_ms = zclock_mono();
     if (p->output && switching && privileges_drop(o->user) != 0)
         return -1;
     if (p->output && !live)
@@ -580,13 +732,12 @@ int main(int argc, char **argv)
     // Live capture never waits for a subscriber: the packets would be lost.
     if (o.no_wait || o.capture.interface)
         o.publish.send_timeout_ms = 0;
+    else
+        o.publish.linger_ms = PUBLISHER_FILE_LINGER_MS;  // a file's end waits for its subscribers
 
     zsys_handler_set(NULL);
-    tw_signals_install();
-    // SIGUSR1 has no use here yet: ignored, it neither kills the producer
-    // nor interrupts a read of standard input or a FIFO.
-    signal(SIGUSR1, SIG_IGN);
-    producer p = {0};
+    tw_signals_install();  // SIGUSR1: the counters, see s_say_counters
+    producer p = {.quiet = o.quiet};
     if (s_open_edges(&p, &o) != 0) {
         publisher_destroy(&p.output);
         capture_close(&p.input);

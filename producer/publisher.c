@@ -101,7 +101,7 @@ static bool s_configure(publisher *self, const publisher_options *options)
                                 : (size_t)PUBLISHER_DEFAULT_QUEUE_MIB << 20;
     zsock_set_sndhwm(self->sock, self->hwm);
     zsock_set_sndtimeo(self->sock, self->send_timeout_ms);
-    zsock_set_linger(self->sock, PUBLISHER_LINGER_MS);
+    zsock_set_linger(self->sock, options->linger_ms > 0 ? options->linger_ms : PUBLISHER_LINGER_MS);
     if (options->curve_cert && !(self->curve = tw_curve_server_new(self->sock, options->curve_cert,
                                                                    options->curve_allow_dir)))
         return false;

@@ -46,6 +46,11 @@
 #define PUBLISHER_DEFAULT_QUEUE_MIB  64
 #define PUBLISHER_DEFAULT_TIMEOUT_MS 5000
 #define PUBLISHER_LINGER_MS          5000
+//  Reading a file (unless --no-wait) the end waits longer for what is
+//  queued: 50 subscribers printing JSON on a loaded machine took more than
+//  5 s to drain their queues, and lost the last reports, final included.
+//  Only a subscriber that stopped reading makes the producer wait it out.
+#define PUBLISHER_FILE_LINGER_MS 30000
 
 typedef struct {
     const char **endpoints;
@@ -56,6 +61,7 @@ typedef struct {
     size_t max_queue_bytes;       // ... and about this many bytes (0: the default)
     const char *curve_cert;       // our secret certificate (enables CURVE), or NULL
     const char *curve_allow_dir;  // directory of allowed client public certificates
+    int linger_ms;                // at the end, for queued messages (0: PUBLISHER_LINGER_MS)
 } publisher_options;
 
 typedef struct publisher publisher;
@@ -64,8 +70,9 @@ typedef struct publisher publisher;
 //  a message naming the endpoint on failure.
 publisher *publisher_new(const publisher_options *options);
 
-//  Closes the socket, waiting up to PUBLISHER_LINGER_MS for queued messages
-//  to go out; sets *self to NULL.
+//  Closes the socket; the process's exit then waits up to the linger
+//  (options.linger_ms) for queued messages to go out to connected
+//  subscribers. Sets *self to NULL.
 void publisher_destroy(publisher **self);
 
 //  Fills the report's header, sends it and keeps it as the latest for

@@ -118,8 +118,11 @@ static void s_usage(FILE *out)
         fprintf(out, "  %-8s %s\n", s_modes[i].name, s_modes[i].what);
     fprintf(out,
             "\nExit status: 0 done (or stopped by SIGINT/SIGTERM, or the output pipe closed);\n"
-            "1 runtime error; 2 bad usage; 3 print --until-final: the run ended without a\n"
-            "final report reaching us.\n");
+            "1 runtime error; 2 bad usage (a --connect host name that does not resolve\n"
+            "included); 3 print --until-final: the run ended without a final report reaching us.\n"
+            "\n"
+            "On stderr: after 3 s with nothing received, which endpoints it waits for; a\n"
+            "producer of another schema major, once (its messages are skipped and counted).\n");
 }
 
 static bool s_append(const char **list, size_t *n, const char *value, const char *what)
@@ -241,6 +244,10 @@ int main(int argc, char **argv)
     }
     if (o.receive.n_endpoints == 0)
         o.endpoints[o.receive.n_endpoints++] = TW_DEFAULT_CONNECT;
+
+    // A name that does not resolve would be retried by libzmq forever, silently.
+    if (s_modes[mode].run_with_options != s_keygen_main && receiver_check_names(&o.receive) != 0)
+        return 2;
 
     zsys_handler_set(NULL);
     tw_signals_install();

@@ -23,6 +23,7 @@
 #include "program.h"
 
 #include "curve.h"
+#include "endpoint.h"
 #include "log_limit.h"
 #include "stream_tracker.h"
 #include "zmq_monitor.h"
@@ -30,6 +31,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +46,16 @@ struct receiver {
     tw_log_limit limits[4];   // per kind of line a peer can cause (log_kind)
     int64_t last_message_ms;  // when a message (any) was last read
     int64_t gone_since_ms;    // when a connection went away, 0 once one is made again
+    int64_t started_ms;       // when we connected
+    bool waiting_said;        // the waiting line is out; again only after a message
+    int connected;            // connections up now (monitor events)
+    zhashx_t *foreign;        // "origin id" of producers of another major, said once
+    bool foreign_full;        // ... past RECEIVER_MAX_FOREIGN: no longer named
 };
+
+//  Producers of another schema major named once each, at most: a hostile
+//  peer choosing new ids cannot grow the table (or stderr) further.
+#define RECEIVER_MAX_FOREIGN 256
 
 //  The kinds of log lines a peer can cause, each rate-limited on its own.
 typedef enum { LOG_RESTART, LOG_GAP, LOG_IMPLAUSIBLE, LOG_TOO_BIG } log_kind;
@@ -96,11 +107,13 @@ receiver *receiver_new(const receiver_options *options)
     self->tracker = stream_tracker_new(0);
     self->endpoints = zlist_new();
     self->silent_since = zhashx_new();
+    self->foreign = zhashx_new();
     if (self->endpoints) {
         zlist_autofree(self->endpoints);  // strings, copied and compared by value
         zlist_comparefn(self->endpoints, (zlist_compare_fn *)strcmp);
     }
-    if (!self->sock || !self->tracker || !self->endpoints || !self->silent_since) {
+    if (!self->sock || !self->tracker || !self->endpoints || !self->silent_since ||
+        !self->foreign) {
         tw_log("cannot create the ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
         receiver_destroy(&self);
         return NULL;
@@ -116,6 +129,11 @@ receiver *receiver_new(const receiver_options *options)
                "not be counted");
     zsock_set_ipv6(self->sock, 1);
     zsock_set_linger(self->sock, 0);
+    // Retried every TW_RECONNECT_IVL_MS, never backed off: a producer
+    // replaying a file waits TW_REPLAY_START_WAIT_MS for us (endpoint.h).
+    zsock_set_reconnect_ivl(self->sock, TW_RECONNECT_IVL_MS);
+    zsock_set_reconnect_ivl_max(self->sock, 0);
+    self->started_ms = zclock_mono();
     zsock_set_maxmsgsize(self->sock, options->max_message_bytes > 0
                                          ? (int)options->max_message_bytes
                                          : TW_MAX_MESSAGE_BYTES);
@@ -137,6 +155,7 @@ void receiver_destroy(receiver **self)
     stream_tracker_destroy(&(*self)->tracker);
     zlist_destroy(&(*self)->endpoints);
     zhashx_destroy(&(*self)->silent_since);
+    zhashx_destroy(&(*self)->foreign);
     free(*self);
     *self = NULL;
 }
@@ -219,12 +238,58 @@ static int s_read_frames(receiver *self, zmq_msg_t *topic, zmq_msg_t *payload)
     return frames;
 }
 
+//  The header of a payload that decoded but carries another schema major:
+//  decoded again, which takes no more memory than the decode that found it
+//  (within its budget). Returns the message (free it), or NULL.
+static ProtobufCMessage *s_foreign_header(zmq_msg_t *topic, zmq_msg_t *payload,
+                                          const Tcpwin__Header **header)
+{
+    const uint8_t *data = zmq_msg_data(payload);
+    size_t len = zmq_msg_size(payload);
+    bool report = zmq_msg_size(topic) == strlen(TW_TOPIC_REPORT) &&
+                  memcmp(zmq_msg_data(topic), TW_TOPIC_REPORT, zmq_msg_size(topic)) == 0;
+    if (report) {
+        Tcpwin__Report *r = tcpwin__report__unpack(NULL, len, data);
+        *header = r ? r->header : NULL;
+        return r ? &r->base : NULL;
+    }
+    Tcpwin__FlowRecord *f = tcpwin__flow_record__unpack(NULL, len, data);
+    *header = f ? f->header : NULL;
+    return f ? &f->base : NULL;
+}
+
+//  Says once per producer (its address and id) that it speaks another
+//  schema major; its messages are counted in bad_versions.
+static void s_note_foreign(receiver *self, zmq_msg_t *topic, zmq_msg_t *payload)
+{
+    self->counters.bad_versions++;
+    if (self->foreign_full)
+        return;
+    const Tcpwin__Header *header = NULL;
+    ProtobufCMessage *decoded = s_foreign_header(topic, payload, &header);
+    const char *origin = zmq_msg_gets(topic, "Peer-Address");
+    char id[128], key[320];
+    tw_escape(header ? header->producer_id : "?", id, sizeof id);
+    snprintf(key, sizeof key, "%s %s", origin ? origin : "?", id);
+    if (!zhashx_lookup(self->foreign, key)) {
+        if (zhashx_size(self->foreign) >= RECEIVER_MAX_FOREIGN) {
+            self->foreign_full = true;
+            tw_log("more producers of another schema major: no longer named (counted)");
+        } else if (zhashx_insert(self->foreign, key, (void *)1) == 0)
+            tw_log("producer '%s' at %s speaks schema major %u, we read major %d: its messages "
+                   "are skipped (counted as bad versions)",
+                   id, origin ? origin : "?", header ? header->schema_major : 0, TW_SCHEMA_MAJOR);
+    }
+    if (decoded)
+        protobuf_c_message_free_unpacked(decoded, NULL);
+}
+
 static int s_decode(receiver *self, zmq_msg_t *topic, zmq_msg_t *payload, tw_message *msg)
 {
     int rc = tw_wire_decode(zmq_msg_data(topic), zmq_msg_size(topic), zmq_msg_data(payload),
                             zmq_msg_size(payload), msg);
     if (rc == -EPROTO)
-        self->counters.bad_versions++;
+        s_note_foreign(self, topic, payload);
     else if (rc == -EMSGSIZE) {
         self->counters.too_big++;
         if (s_may_log(self, LOG_TOO_BIG))
@@ -279,6 +344,33 @@ static void s_reconnect_given_up(receiver *self)
     zlistx_destroy(&keys);
 }
 
+//  After RECEIVER_WAITING_MS with nothing received, at start or once every
+//  producer went away, says once for which endpoints we wait; a message
+//  read makes it possible again. The silence between two reports of a
+//  producer that is still connected is no waiting (its interval may be
+//  long), so the line is not repeated while a connection stands.
+static void s_say_waiting(receiver *self)
+{
+    if (self->waiting_said || (self->last_message_ms && !self->gone_since_ms))
+        return;
+    int64_t since =
+        self->last_message_ms > self->started_ms ? self->last_message_ms : self->started_ms;
+    if (self->gone_since_ms > since)
+        since = self->gone_since_ms;
+    if (zclock_mono() - since < RECEIVER_WAITING_MS)
+        return;
+    self->waiting_said = true;
+    char list[1024] = "";
+    size_t at = 0;
+    for (const char *e = zlist_first(self->endpoints); e && at < sizeof list;
+         e = zlist_next(self->endpoints)) {
+        int n = snprintf(list + at, sizeof list - at, "%s%s", at ? ", " : "", e);
+        at += n > 0 ? (size_t)n : 0;
+    }
+    tw_log("waiting for a producer at %s (nothing received for %d s, %d connection%s up)", list,
+           RECEIVER_WAITING_MS / 1000, self->connected, self->connected == 1 ? "" : "s");
+}
+
 void receiver_poll_events(receiver *self)
 {
     while (tw_zmq_monitor_pending(self->monitor)) {
@@ -292,13 +384,17 @@ void receiver_poll_events(receiver *self)
             s_note_disconnect(self, event.endpoint);
         else
             zhashx_delete(self->silent_since, event.endpoint);  // libzmq is on it
-        if (strcmp(event.name, "CONNECTED") == 0)
+        if (strcmp(event.name, "CONNECTED") == 0) {
             self->gone_since_ms = 0;
+            self->connected++;
+        } else if (strcmp(event.name, "DISCONNECTED") == 0 && self->connected > 0)
+            self->connected--;
         tw_zmq_event_clear(&event);
     }
     if (zhashx_size(self->silent_since) > 0)
         s_reconnect_given_up(self);
     s_log_suppressed(self, zclock_mono());
+    s_say_waiting(self);
 }
 
 bool receiver_producer_gone(receiver *self, int64_t quiet_ms)
@@ -319,8 +415,10 @@ int receiver_recv(receiver *self, tw_message *msg)
     zmq_msg_init(&payload);
     int frames = s_read_frames(self, &topic, &payload);
     int result = 0;
-    if (frames > 0)
+    if (frames > 0) {
         self->last_message_ms = zclock_mono();
+        self->waiting_said = false;
+    }
     if (frames < 0)
         result = frames == -EAGAIN ? 0 : frames;
     else if (frames != 2)
@@ -336,5 +434,46 @@ int receiver_recv(receiver *self, tw_message *msg)
     }
     zmq_msg_close(&topic);
     zmq_msg_close(&payload);
+    return result;
+}
+
+//  True when host is an address or "*", nothing to resolve.
+static bool s_is_address(const char *host)
+{
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *found = NULL;
+    if (strcmp(host, "*") == 0)
+        return true;
+    int rc = getaddrinfo(host, NULL, &hints, &found);
+    if (found)
+        freeaddrinfo(found);
+    return rc == 0;
+}
+
+int receiver_check_names(const receiver_options *options)
+{
+    int result = 0;
+    for (size_t i = 0; i < options->n_endpoints; i++) {
+        tw_endpoint endpoint;
+        const char *reason = NULL;
+        if (tw_endpoint_parse_for(options->endpoints[i], TW_ENDPOINT_ZMQ_CONNECT, &endpoint,
+                                  &reason) != 0)
+            continue;  // checked when parsed; ipc:// has no name
+        if (endpoint.transport == TW_TRANSPORT_TCP && !s_is_address(endpoint.host)) {
+            struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+            struct addrinfo *found = NULL;
+            int rc = getaddrinfo(endpoint.host, NULL, &hints, &found);
+            if (found)
+                freeaddrinfo(found);
+            if (rc != 0) {
+                char shown[300];
+                tw_log("--connect '%s': cannot resolve '%s': %s",
+                       tw_escape(options->endpoints[i], shown, sizeof shown), endpoint.host,
+                       rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+                result = -ENOENT;
+            }
+        }
+        tw_endpoint_clear(&endpoint);
+    }
     return result;
 }

@@ -7,6 +7,9 @@
     per (peer address, producer id, run id, topic): it hands over only
     messages that are new, logs and counts gaps and restarts, and drops
     duplicates (a late-joiner replay) silently.
+    After RECEIVER_WAITING_MS with nothing, it says once which endpoints it
+    waits for (again after every producer went away); a producer of another
+    schema major is named once.
     Hostile input (wrong frame count, undecodable payload, foreign major,
     a payload past the decode budget, an absurd sequence jump) is counted
     and skipped; log lines a peer can cause are escaped and rate-limited.
@@ -47,6 +50,14 @@ typedef struct {
     uint64_t rebases;        // streams moved to a consistent run of such sequences
     uint64_t too_big;        // payloads past the decode budget or the producer's row bounds
 } receiver_counters;
+
+//  How long nothing may come before the subscriber says it is waiting.
+#define RECEIVER_WAITING_MS 3000
+
+//  Resolves the host name of every tcp:// endpoint now: libzmq resolves at
+//  each connection attempt and says nothing when a name does not resolve.
+//  Returns 0, or -ENOENT after one line per name that does not resolve.
+int receiver_check_names(const receiver_options *options);
 
 //  Creates the socket and connects it. Returns NULL after printing a message
 //  naming the endpoint on failure.

@@ -16,6 +16,10 @@
         hostile_publisher nofinal EP
             two reports of a run, then the connection closes: the final
             report never comes.
+        hostile_publisher major EP
+            three reports of producer 'future' and two of 'later', both of
+            the next schema major, then producer 'current' (our major)
+            sends its final report.
 
     Each endpoint is bound with XPUB and waits (10 s at most) for a
     subscription before anything is sent. Exit status 0, or 1 on failure.
@@ -58,12 +62,12 @@ static int s_send(zsock_t *sock, const Tcpwin__Report *report)
     return rc;
 }
 
-static int s_report(zsock_t *sock, const char *producer, uint64_t run, uint64_t sequence,
-                    bool final)
+static int s_report_of_major(zsock_t *sock, uint32_t major, const char *producer, uint64_t run,
+                             uint64_t sequence, bool final)
 {
     Tcpwin__Header header;
     tcpwin__header__init(&header);
-    header.schema_major = TW_SCHEMA_MAJOR;
+    header.schema_major = major;
     header.producer_id = (char *)producer;
     header.run_id = run;
     header.sequence = sequence;
@@ -72,6 +76,12 @@ static int s_report(zsock_t *sock, const char *producer, uint64_t run, uint64_t 
     report.header = &header;
     report.final = final;
     return s_send(sock, &report);
+}
+
+static int s_report(zsock_t *sock, const char *producer, uint64_t run, uint64_t sequence,
+                    bool final)
+{
+    return s_report_of_major(sock, TW_SCHEMA_MAJOR, producer, run, sequence, final);
 }
 
 static int s_poison(const char *real_endpoint, const char *hostile_endpoint)
@@ -154,6 +164,21 @@ static int s_nofinal(const char *endpoint)
     return rc;
 }
 
+static int s_major(const char *endpoint)
+{
+    zsock_t *sock = s_publisher(endpoint);
+    if (!sock)
+        return -1;
+    int rc = 0;
+    for (uint64_t i = 1; i <= 3; i++)
+        rc |= s_report_of_major(sock, TW_SCHEMA_MAJOR + 1, "future", 9, i, i == 3);
+    for (uint64_t i = 1; i <= 2; i++)
+        rc |= s_report_of_major(sock, TW_SCHEMA_MAJOR + 1, "later", 8, i, i == 2);
+    rc |= s_report(sock, "current", 7, 1, true);
+    zsock_destroy(&sock);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     zsys_handler_set(NULL);
@@ -169,7 +194,9 @@ int main(int argc, char **argv)
         rc = s_amplify(argv[2], strtol(argv[3], NULL, 10));
     else if (argc == 3 && strcmp(argv[1], "nofinal") == 0)
         rc = s_nofinal(argv[2]);
+    else if (argc == 3 && strcmp(argv[1], "major") == 0)
+        rc = s_major(argv[2]);
     else
-        fprintf(stderr, "usage: hostile_publisher poison|inject|amplify|nofinal EP...\n");
+        fprintf(stderr, "usage: hostile_publisher poison|inject|amplify|nofinal|major EP...\n");
     return rc == 0 ? 0 : 1;
 }

@@ -27,6 +27,15 @@
 #define TW_DEFAULT_SINK       "tcp://127.0.0.1:5555"  // forward --to (nc -l)
 #define TW_DEFAULT_RELAY_BIND "tcp://127.0.0.1:5557"  // relay --bind
 
+//  A subscriber retries a connection to an absent producer every
+//  TW_RECONNECT_IVL_MS, without backoff (ZMQ_RECONNECT_IVL_MAX 0); libzmq
+//  adds up to as much again of jitter. A producer replaying a file waits
+//  TW_REPLAY_START_WAIT_MS at start, so that every subscriber already
+//  running has connected and subscribed: two intervals, and the rest for
+//  the handshake on a loaded machine.
+#define TW_RECONNECT_IVL_MS     100
+#define TW_REPLAY_START_WAIT_MS 500
+
 typedef enum { TW_TRANSPORT_TCP, TW_TRANSPORT_UDP, TW_TRANSPORT_IPC } tw_transport;
 
 //  What an endpoint is for, which decides the transports it may have.

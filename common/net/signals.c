@@ -32,7 +32,13 @@ void tw_signals_install(void)
     // sigaction fails only for an invalid signal number or action.
     (void)sigaction(SIGINT, &action, NULL);
     (void)sigaction(SIGTERM, &action, NULL);
-    (void)sigaction(SIGUSR1, &action, NULL);
+    // SIGUSR1 only asks for counters: a read() of standard input or a FIFO
+    // inside libpcap is restarted rather than failed (stdio would take
+    // EINTR for an error). poll and zmq_poll still return EINTR (Linux
+    // never restarts them), so a loop that polls sees the flag at once.
+    struct sigaction counters = action;
+    counters.sa_flags = SA_RESTART;
+    (void)sigaction(SIGUSR1, &counters, NULL);
     struct sigaction ignore = {0};
     ignore.sa_handler = SIG_IGN;
     sigemptyset(&ignore.sa_mask);
@@ -47,6 +53,11 @@ bool tw_signals_stop_requested(void)
 bool signals_stop_insisted(void)
 {
     return s_stop >= 2;
+}
+
+bool tw_signals_pending(void)
+{
+    return s_stop != 0 || s_usr1 != 0;
 }
 
 bool tw_signals_take_usr1(void)
