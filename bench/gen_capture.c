@@ -21,10 +21,25 @@
     SYN-ACKs, then all ACKs) and never ends one, so N connections (2N
     one-directional flows) are alive at once: the memory check.
 
+    --model realistic is traffic as real networks carry it (the performance
+    issue's mix): flow lengths from a Pareto law (alpha 1.5) around
+    --mean-flow-packets (default 9: most connections are a handful of
+    packets, a few carry most of them); handshakes of which some SYNs are
+    never answered; endings by FIN in both directions, by a FIN in one
+    direction then silence (half-closed), by a RST advertising window 0, or
+    by silence (abandoned); a zero-window episode makes the server send
+    persist probes (one byte past the window) and ACKs; --hosts distinct
+    client addresses picked at random (servers: one per 64 clients, at
+    least 16); and --noise-percent of frames that are not TCP (UDP, ICMP,
+    ARP). The default (--model uniform) is the older benchmark capture,
+    kept so that figures compare with earlier ones and the tests keep
+    their input.
+
     A summary with the exact counts written goes to stderr as key=value pairs.
 */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,14 +74,31 @@ enum {
     WINDOW_SCALE = 7,
     EPISODE_STAY_PERCENT = 80,  // percent: chance a zero-window episode goes on
     SYN_WINDOW = 64240,
-    LONG_PERCENT = 10,  // connections with 100..699 data packets, the rest 1..60
+    LONG_PERCENT = 10,   // connections with 100..699 data packets, the rest 1..60
+    MAX_DATA = 1000000,  // realistic model: the Pareto tail is cut here
+    ETHERTYPE_ARP = 0x0806,
+    IPPROTO_ICMP_NUM = 1,
+    IPPROTO_UDP_NUM = 17,
 };
+
+//  Realistic model: what becomes of a connection, in percent (the rest is
+//  abandoned: it goes silent and waits for the producer's idle timeout).
+enum {
+    FATE_SYN_LOST = 8,   // a SYN (and one retransmission) never answered
+    FATE_FIN_BOTH = 52,  // FIN, FIN, ACK
+    FATE_FIN_ONE = 12,   // one FIN, its ACK, then nothing: half-closed
+    FATE_RST = 13,       // a RST, window 0
+};
+//  Pareto shape of the flow lengths: a heavy tail with a finite mean.
+static const double PARETO_ALPHA = 1.5;
 
 typedef enum {
     END_FIN,
     END_RST,
     END_IDLE,
     END_NEVER,
+    END_HALF,      // realistic: one FIN, then silence
+    END_SYN_LOST,  // realistic: the SYN is never answered
 } end_kind;
 
 typedef enum {
@@ -78,6 +110,8 @@ typedef enum {
     ST_FIN_SECOND,
     ST_FIN_LAST_ACK,
     ST_RST,
+    ST_SYN_RETRY,  // realistic: the unanswered SYN once more, then silence
+    ST_HALF_ACK,   // realistic: the ACK of a lone FIN, then silence
     ST_DONE,
 } conn_state;
 
@@ -109,6 +143,10 @@ typedef struct {
     const char *out;
     bool packets_given;
     bool duration_given;
+    bool realistic;  // --model realistic
+    double mean_flow_packets;
+    uint64_t hosts;  // realistic: distinct client addresses
+    double noise_percent;
 } options;
 
 typedef struct {
@@ -124,6 +162,11 @@ typedef struct {
     uint64_t syn_packets;
     uint64_t rst_packets;
     uint64_t fin_packets;
+    uint64_t noise_packets;
+    uint64_t probe_packets;
+    uint64_t ended_half;
+    uint64_t syn_lost;
+    uint64_t connection_packets;  // TCP packets of connections, for the mean
 } totals;
 
 typedef struct {
@@ -135,6 +178,11 @@ typedef struct {
     uint32_t ipv6_per_2_32;
     uint32_t vlan_per_2_32;
     bool never_end;
+    bool realistic;
+    double pareto_scale;  // realistic: x_m of the data packet count
+    uint32_t client_hosts;
+    uint32_t server_hosts;
+    uint32_t noise_per_2_32;
     uint16_t ip_id;
     totals sum;
 } generator;
@@ -202,11 +250,20 @@ static uint16_t s_fold(uint32_t sum)
 //  Addresses and ports come from the connection's serial number, so no two
 //  connections alive at once share a 5-tuple (the client port changes every
 //  CLIENT_HOSTS connections and repeats only after 4 billion).
-static void s_conn_addresses(conn *c, uint64_t serial, uint64_t mixed)
+//  The realistic model picks the client at random among --hosts (up to 2^24
+//  addresses) and its port from the serial: two live connections share a
+//  5-tuple only when their serials differ by a multiple of 64,000 and they
+//  drew the same client, server and service, which real traffic also does
+//  now and then (port reuse).
+static void s_conn_addresses(const generator *g, conn *c, uint64_t serial, uint64_t mixed)
 {
     static const uint16_t server_ports[] = {80, 443, 8443, 8080, 5201, 3306, 6379, 25};
     uint32_t client = (uint32_t)(serial % CLIENT_HOSTS);
     uint32_t server = (uint32_t)(mixed % SERVER_HOSTS);
+    if (g->realistic) {
+        client = (uint32_t)((mixed >> 40) % g->client_hosts);
+        server = (uint32_t)(mixed % g->server_hosts);
+    }
     memset(c->addr, 0, sizeof c->addr);
     if (c->ipv6) {
         static const uint8_t prefix[2][8] = {{0xfd, 0, 0, 0, 0, 0, 0, 1},
@@ -215,18 +272,41 @@ static void s_conn_addresses(conn *c, uint64_t serial, uint64_t mixed)
         memcpy(c->addr[1], prefix[1], 8);
         s_put16(c->addr[0] + 14, (uint16_t)client);
         s_put16(c->addr[1] + 14, (uint16_t)server);
-        c->addr[0][13] = 1;  // keep the interface id non-zero
-        c->addr[1][13] = 1;
+        c->addr[0][13] = (uint8_t)(1 + (client >> 16));  // non-zero interface id
+        c->addr[1][13] = (uint8_t)(1 + (server >> 16));
     } else {
         c->addr[0][0] = 10;
         c->addr[0][1] = 1;
+        c->addr[0][1] = (uint8_t)(1 + (client >> 16));
         s_put16(c->addr[0] + 2, (uint16_t)client);
         c->addr[1][0] = 172;
-        c->addr[1][1] = 16;
+        c->addr[1][1] = (uint8_t)(16 + (server >> 16));
         s_put16(c->addr[1] + 2, (uint16_t)server);
     }
-    c->port[0] = (uint16_t)(1024 + (serial / CLIENT_HOSTS) % 64000);
+    c->port[0] = (uint16_t)(1024 + (g->realistic ? serial : serial / CLIENT_HOSTS) % 64000);
     c->port[1] = server_ports[(mixed >> 32) % (sizeof server_ports / sizeof server_ports[0])];
+}
+
+//  A heavy-tailed count of data packets: Pareto (x_m, alpha) rounded down,
+//  cut at MAX_DATA.
+static uint32_t s_pareto_data(generator *g)
+{
+    double u = ((double)(s_rand(&g->rng) >> 11) + 1.0) / 9007199254740993.0;  // (0, 1]
+    double x = g->pareto_scale * pow(u, -1.0 / PARETO_ALPHA);
+    return x >= MAX_DATA ? MAX_DATA : (uint32_t)x;
+}
+
+//  Realistic model: the connection's length and how it ends.
+static void s_realistic_fate(generator *g, conn *c)
+{
+    c->data_left = s_pareto_data(g);
+    uint32_t r = s_rand_below(&g->rng, 100);
+    uint32_t fin_both = FATE_SYN_LOST + FATE_FIN_BOTH, fin_one = fin_both + FATE_FIN_ONE;
+    c->end = r < FATE_SYN_LOST        ? END_SYN_LOST
+             : r < fin_both           ? END_FIN
+             : r < fin_one            ? END_HALF
+             : r < fin_one + FATE_RST ? END_RST
+                                      : END_IDLE;
 }
 
 static void s_conn_start(generator *g, conn *c)
@@ -235,7 +315,7 @@ static void s_conn_start(generator *g, conn *c)
     uint64_t mixed = s_rand(&g->rng);
     c->ipv6 = s_chance(&g->rng, g->ipv6_per_2_32);
     c->vlan_id = s_chance(&g->rng, g->vlan_per_2_32) ? (uint16_t)(100 + serial % 16) : 0;
-    s_conn_addresses(c, serial, mixed);
+    s_conn_addresses(g, c, serial, mixed);
     c->next_seq[0] = (uint32_t)s_rand(&g->rng);
     c->next_seq[1] = (uint32_t)s_rand(&g->rng);
     c->window[0] = (uint16_t)(64 + s_rand_below(&g->rng, 2000));
@@ -249,7 +329,9 @@ static void s_conn_start(generator *g, conn *c)
     // Start in the stationary state, so short connections stall as often as long ones.
     c->in_episode = c->stalling && s_chance(&g->rng, g->episode_share);
     c->fin_side = (uint8_t)s_rand_below(&g->rng, 2);
-    if (g->never_end) {
+    if (g->realistic) {
+        s_realistic_fate(g, c);
+    } else if (g->never_end) {
         c->end = END_NEVER;
     } else {
         uint32_t r = s_rand_below(&g->rng, 100);
@@ -264,6 +346,8 @@ static uint16_t s_conn_window(generator *g, conn *c, int side, uint8_t flags)
 {
     if (flags & TCP_SYN)
         return SYN_WINDOW;  // a handshake never starts stalled
+    if ((flags & TCP_RST) && g->realistic)
+        return 0;  // as most stacks send it
     if (side != 0 || !c->stalling)
         return c->window[side];
     if (c->in_episode)
@@ -278,7 +362,23 @@ typedef struct {
     uint8_t flags;
     uint32_t payload;
     bool syn_options;
+    bool probe;  // a persist probe: its byte is sent again, seq does not advance
 } segment;
+
+//  The state after the handshake or the last data packet.
+static uint8_t s_state_after_data(generator *g, const conn *c)
+{
+    switch (c->end) {
+    case END_FIN:
+    case END_HALF:
+        return ST_FIN_FIRST;
+    case END_RST:
+        return ST_RST;
+    default:
+        g->sum.ended_idle++;
+        return ST_DONE;
+    }
+}
 
 //  Advances the connection and says which segment it sends next.
 static segment s_conn_next(generator *g, conn *c)
@@ -286,15 +386,26 @@ static segment s_conn_next(generator *g, conn *c)
     segment s = {.side = 0, .flags = TCP_ACK, .payload = 0, .syn_options = false};
     switch (c->state) {
     case ST_SYN:
-        s = (segment){0, TCP_SYN, 0, true};
-        c->state = ST_SYN_ACK;
+        s = (segment){0, TCP_SYN, 0, true, false};
+        c->state = c->end == END_SYN_LOST ? ST_SYN_RETRY : ST_SYN_ACK;
+        break;
+    case ST_SYN_RETRY:
+        s = (segment){0, TCP_SYN, 0, true, false};
+        c->next_seq[0]--;  // the same SYN again
+        c->state = ST_DONE;
+        g->sum.syn_lost++;
+        break;
+    case ST_HALF_ACK:
+        s = (segment){!c->fin_side, TCP_ACK, 0, false, false};
+        c->state = ST_DONE;
+        g->sum.ended_half++;
         break;
     case ST_SYN_ACK:
-        s = (segment){1, TCP_SYN | TCP_ACK, 0, true};
+        s = (segment){1, TCP_SYN | TCP_ACK, 0, true, false};
         c->state = ST_ACK;
         break;
     case ST_ACK:
-        c->state = ST_DATA;
+        c->state = g->realistic && c->data_left == 0 ? s_state_after_data(g, c) : ST_DATA;
         break;
     case ST_DATA:
         s.side = s_rand_below(&g->rng, 100) < 60 ? 1 : 0;
@@ -302,27 +413,34 @@ static segment s_conn_next(generator *g, conn *c)
         if (!(s.side == 1 && c->in_episode)) {
             s.payload = s_rand_below(&g->rng, MAX_PAYLOAD + 1);
             s.flags = s.payload ? TCP_PSH | TCP_ACK : TCP_ACK;
+        } else if (g->realistic && s_rand_below(&g->rng, 2)) {
+            s = (segment){1, TCP_ACK, 1, false, true};  // zero-window probe
+            g->sum.probe_packets++;
         }
         if (c->end != END_NEVER && --c->data_left == 0) {
-            c->state = c->end == END_FIN ? ST_FIN_FIRST : c->end == END_RST ? ST_RST : ST_DONE;
-            g->sum.ended_idle += c->end == END_IDLE;
+            if (g->realistic) {
+                c->state = s_state_after_data(g, c);
+            } else {
+                c->state = c->end == END_FIN ? ST_FIN_FIRST : c->end == END_RST ? ST_RST : ST_DONE;
+                g->sum.ended_idle += c->end == END_IDLE;
+            }
         }
         break;
     case ST_FIN_FIRST:
-        s = (segment){c->fin_side, TCP_FIN | TCP_ACK, 0, false};
-        c->state = ST_FIN_SECOND;
+        s = (segment){c->fin_side, TCP_FIN | TCP_ACK, 0, false, false};
+        c->state = c->end == END_HALF ? ST_HALF_ACK : ST_FIN_SECOND;
         break;
     case ST_FIN_SECOND:
-        s = (segment){!c->fin_side, TCP_FIN | TCP_ACK, 0, false};
+        s = (segment){!c->fin_side, TCP_FIN | TCP_ACK, 0, false, false};
         c->state = ST_FIN_LAST_ACK;
         break;
     case ST_FIN_LAST_ACK:
-        s = (segment){c->fin_side, TCP_ACK, 0, false};
+        s = (segment){c->fin_side, TCP_ACK, 0, false, false};
         c->state = ST_DONE;
         g->sum.ended_fin++;
         break;
     case ST_RST:
-        s = (segment){c->fin_side, TCP_RST | TCP_ACK, 0, false};
+        s = (segment){c->fin_side, TCP_RST | TCP_ACK, 0, false, false};
         c->state = ST_DONE;
         g->sum.ended_rst++;
         break;
@@ -413,8 +531,11 @@ static size_t s_build_frame(generator *g, conn *c, uint8_t *frame)
     memset(tcp + 20 + options, 0x5a, s.payload);
     s_put16(tcp + 16, s_fold(s_sum16(tcp, tcp_len, sum)));
 
-    // SYN and FIN take one sequence number, data its length; a RST none.
-    c->next_seq[side] += s.payload + ((s.flags & (TCP_SYN | TCP_FIN)) ? 1 : 0);
+    // SYN and FIN take one sequence number, data its length; a RST none; a
+    // probe's byte is refused by the zero window, so it is sent again.
+    if (!s.probe)
+        c->next_seq[side] += s.payload + ((s.flags & (TCP_SYN | TCP_FIN)) ? 1 : 0);
+    g->sum.connection_packets++;
 
     g->sum.zero_window += window == 0;
     g->sum.ipv6_packets += c->ipv6;
@@ -423,6 +544,61 @@ static size_t s_build_frame(generator *g, conn *c, uint8_t *frame)
     g->sum.fin_packets += (s.flags & TCP_FIN) != 0;
     g->sum.rst_packets += (s.flags & TCP_RST) != 0;
     return n + tcp_len;
+}
+
+//  A frame that is not TCP (realistic model): a DNS-sized UDP datagram, an
+//  ICMP echo request or an ARP request, between random hosts; returns its
+//  length.
+static size_t s_build_noise(generator *g, uint8_t *frame)
+{
+    uint32_t kind = s_rand_below(&g->rng, 10);
+    uint32_t host = s_rand_below(&g->rng, g->client_hosts);
+    static const uint8_t mac[6] = {0x02, 0, 2, 0, 0, 1};
+    memset(frame, 0xff, 6);  // broadcast for ARP, harmless for the others
+    memcpy(frame + 6, mac, 6);
+    if (kind == 0) {
+        s_put16(frame + 12, ETHERTYPE_ARP);
+        static const uint8_t arp[8] = {0, 1, 8, 0, 6, 4, 0, 1};  // Ethernet/IPv4 request
+        memcpy(frame + 14, arp, 8);
+        memcpy(frame + 22, mac, 6);
+        uint8_t ips[4] = {10, (uint8_t)(1 + (host >> 16)), (uint8_t)(host >> 8), (uint8_t)host};
+        memcpy(frame + 28, ips, 4);
+        memset(frame + 32, 0, 6);
+        uint8_t target[4] = {10, 1, 0, 1};
+        memcpy(frame + 38, target, 4);
+        return 42;
+    }
+    bool udp = kind >= 3;
+    size_t l4 = udp ? 8 + 32 : 8 + 16;
+    s_put16(frame + 12, ETHERTYPE_IPV4);
+    uint8_t *ip = frame + 14;
+    ip[0] = 0x45;
+    ip[1] = 0;
+    s_put16(ip + 2, (uint16_t)(20 + l4));
+    s_put16(ip + 4, g->ip_id++);
+    s_put16(ip + 6, 0);
+    ip[8] = 64;
+    ip[9] = udp ? IPPROTO_UDP_NUM : IPPROTO_ICMP_NUM;
+    s_put16(ip + 10, 0);
+    uint8_t src[4] = {10, (uint8_t)(1 + (host >> 16)), (uint8_t)(host >> 8), (uint8_t)host};
+    uint8_t dst[4] = {172, 16, 0, 53};
+    memcpy(ip + 12, src, 4);
+    memcpy(ip + 16, dst, 4);
+    s_put16(ip + 10, s_fold(s_sum16(ip, 20, 0)));
+    uint8_t *p = ip + 20;
+    memset(p, 0x33, l4);
+    if (udp) {
+        s_put16(p, (uint16_t)(1024 + s_rand_below(&g->rng, 64000)));
+        s_put16(p + 2, 53);
+        s_put16(p + 4, (uint16_t)l4);
+        s_put16(p + 6, 0);  // no checksum: allowed for UDP over IPv4
+    } else {
+        p[0] = 8;  // echo request
+        p[1] = 0;
+        s_put16(p + 2, 0);
+        s_put16(p + 2, s_fold(s_sum16(p, l4, 0)));
+    }
+    return 14 + 20 + l4;
 }
 
 //  The connection the next packet belongs to. A finished one (or one that
@@ -481,6 +657,19 @@ static int s_generate(const options *opt, output *o)
     if (!slots)
         return -ENOMEM;
     generator g = {.rng = opt->seed, .never_end = opt->concurrent != 0};
+    if (opt->realistic && !g.never_end) {
+        // A connection is about 5 packets besides its data (handshake and
+        // ending), rounding the Pareto draw down loses half a packet, and
+        // the Pareto mean is alpha x_m / (alpha - 1).
+        double data_mean = opt->mean_flow_packets - 4.0;
+        if (data_mean < 0.5)
+            data_mean = 0.5;
+        g.realistic = true;
+        g.pareto_scale = data_mean * (PARETO_ALPHA - 1.0) / PARETO_ALPHA;
+        g.client_hosts = (uint32_t)opt->hosts;
+        g.server_hosts = g.client_hosts / 64 < 16 ? 16 : g.client_hosts / 64;
+        g.noise_per_2_32 = s_percent_to_2_32(opt->noise_percent);
+    }
     g.ipv6_per_2_32 = s_percent_to_2_32(opt->ipv6_percent);
     g.vlan_per_2_32 = s_percent_to_2_32(opt->vlan_percent);
 
@@ -516,9 +705,14 @@ static int s_generate(const options *opt, output *o)
             rc = s_flush(o);
         // Evenly spread, so timestamps never go backwards.
         uint64_t ts = first_us + (opt->packets > 1 ? i * duration_us / (opt->packets - 1) : 0);
-        conn *c = s_pick(&g, slots, nslots, i);
         uint8_t *rec = o->buf + o->used;
-        size_t len = s_build_frame(&g, c, rec + 16);
+        size_t len;
+        if (g.noise_per_2_32 && s_chance(&g.rng, g.noise_per_2_32)) {
+            len = s_build_noise(&g, rec + 16);
+            g.sum.noise_packets++;
+        } else {
+            len = s_build_frame(&g, s_pick(&g, slots, nslots, i), rec + 16);
+        }
         s_put_le32(rec, (uint32_t)(ts / 1000000u));
         s_put_le32(rec + 4, (uint32_t)(ts % 1000000u));
         s_put_le32(rec + 8, (uint32_t)len);
@@ -539,11 +733,15 @@ static int s_generate(const options *opt, output *o)
                     " zero_window_percent=%.3f ipv6_packets=%" PRIu64 " vlan_packets=%" PRIu64
                     " syn=%" PRIu64 " fin=%" PRIu64 " rst=%" PRIu64 " connections=%" PRIu64
                     " ended_fin=%" PRIu64 " ended_rst=%" PRIu64 " ended_idle=%" PRIu64
-                    " open_at_end=%" PRIu64 " slots=%" PRIu64 " seed=%" PRIu64 "\n",
+                    " open_at_end=%" PRIu64 " slots=%" PRIu64 " seed=%" PRIu64 " noise=%" PRIu64
+                    " probes=%" PRIu64 " ended_half=%" PRIu64 " syn_lost=%" PRIu64
+                    " mean_connection_packets=%.2f\n",
             t->packets, t->bytes, t->zero_window,
             t->packets ? 100.0 * (double)t->zero_window / (double)t->packets : 0.0, t->ipv6_packets,
             t->vlan_packets, t->syn_packets, t->fin_packets, t->rst_packets, t->connections,
-            t->ended_fin, t->ended_rst, t->ended_idle, open, nslots, opt->seed);
+            t->ended_fin, t->ended_rst, t->ended_idle, open, nslots, opt->seed, t->noise_packets,
+            t->probe_packets, t->ended_half, t->syn_lost,
+            t->connections ? (double)t->connection_packets / (double)t->connections : 0.0);
     free(slots);
     return rc;
 }
@@ -564,6 +762,14 @@ static void s_usage(FILE *f)
                "  --zero-window-percent P    share of zero-window packets, 0..30 (default 3)\n"
                "  --duration-s S             capture time span (default 300;\n"
                "                             10 with --concurrent-flows)\n"
+               "  --model uniform|realistic  uniform (default): the older benchmark capture;\n"
+               "                             realistic: heavy-tailed flows, handshakes, FIN in\n"
+               "                             one or both directions, RST window 0, abandoned\n"
+               "                             flows, persist probes, non-TCP noise\n"
+               "  --mean-flow-packets M      realistic: mean packets per connection (default 9)\n"
+               "  --hosts N                  realistic: distinct client addresses, 16..16777216\n"
+               "                             (default 65536; servers: N / 64, at least 16)\n"
+               "  --noise-percent P          realistic: share of non-TCP frames (default 2)\n"
                "  --help                     this text\n"
                "A summary of what was written goes to stderr as key=value pairs.\n");
 }
@@ -604,7 +810,10 @@ static int s_parse_args(int argc, char **argv, options *opt)
                      .vlan_percent = 10,
                      .zero_window_percent = 3,
                      .duration_s = 300,
-                     .out = "-"};
+                     .out = "-",
+                     .mean_flow_packets = 9,
+                     .hosts = CLIENT_HOSTS,
+                     .noise_percent = 2};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -633,6 +842,26 @@ static int s_parse_args(int argc, char **argv, options *opt)
             rc = s_parse_double(a, v, 0, 100, &opt->vlan_percent);
         else if (!strcmp(a, "--zero-window-percent"))
             rc = s_parse_double(a, v, 0, 30, &opt->zero_window_percent);
+        else if (!strcmp(a, "--model")) {
+            rc = 0;
+            if (!strcmp(v, "realistic"))
+                opt->realistic = true;
+            else if (!strcmp(v, "uniform"))
+                opt->realistic = false;
+            else {
+                fprintf(stderr, PROGRAM ": invalid --model '%s': uniform or realistic\n", v);
+                rc = -EINVAL;
+            }
+        } else if (!strcmp(a, "--mean-flow-packets"))
+            rc = s_parse_double(a, v, 1, 1000000, &opt->mean_flow_packets);
+        else if (!strcmp(a, "--hosts")) {
+            rc = s_parse_u64(a, v, &opt->hosts);
+            if (rc == 0 && (opt->hosts < 16 || opt->hosts > (1u << 24))) {
+                fprintf(stderr, PROGRAM ": --hosts must be in [16, 16777216]\n");
+                rc = -EINVAL;
+            }
+        } else if (!strcmp(a, "--noise-percent"))
+            rc = s_parse_double(a, v, 0, 50, &opt->noise_percent);
         else if (!strcmp(a, "--duration-s"))
             rc = s_parse_double(a, v, 0, 86400.0 * 365, &opt->duration_s),
             opt->duration_given = true;

@@ -5,9 +5,12 @@
 # measures. One command from anywhere:
 #
 #   bench/run.sh [--packets N] [--runs N] [--seed N] [--quick]
+#   BENCH_PACKETS=200000 bench/run.sh     # a small check that the script works
 #
 # Sections: build (Release), capture generation, file throughput against the
-# bare pcap_next_ex floor, tshark comparison on a 1 M-packet capture, memory
+# bare pcap_next_ex floor, the traffic matrix (the performance issue's rows:
+# producer / floor and / cat, packets/s, peak RSS), tshark comparison on a
+# 1 M-packet capture, memory
 # with 1 M concurrent connections, live capture on a veth pair in a private
 # network namespace. A section whose tools or flags are missing prints
 # "skipped: <why>" and the others still run.
@@ -17,7 +20,8 @@ export LC_ALL=C
 usage() {
     cat <<'EOF'
 usage: bench/run.sh [--packets N] [--runs N] [--seed N] [--quick]
-  --packets N   packets in the main capture (default 10000000)
+  --packets N   packets in the main capture and each matrix row (default 10000000,
+                or $BENCH_PACKETS)
   --runs N      timed runs per program, alternating; the median is shown (default 5)
   --seed N      generator seed (default 1)
   --quick       1 M packets and 3 runs, unless given explicitly
@@ -26,8 +30,8 @@ generator changes) and builds into build-bench/.
 EOF
 }
 
-PACKETS=""
-RUNS=""
+PACKETS=${BENCH_PACKETS:-}
+RUNS=${BENCH_RUNS:-}
 SEED=1
 QUICK=0
 while (($#)); do
@@ -51,7 +55,7 @@ for n in "$PACKETS" "$RUNS" "$SEED"; do
 done
 ((RUNS >= 1 && PACKETS >= 1)) || { echo "bench/run.sh: --runs and --packets must be >= 1" >&2; exit 2; }
 
-SUBSET_PACKETS=1000000
+SUBSET_PACKETS=$((PACKETS < 1000000 ? PACKETS : 1000000))
 CONCURRENT=1000000
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=$ROOT/bench/out
@@ -232,7 +236,7 @@ fi
 # The bench tools come from the project build (TCPWIN_BENCH=ON adds bench/),
 # otherwise from bench/ alone (it builds standalone).
 TOOLS=$BUILD/bench
-if ! { ((PRODUCER_OK)) && cmake --build "$BUILD" --target gen_capture pcap_floor \
+if ! { ((PRODUCER_OK)) && cmake --build "$BUILD" --target gen_capture pcap_floor flow_stall \
     >>"$BUILD/bench-build.log" 2>&1; }; then
     TOOLS=$BUILD-tools
     mkdir -p "$TOOLS"
@@ -269,13 +273,34 @@ generate() {
 }
 gen_value() { grep -o "\\b$2=[0-9.]*" "$1.gen.txt" | cut -d= -f2; }
 
+# The traffic matrix: one row per kind of traffic, as in the performance
+# issue. NAME|GENERATOR ARGUMENTS|PRODUCER ARGUMENTS. The realistic mix is
+# the main capture; the last row is the older uniform benchmark capture.
+MATRIX=(
+    "realistic mix|--model realistic|"
+    "500,000 concurrent connections|--model realistic --flows 500000|"
+    "half IPv6|--model realistic --ipv6-percent 50|"
+    "half VLAN-tagged|--model realistic --vlan-percent 50|"
+    "3,000 s of capture time|--model realistic --duration-s 3000|"
+    "long flows (mean 1,000 packets)|--model realistic --mean-flow-packets 1000|"
+    "many hosts (--min-pkts 1)|--model realistic --hosts 6000 --zero-window-percent 5 --duration-s 3000|--min-pkts 1"
+    "old bench capture (uniform)|--model uniform|"
+)
+# matrix_file ROW: the capture of a matrix row.
+matrix_file() { printf '%s/matrix-%s-%s-s%s.pcap' "$OUT" "$1" "$PACKETS" "$SEED"; }
+
 section "captures"
-CAP=$OUT/capture-$PACKETS-s$SEED.pcap
-SUBSET=$OUT/capture-$SUBSET_PACKETS-s$SEED.pcap
+CAP=$OUT/realistic-$PACKETS-s$SEED.pcap
+SUBSET=$OUT/realistic-$SUBSET_PACKETS-s$SEED.pcap
 CONC=$OUT/concurrent-$CONCURRENT-s$SEED.pcap
-generate "$CAP" --packets "$PACKETS"
-[[ $SUBSET == "$CAP" ]] || generate "$SUBSET" --packets "$SUBSET_PACKETS"
+generate "$CAP" --model realistic --packets "$PACKETS"
+[[ $SUBSET == "$CAP" ]] || generate "$SUBSET" --model realistic --packets "$SUBSET_PACKETS"
 generate "$CONC" --concurrent-flows "$CONCURRENT"
+for ((row = 1; row < ${#MATRIX[@]}; row++)); do
+    IFS='|' read -r _ gen_args _ <<<"${MATRIX[row]}"
+    # shellcheck disable=SC2086
+    generate "$(matrix_file "$row")" --packets "$PACKETS" $gen_args
+done
 note "main capture: $(du -h "$CAP" | cut -f1), $(awk '/MemAvailable/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo) GiB memory available"
 
 # warm FILE: reads it once so every timed run finds it in the page cache.
@@ -374,6 +399,58 @@ if ((${#PRODUCER_S[@]})) && [[ -z $PRODUCER_FAILED ]]; then
     fi
 fi
 
+# ---------------------------------------------------------------- matrix
+# matrix_row NAME FILE PRODUCER-ARGS...: RUNS alternating runs of the floor,
+# cat and the producer on FILE; prints one row of medians.
+matrix_row() {
+    local name=$1 file=$2 run port floor_s=() cat_s=() prod_s=() rss=0 failed=""
+    shift 2
+    warm "$file"
+    for ((run = 1; run <= RUNS; run++)); do
+        timed floor "$FLOOR" "$file" || { cat "$TMP/floor.err" >&2; exit 1; }
+        floor_s+=("$T_SECONDS")
+        timed cat bash -c 'exec cat "$1" >/dev/null' cat "$file" ||
+            { cat "$TMP/cat.err" >&2; exit 1; }
+        cat_s+=("$T_SECONDS")
+        port=$(free_port)
+        if timed producer "$PRODUCER" -r "$file" --publish "tcp://127.0.0.1:$port" --no-wait "$@"; then
+            prod_s+=("$T_SECONDS")
+            rss=$(max "$T_RSS_KIB" "$rss")
+        else
+            failed="failed: $(tail -1 "$TMP/producer.err")"
+            break
+        fi
+    done
+    if [[ -n $failed ]]; then
+        printf '%-34s %s
+' "$name" "$failed"
+        return 0
+    fi
+    local packets f c p
+    packets=$(grep -o 'packets=[0-9]*' "$TMP/floor.out" | cut -d= -f2)
+    f=$(median "${floor_s[@]}") c=$(median "${cat_s[@]}") p=$(median "${prod_s[@]}")
+    awk -v n="$name" -v k="$packets" -v f="$f" -v c="$c" -v p="$p" -v r="$rss" 'BEGIN {
+        printf "%-34s %10d %9.3f %9.3f %9.3f %8.2f %8.2f %9.2f %9.1f\n",
+            n, k, f, c, p, p / f, (c > 0 ? p / c : 0), k / p / 1e6, r / 1024 }'
+}
+
+section "traffic matrix ($PACKETS packets per row, median of $RUNS alternating runs)"
+if ((!PRODUCER_OK)) || [[ -n $PRODUCER_FAILED ]]; then
+    skipped "tcpwin-producer is not usable (see above)"
+else
+    printf '%-34s %10s %9s %9s %9s %8s %8s %9s %9s\n' traffic packets "floor s" "cat s" \
+        "prod. s" "/floor" "/cat" "Mpkt/s" "peak MiB"
+    for ((row = 0; row < ${#MATRIX[@]}; row++)); do
+        IFS='|' read -r name _ prod_args <<<"${MATRIX[row]}"
+        file=$CAP
+        ((row == 0)) || file=$(matrix_file "$row")
+        # shellcheck disable=SC2086
+        matrix_row "$name" "$file" $prod_args
+    done
+    note "(/floor: producer median / pcap_next_ex floor median; /cat: producer / cat FILE >/dev/null;"
+    note " goals: realistic mix <= 1.3, every row <= 1.6, long flows <= 1.0; peak MiB: the producer's)"
+fi
+
 # ---------------------------------------------------------------- tshark
 section "tshark comparison: $SUBSET"
 if ! have tshark; then
@@ -420,6 +497,18 @@ else
     else
         note "zero-window counts DISAGREE: tshark $tshark_zero, producer $producer_zero, generator $gen_zero"
     fi
+fi
+
+# ---------------------------------------------------------------- growth stalls
+section "flow table growth: the longest batch while 2,000,000 flows arrive"
+if [[ ! -x $TOOLS/flow_stall ]]; then
+    skipped "flow_stall is built only with the project (TCPWIN_BENCH=ON)"
+else
+    for ((run = 1; run <= RUNS; run++)); do
+        "$TOOLS/flow_stall" --flows 2000000 || { echo "bench/run.sh: flow_stall failed" >&2; exit 1; }
+    done
+    note "(wall time of one tw_flow_table_packets batch of 128 new flows; a table that copies"
+    note " itself to grow shows that copy as one long batch)"
 fi
 
 # ---------------------------------------------------------------- memory

@@ -50,7 +50,8 @@ typedef struct {
     capture *input;
     tw_analyzer *analyzer;
     publisher *output;
-    uint64_t reports_lost;  // not published for want of memory
+    uint64_t reports_lost;    // not published for want of memory
+    tw_host_rows *host_rows;  // encoded host rows kept between reports (NULL: none)
 } producer;
 
 static void s_usage(FILE *out)
@@ -332,7 +333,9 @@ static void s_on_report(const tw_report_snapshot *snapshot, void *arg)
         .reports_lost = p->reports_lost,
         .subscriptions_refused = publisher_refused(p->output),
     };
-    Tcpwin__Report *report = report_build(snapshot, &edges);
+    if (!p->host_rows)
+        p->host_rows = tw_host_rows_new();  // without it, every row is encoded
+    Tcpwin__Report *report = report_build(snapshot, &edges, p->host_rows);
     if (!report || publisher_send_report(p->output, report) == -ENOMEM)
         p->reports_lost++;
     tw_report_free(report);
@@ -599,6 +602,7 @@ int main(int argc, char **argv)
         status = s_stop_before_input(&p, &o, sink);
     tw_analyzer_destroy(&p.analyzer);
     publisher_destroy(&p.output);
+    tw_host_rows_destroy(&p.host_rows);
     capture_close(&p.input);
     return status;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "analyzer.h"
+#include "host_rows.h"
 #include "report.h"
 
 //  The producer's own counters, beside the analysis' snapshot.
@@ -24,8 +25,11 @@ typedef struct {
     uint64_t subscriptions_refused;  // publisher: not a prefix of our topics
 } report_edge_counters;
 
-//  Builds the Report to publish (header left for the publisher). Returns NULL
-//  when out of memory; free it with tw_report_free.
-Tcpwin__Report *report_build(const tw_report_snapshot *snapshot, const report_edge_counters *edges);
+//  Builds the Report to publish (header left for the publisher). With
+//  `rows` (may be NULL), only the host rows that changed since the last
+//  report are encoded, and the report points into `rows` until the next
+//  build. Returns NULL when out of memory; free it with tw_report_free.
+Tcpwin__Report *report_build(const tw_report_snapshot *snapshot, const report_edge_counters *edges,
+                             tw_host_rows *rows);
 
 #endif

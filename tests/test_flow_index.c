@@ -285,7 +285,7 @@ static void test_hash_tells_directions_apart(void **state)
 //  flow table does) and lookups from a small universe of keys, against a
 //  dense array searched linearly. Tags come from a handful of values half
 //  the time, so runs are long and full of equal tags.
-static void s_differential(uint64_t seed, bool few_tags)
+static void s_differential(uint64_t seed, bool few_tags, bool gradual)
 {
     enum { UNIVERSE = 3000, OPS = 60000 };
     tw_flow_index_key *keys = malloc(sizeof *keys * UNIVERSE);  // dense, [0..count)
@@ -306,7 +306,10 @@ static void s_differential(uint64_t seed, bool few_tags)
         assert_int_equal(found, expected);
         int action = (int)((r >> 32) % 3);  // 0 insert, 1 remove, 2 lookup only
         if (action == 0 && found == NONE) {
-            assert_int_equal(tw_flow_index_reserve(index, count + 1), 0);
+            if (gradual)
+                assert_int_equal(tw_flow_index_grow_step(index, count + 1), 0);
+            else
+                assert_int_equal(tw_flow_index_reserve(index, count + 1), 0);
             keys[count] = key, tags[count] = tag, ids[count] = id;
             assert_int_equal(tw_flow_index_insert(index, tag, count), 0);
             count++;
@@ -335,14 +338,68 @@ static void s_differential(uint64_t seed, bool few_tags)
 static void test_matches_a_linear_search(void **state)
 {
     (void)state;
-    s_differential(1, false);
-    s_differential(2, false);
+    s_differential(1, false, false);
+    s_differential(2, false, false);
 }
 
 static void test_matches_a_linear_search_with_few_tags(void **state)
 {
     (void)state;
-    s_differential(3, true);
+    s_differential(3, true, false);
+}
+
+//  The same with gradual growth: lookups, removals and renames meet entries
+//  in both arrays while slots move.
+static void test_gradual_growth_matches_a_linear_search(void **state)
+{
+    (void)state;
+    s_differential(4, false, true);
+    s_differential(5, true, true);
+}
+
+//  Gradual growth: every entry stays findable at every step, each move is
+//  over before the new slots are half full (never two arrays old), and the
+//  slots end as a reserve would size them.
+static void test_grows_gradually_keeping_every_entry(void **state)
+{
+    (void)state;
+    enum { N = 30000 };
+    tw_flow_index_key *keys = malloc(sizeof *keys * N);
+    tw_flow_index *index = tw_flow_index_new(1);
+    size_t moves = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        size_t slots = tw_flow_index_slots(index);
+        assert_int_equal(tw_flow_index_grow_step(index, i + 1), 0);
+        size_t now = tw_flow_index_slots(index);
+        if (now != slots) {
+            moves++;
+            assert_int_equal(now, 2 * slots);  // one doubling at a time
+        }
+        assert_true(now >= 2 * (size_t)(i + 1));
+        keys[i] = s_key(i);
+        // Half the tags collide in their low bits, so moves split runs.
+        uint32_t tag = i % 2 ? tw_flow_index_hash(&keys[i]) : (i & ~(uint32_t)0xff);
+        assert_int_equal(tw_flow_index_insert(index, tag, i), 0);
+        if (i % 97 == 0 || now != slots) {
+            assert_int_equal(tw_flow_index_check(index, i + 1), 0);
+            for (uint32_t j = 0; j <= i; j++) {
+                uint32_t t = j % 2 ? tw_flow_index_hash(&keys[j]) : (j & ~(uint32_t)0xff);
+                assert_int_equal(s_find(index, keys, &keys[j], t), j);
+            }
+        }
+    }
+    assert_int_equal(moves, 15);  // 2 -> 65536 slots
+    assert_int_equal(tw_flow_index_slots(index), 65536);
+    // The last move (from 32768 slots) started at 16385 entries and is over
+    // (only the new slots count for slot_of).
+    for (uint32_t j = 0; j < N; j++)
+        assert_int_equal(
+            tw_flow_index_slot_of(
+                index, j % 2 ? tw_flow_index_hash(&keys[j]) : (j & ~(uint32_t)0xff), j) != NONE,
+            1);
+    assert_int_equal(tw_flow_index_check(index, N), 0);
+    tw_flow_index_destroy(&index);
+    free(keys);
 }
 
 int main(void)
@@ -359,6 +416,8 @@ int main(void)
         cmocka_unit_test(test_hash_tells_directions_apart),
         cmocka_unit_test(test_matches_a_linear_search),
         cmocka_unit_test(test_matches_a_linear_search_with_few_tags),
+        cmocka_unit_test(test_gradual_growth_matches_a_linear_search),
+        cmocka_unit_test(test_grows_gradually_keeping_every_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

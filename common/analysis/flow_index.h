@@ -23,6 +23,23 @@
     may name another key with the same tag, or change before the lookup, so
     it costs a cache miss when wrong, never a wrong answer.
 
+    Growth without a stall. tw_flow_index_reserve rebuilds the slots at
+    once (O(slots)): fine when a table is made, but at millions of entries
+    it stops the packet path for tens of milliseconds, which a live capture
+    pays in lost packets. tw_flow_index_grow_step instead starts a move into
+    twice the slots when the index passes half full, and each later call
+    moves a few of the old slots (GROW_STEP_SLOTS), so the move is over
+    before the new slots are half full. The new slots are reserved with
+    huge pages from a quarter full on, and faulted in one 2 MB page at a
+    time, spread over the inserts up to the move: the kernel zeroes (and
+    may compact memory for) a huge page when it is first touched, which
+    took up to 69 ms in one batch when a move touched them all at once,
+    and small pages instead cost a TLB miss per lookup (35 % more time per
+    insert). Meanwhile the old slots stay a valid
+    index of what is left in them (moving a slot out is a removal by
+    backward shift), inserts go to the new slots, and a lookup that misses
+    in the new slots looks in the old ones.
+
     The lookups are static inline here, and the struct visible for them,
     because they run several times per packet in the flow table's loop,
     where a call also makes the compiler reload what it keeps in registers
@@ -50,7 +67,15 @@ typedef struct {
 typedef struct {
     uint64_t *slots;  // tag << 32 | (entry + 1), 0 when empty
     uint32_t mask;    // slot count - 1 (a power of two, at most 2^32 slots)
-    uint32_t used;    // slots that name an entry
+    uint32_t used;    // slots that name an entry, in both arrays
+    uint64_t *old;    // while a move is under way: the slots being emptied, else NULL
+    uint32_t old_mask;
+    uint32_t old_used;  // slots of `old` that still name an entry
+    uint32_t cursor;    // the next slot of `old` to move
+    uint64_t *next;     // the next move's slots, reserved and faulted in ahead, or NULL
+    size_t next_bytes;
+    size_t next_touched;  // bytes of `next` faulted in so far
+    size_t wake_at;       // entries from which grow_step has work (0: not yet known)
 } tw_flow_index;
 
 //  Creates an empty index with room for `entries` entries. Returns NULL when
@@ -64,6 +89,17 @@ void tw_flow_index_destroy(tw_flow_index **self);
 //  smaller number than it has room for changes nothing). Returns 0, or
 //  -ENOMEM, the index then unchanged.
 int tw_flow_index_reserve(tw_flow_index *self, size_t entries);
+
+//  Keeps room for `entries` entries without a stall: once they would fill
+//  more than half the slots, starts moving the slots into twice as many,
+//  and on every call while the move lasts moves a few more. Call it before
+//  each insert, with the count after it. Returns 0, or -ENOMEM when no new
+//  slots could be had and the current ones are full (the index unchanged).
+static inline int tw_flow_index_grow_step(tw_flow_index *self, size_t entries);
+
+//  The part of tw_flow_index_grow_step that works (out of line); returns
+//  what it returns.
+int tw_flow_index_grow_work(tw_flow_index *self, size_t entries);
 
 //  Indexes `entry` under `tag` (the entry must not be indexed already).
 //  Returns 0, -EINVAL for the entry TW_FLOW_INDEX_NONE, or -ENOSPC when
@@ -80,7 +116,7 @@ int tw_flow_index_remove(tw_flow_index *self, uint32_t tag, uint32_t entry);
 int tw_flow_index_rename(tw_flow_index *self, uint32_t tag, uint32_t from, uint32_t to);
 
 //  Returns the slot that names `entry`, indexed under `tag`, or
-//  TW_FLOW_INDEX_NONE.
+//  TW_FLOW_INDEX_NONE (while a move is under way, only the new slots count).
 uint32_t tw_flow_index_slot_of(const tw_flow_index *self, uint32_t tag, uint32_t entry);
 
 //  Checks the slots (for tests; O(slots)). Returns 0 when exactly `count`
@@ -88,6 +124,15 @@ uint32_t tw_flow_index_slot_of(const tw_flow_index *self, uint32_t tag, uint32_t
 //  between a slot and its home; else -EINVAL. That every entry is found
 //  under its own key is the caller's check (tw_flow_index_find).
 int tw_flow_index_check(const tw_flow_index *self, uint32_t count);
+
+static inline int tw_flow_index_grow_step(tw_flow_index *self, size_t entries)
+{
+    // Nearly every insert finds no move under way and room enough: a test
+    // here, not a call.
+    if (self->old == NULL && entries < self->wake_at)
+        return 0;
+    return tw_flow_index_grow_work(self, entries);
+}
 
 //  Returns the number of slots (twice the entries it has room for, or more).
 static inline size_t tw_flow_index_slots(const tw_flow_index *self)
@@ -152,14 +197,14 @@ static inline bool tw_flow_index_key_equal(const tw_flow_index_key *a, const tw_
             (a->words[4] ^ b->words[4])) == 0;
 }
 
-//  Returns the entry that holds `key` (whose tag is `tag`), or
-//  TW_FLOW_INDEX_NONE. Entry e's key is at (char *)keys + e * stride.
-static inline uint32_t tw_flow_index_find(const tw_flow_index *self, const tw_flow_index_key *key,
-                                          uint32_t tag, const tw_flow_index_key *keys,
-                                          size_t stride)
+//  Returns the entry that one array of slots names for `key`, or
+//  TW_FLOW_INDEX_NONE (the walk of tw_flow_index_find).
+static inline uint32_t tw_flow_index_find_in(const uint64_t *slots, uint32_t mask,
+                                             const tw_flow_index_key *key, uint32_t tag,
+                                             const tw_flow_index_key *keys, size_t stride)
 {
-    for (uint32_t pos = tag & self->mask;; pos = (pos + 1) & self->mask) {
-        uint64_t slot = self->slots[pos];
+    for (uint32_t pos = tag & mask;; pos = (pos + 1) & mask) {
+        uint64_t slot = slots[pos];
         if (slot == 0)
             return TW_FLOW_INDEX_NONE;
         if (tw_flow_index_slot_tag(slot) != tag)
@@ -170,6 +215,18 @@ static inline uint32_t tw_flow_index_find(const tw_flow_index *self, const tw_fl
         if (tw_flow_index_key_equal(held, key))
             return entry;
     }
+}
+
+//  Returns the entry that holds `key` (whose tag is `tag`), or
+//  TW_FLOW_INDEX_NONE. Entry e's key is at (char *)keys + e * stride.
+static inline uint32_t tw_flow_index_find(const tw_flow_index *self, const tw_flow_index_key *key,
+                                          uint32_t tag, const tw_flow_index_key *keys,
+                                          size_t stride)
+{
+    uint32_t entry = tw_flow_index_find_in(self->slots, self->mask, key, tag, keys, stride);
+    if (__builtin_expect(self->old != NULL, 0) && entry == TW_FLOW_INDEX_NONE)
+        entry = tw_flow_index_find_in(self->old, self->old_mask, key, tag, keys, stride);
+    return entry;
 }
 
 //  Starts fetching the home slot of this tag into the cache; returns nothing.
@@ -197,7 +254,9 @@ static inline uint32_t tw_flow_index_guess_from(const tw_flow_index *self, uint3
 //  Returns a guess at the entry of the key with this tag: the entry that
 //  the first slot with this tag names, or TW_FLOW_INDEX_NONE. Most keys sit
 //  at their home slot or the next, which are looked at without a branch,
-//  since whether they match is random; runs that go on are rarer.
+//  since whether they match is random; runs that go on are rarer. While a
+//  move is under way, a key still in the old slots gets no guess: a cache
+//  miss, never a wrong answer.
 static inline uint32_t tw_flow_index_guess(const tw_flow_index *self, uint32_t tag)
 {
     uint32_t pos = tag & self->mask;

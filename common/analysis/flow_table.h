@@ -43,11 +43,11 @@
     Pure: time comes in with each packet (or each tw_flow_table_expire call).
     Memory: less than 152 bytes per flow (a 64-byte hot part, a 56-byte
     cold part, the index's slots) for at most max_flows flows, the arrays
-    doubled on demand (the arithmetic and the measured figures are in
-    bench/RESULTS.md, "Flow table memory", from before the stall figures
-    added 8 bytes of cold part); plus 96 bytes for each flow that had a
-    stall figure (a zero window, a stall, a probe), in a pool as large as
-    the most such flows at once. A pool that cannot grow loses those
+    reserved up to max_flows and touched as used, the index grown a few
+    slots per insert (the arithmetic and the measured figures are in
+    bench/RESULTS.md, "Flow table memory"); plus 96 bytes for each flow that
+    had a stall figure (a zero window, a stall, a probe), in a pool as large
+    as the most such flows at once. A pool that cannot grow loses those
     packets' stall figures and counts them untracked.
 */
 #ifndef TW_FLOW_TABLE_H

@@ -44,6 +44,7 @@ struct tw_host_table {
     row_list updates;
     size_t size;
     uint64_t evicted;
+    uint64_t generation;  // the last one given to a row (tw_host.generation)
 };
 
 static uint32_t s_hash_ip(const uint8_t *ip)
@@ -181,8 +182,10 @@ static void s_offer_stall_figures(tw_host_table *self, const tw_flow_record *flo
     if (flow->zero_window_adverts == 0 && flow->stalls == 0 && flow->probes_received == 0)
         return;
     uint32_t index = s_find(self, flow->key.src, s_hash_ip(flow->key.src));
-    if (index != NONE)
-        s_add_stall_figures(&self->rows[index].host, flow);
+    if (index == NONE)
+        return;
+    s_add_stall_figures(&self->rows[index].host, flow);
+    self->rows[index].host.generation = ++self->generation;  // the row changed: encode it anew
 }
 
 int tw_host_table_offer(tw_host_table *self, const tw_flow_record *flow)
@@ -204,6 +207,7 @@ int tw_host_table_offer(tw_host_table *self, const tw_flow_record *flow)
     host->tcp_packets += flow->tcp_packets;
     host->undershoot_packets += flow->undershoot_packets;
     host->last_update_us = flow->last_us;
+    host->generation = ++self->generation;  // every change to a row comes with a new one
     s_list_unlink(self, &self->updates, false, index);
     s_list_append(self, &self->updates, false, index);
     return 1;

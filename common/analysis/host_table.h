@@ -47,6 +47,8 @@ typedef struct {
     uint64_t flows_stalled;
     int64_t stall_us;
     uint64_t probes_received;
+    uint64_t generation;  // new whenever the row changes, unique in the table:
+                          // a report keeps the encoding of a row it has seen
 } tw_host;
 
 typedef struct tw_host_table tw_host_table;

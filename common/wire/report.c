@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host_rows.h"
+
 typedef struct {
     Tcpwin__Report report;  // first: the report pointer frees the whole block
     Tcpwin__Header header;
@@ -137,7 +139,8 @@ static void s_fill_counters(Tcpwin__Counters *out, const tw_run_counters *in)
     out->unknown_link_type_packets = in->unknown_link_type_packets;
 }
 
-Tcpwin__Report *tw_report_from_snapshot(const tw_report_snapshot *input)
+//  The report without its hosts (n_hosts 0), or NULL.
+static Tcpwin__Report *s_report_new(const tw_report_snapshot *input)
 {
     report_block *block = calloc(1, sizeof *block);
     if (!block)
@@ -154,11 +157,41 @@ Tcpwin__Report *tw_report_from_snapshot(const tw_report_snapshot *input)
     report->threshold = input->threshold;
     report->min_pkts = input->min_pkts;
     report->threshold_bytes = input->threshold_bytes;
-    if (!s_build_hosts(report, input->hosts) || !s_build_stalled(report, input)) {
+    if (!s_build_stalled(report, input)) {
         tw_report_free(report);
         return NULL;
     }
     return report;
+}
+
+Tcpwin__Report *tw_report_from_snapshot(const tw_report_snapshot *input)
+{
+    Tcpwin__Report *report = s_report_new(input);
+    if (report && !s_build_hosts(report, input->hosts)) {
+        tw_report_free(report);
+        return NULL;
+    }
+    return report;
+}
+
+Tcpwin__Report *tw_report_from_snapshot_rows(const tw_report_snapshot *input,
+                                             struct tw_host_rows *rows)
+{
+    Tcpwin__Report *report = s_report_new(input);
+    if (report && tw_host_rows_update(rows, input->hosts) != 0) {
+        tw_report_free(report);
+        return NULL;
+    }
+    if (report)
+        tw_host_rows_attach(rows, report);
+    return report;
+}
+
+size_t tw_report_pack_host(const tw_host *host, ProtobufCBuffer *out)
+{
+    host_cell cell;
+    s_fill_host(&cell, host);
+    return protobuf_c_message_pack_to_buffer(&cell.row.base, out);
 }
 
 void tw_report_free(Tcpwin__Report *report)

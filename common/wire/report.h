@@ -14,10 +14,22 @@
 #include "flow_table.h"
 #include "tcpwin.pb-c.h"
 
+struct tw_host_rows;  // host_rows.h
+
 //  Builds a Report (with an empty header sub-message ready to be filled)
 //  from the snapshot. Returns NULL when out of memory; free it with
 //  tw_report_free.
 Tcpwin__Report *tw_report_from_snapshot(const tw_report_snapshot *snapshot);
+
+//  The same, with the host rows from `rows` (host_rows.h): it is updated
+//  from the snapshot's hosts, encoding only the rows that changed since its
+//  last update, and the report points into it until the next one. Returns
+//  NULL when out of memory; free it with tw_report_free.
+Tcpwin__Report *tw_report_from_snapshot_rows(const tw_report_snapshot *snapshot,
+                                             struct tw_host_rows *rows);
+
+//  Appends the encoded HostRow of a host to `out`. Returns its size.
+size_t tw_report_pack_host(const tw_host *host, ProtobufCBuffer *out);
 
 //  Frees a report built by tw_report_from_snapshot; harmless on NULL.
 void tw_report_free(Tcpwin__Report *report);
