@@ -121,6 +121,11 @@ typedef struct {
     int64_t idle_timeout_us;   // end a flow idle this long
     int64_t stall_timeout_us;  // ... or this long, if longer, in a stall or probing one
     int64_t linger_us;         // keep a closed connection this long
+    // State-aware timeouts (see the top); 0 is idle_timeout_us. Each is
+    // capped by idle_timeout_us, and none applies to a flow in a stall or
+    // probing one.
+    int64_t syn_timeout_us;          // every packet of the flow so far a SYN
+    int64_t half_closed_timeout_us;  // a FIN in one direction only
 } tw_flow_config;
 
 typedef struct {
@@ -135,6 +140,9 @@ typedef struct {
     uint64_t probes;   // both kinds
     uint64_t window_reopenings;
     uint64_t stalled_now;  // flows in a stall now
+    // Expiry's work: flows looked at by tw_flow_table_expire (ended or
+    // filed again for later), so a test can see it is not O(table).
+    uint64_t expiry_checks;
 } tw_flow_counters;
 
 typedef struct tw_flow_table tw_flow_table;
