@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MPL-2.0
 /*  flow_table: one-directional TCP flows.
 
-    Design. Flows live in dense arrays (entries [0..count)), so sweeps for
-    idle flows and stalled flows walk contiguous memory and the resident size
+    Design. Flows live in dense arrays (entries [0..count)), so the resident size
     follows the most flows live at once, not the bound (the arrays are
     reserved up to it and touched as used). Each flow is split into
     a hot part of exactly one cache line (key, last packet time, counters,
     state) that every packet reads and writes, and a cold part (start time,
-    episode timing, close time, window scale) touched only on a flow's first
-    packet, on episode changes, on control packets and when it ends. With 50k
+    episode timing, close time, window scale, the wheel's links) touched
+    only on a flow's first packet, on episode changes, on control packets,
+    when the wheel files or looks at it (or a neighbour in its list) and
+    when it ends. With 50k
     connections picked at random per packet, a lookup is a cache miss, and
     this way it is one miss, not several.
 
@@ -34,6 +35,25 @@
     not in the table yet is "unlinked" and counted: while any is, a new flow
     looks up its reverse once on insertion, so the prober is marked from its
     first packet on, and the stalled flow retries at each of its packets.
+
+    Expiry: a timer wheel. Ending idle flows by walking the whole table at
+    every report boundary cost 18 instructions per live flow per boundary
+    (264 per packet at 600 boundaries, bench/RESULTS.md), and the stalled
+    list walked it too. Every flow is filed, by intrusive links in its cold
+    part, in one of WHEEL_SLOTS lists: the bucket (2^20 us of flow clock)
+    of its deadline, modulo the wheel; expiry walks the buckets from the
+    last one walked up to now's, each at most once. Filing is lazy: a
+    packet that only moves the deadline later (nearly all of them) does not
+    touch the wheel; when the old deadline's bucket comes the flow is looked
+    at, ended if over, else filed again at its new deadline. So the cost is
+    O(flows ended + flows filed again), at most about one filing per
+    timeout of a busy flow. What makes a deadline earlier files the flow
+    again at once: a FIN or RST (both directions), a stall's end (the
+    stalled flow and its prober). A deadline beyond the wheel is filed in
+    its last bucket and filed again from there. Flows due within the bucket
+    being walked wait in WHEEL_KEPT and go back into it, for the next
+    expiry. The stalled flows are a list (through their stall entries, in
+    the order the stalls began) kept as stalls begin and end.
 
     Time only comes from the caller, so the table is deterministic and a test
     can drive hours of traffic in microseconds. Captures are not always in
@@ -654,7 +674,9 @@ static uint32_t s_insert(tw_flow_table *self, const tw_flow_index_key *key, uint
         .stall = NONE,
         .window_scale = -1,
     };
-    s_file(self, index, ts_us);  // at the earliest: s_packet files it for its state
+    // Not filed yet: s_packet files it once its first packet gave it a
+    // state (nothing between here and there touches the wheel's links).
+    self->cold[index].wheel_prev = self->cold[index].wheel_next = NONE;
     if (self->unlinked > 0)
         s_link_from_prober(self, index);
     return index;
@@ -894,7 +916,9 @@ static inline int s_packet(tw_flow_table *self, const tw_packet *packet, const s
     // A new flow is filed for its state; a FIN or RST may shorten it. Other
     // packets only make the deadline later: the wheel finds that out when
     // the old one comes (see the top).
-    if (fresh || (packet->flags & (TW_TCP_FIN | TW_TCP_RST)))
+    if (fresh)
+        s_file(self, index, s_deadline(self, index));
+    else if (packet->flags & (TW_TCP_FIN | TW_TCP_RST))
         s_refile(self, index);
     return 0;
 }
