@@ -84,6 +84,7 @@
 #define LIST_HEAD     0x80000000u  // a wheel_prev naming a list head: LIST_HEAD | list
 #define MAX_SYNS      UINT8_MAX    // s_cold.syns saturates here
 #define COLD_PEER_FIN 0x01         // s_cold.flags: the other direction sent a FIN
+#define COLD_PROBER   0x02         // s_cold.flags: it probed (was linked to) a stall
 
 _Static_assert(TW_FLOW_BATCH >= 1 && TW_FLOW_BATCH <= 256, "a batch index fits in a byte");
 
@@ -137,7 +138,7 @@ typedef struct {
     int8_t window_scale;  // from this side's SYN, -1 when unseen
     bool scale_known;     // both SYNs seen: the shift in force is known
     uint8_t syns;         // SYN packets (saturated): all its packets were SYNs if equal
-    uint8_t flags;        // COLD_PEER_FIN
+    uint8_t flags;        // COLD_PEER_FIN, COLD_PROBER
 } s_cold;
 
 _Static_assert(sizeof(s_cold) == CACHE_LINE, "a cold flow entry is one cache line");
@@ -574,9 +575,14 @@ static void s_end(tw_flow_table *self, uint32_t index, tw_end_reason reason)
 //  a side facing a closed window has nothing to send but probes, so it is
 //  not idle while its peer is stalled, and its idle time starts again when
 //  the peer's window reopens. Looked up only for a flow found idle, not
-//  marked.
+//  marked, that was ever a prober: a flow live during any part of its
+//  peer's stall was linked to it (at the stall's start, or at its own),
+//  and one that began after the stall ended has its last packet after
+//  that end, so the end cannot keep it alive.
 static int64_t s_peer_stall_end(const tw_flow_table *self, uint32_t index)
 {
+    if (!(self->cold[index].flags & COLD_PROBER))
+        return INT64_MIN;
     uint32_t reverse = s_find_reverse(self, &self->hot[index].key);
     if (reverse == NONE || self->cold[reverse].stall == NONE ||
         s_stall_of(self, reverse)->stalls == 0)
@@ -628,6 +634,7 @@ static void s_evict_one(tw_flow_table *self)
 static void s_link(tw_flow_table *self, uint32_t stalled, uint32_t prober)
 {
     self->hot[prober].state |= STATE_PEER_STALLED;
+    self->cold[prober].flags |= COLD_PROBER;
     self->hot[stalled].state |= STATE_PEER_LINKED;
     self->unlinked--;
 }
