@@ -59,7 +59,10 @@ static void test_stall_figures_sum_on_rows_only(void **state)
     assert_int_equal(tw_host_table_size(table), 0);  // no row for a non-qualifying stall
     tw_flow_record qualifying = s_stalled_flow(1, 60, 5000);
     assert_int_equal(tw_host_table_offer(table, &qualifying), 1);
+    uint64_t generation = tw_host_table_first(table)->generation;
     assert_int_equal(tw_host_table_offer(table, &short_stall), 0);  // now on the row
+    // ... which changed it: a report must not send its old encoding
+    assert_true(tw_host_table_first(table)->generation != generation);
     tw_flow_record clean = s_flow(1, 500, 0, 0);
     assert_int_equal(tw_host_table_offer(table, &clean), 0);
     const tw_host *h = tw_host_table_first(table);
