@@ -815,12 +815,14 @@ static void s_count(tw_flow_table *self, uint32_t index, const tw_packet *packet
     s_advance_seq(flow, packet);
 }
 
-static void s_start_closing(tw_flow_table *self, uint32_t index, int64_t ts_us, uint8_t how)
+//  Returns true when the flow was not closing yet.
+static bool s_start_closing(tw_flow_table *self, uint32_t index, int64_t ts_us, uint8_t how)
 {
-    if (!(self->hot[index].state & STATE_CLOSING)) {
-        self->hot[index].state |= STATE_CLOSING | how;
-        self->cold[index].close_us = ts_us;
-    }
+    if (self->hot[index].state & STATE_CLOSING)
+        return false;
+    self->hot[index].state |= STATE_CLOSING | how;
+    self->cold[index].close_us = ts_us;
+    return true;
 }
 
 static uint8_t s_shift_of(int8_t window_scale)
@@ -845,33 +847,38 @@ static void s_on_syn(tw_flow_table *self, uint32_t index, uint32_t reverse, cons
     self->hot[reverse].shift = scaled ? s_shift_of(theirs) : 0;
 }
 
-static void s_on_control(tw_flow_table *self, uint32_t index, const tw_packet *packet,
+//  A SYN, FIN or RST. Returns true when the flow's timeout may be shorter
+//  now (a first FIN, a close); the reverse flow is filed again here if its
+//  own may be.
+static bool s_on_control(tw_flow_table *self, uint32_t index, const tw_packet *packet,
                          const s_lookup *lookup, int64_t ts_us)
 {
     tw_flow_index_key key;
     s_reverse_key(&key, &self->hot[index].key);
     uint32_t reverse = s_find_guessed(self, &key, lookup->reverse_tag, lookup->reverse_guess);
+    bool shorter = false, reverse_shorter = false;
     if (packet->flags & TW_TCP_SYN)
         s_on_syn(self, index, reverse, packet);
     if (packet->flags & TW_TCP_RST) {
-        s_start_closing(self, index, ts_us, STATE_BY_RST);
+        shorter = s_start_closing(self, index, ts_us, STATE_BY_RST);
         if (reverse != NONE)
-            s_start_closing(self, reverse, ts_us, STATE_BY_RST);
+            reverse_shorter = s_start_closing(self, reverse, ts_us, STATE_BY_RST);
     }
     if (packet->flags & TW_TCP_FIN) {
+        shorter |= !(self->hot[index].state & STATE_FIN_SEEN);
         self->hot[index].state |= STATE_FIN_SEEN;
         if (reverse != NONE) {
+            reverse_shorter |= !(self->cold[reverse].flags & COLD_PEER_FIN);
             self->cold[reverse].flags |= COLD_PEER_FIN;
             if (self->hot[reverse].state & STATE_FIN_SEEN) {
-                s_start_closing(self, index, ts_us, 0);
-                s_start_closing(self, reverse, ts_us, 0);
+                shorter |= s_start_closing(self, index, ts_us, 0);
+                reverse_shorter |= s_start_closing(self, reverse, ts_us, 0);
             }
         }
     }
-    // A FIN or a RST may shorten either side's timeout (a new flow is filed
-    // by the caller).
-    if (reverse != NONE && (packet->flags & (TW_TCP_FIN | TW_TCP_RST)))
+    if (reverse_shorter)
         s_refile(self, reverse);
+    return shorter;
 }
 
 //  Ends a flow that is over; a closed connection ends both directions together.
@@ -918,14 +925,14 @@ static inline int s_packet(tw_flow_table *self, const tw_packet *packet, const s
     if (index == NONE)
         return -ENOMEM;
     s_count(self, index, packet, ts_us);
-    if (packet->flags & CONTROL_FLAGS)
-        s_on_control(self, index, packet, lookup, self->hot[index].last_us);  // the flow's time
-    // A new flow is filed for its state; a FIN or RST may shorten it. Other
-    // packets only make the deadline later: the wheel finds that out when
-    // the old one comes (see the top).
+    bool shorter = (packet->flags & CONTROL_FLAGS) &&
+                   s_on_control(self, index, packet, lookup, self->hot[index].last_us);
+    // A new flow is filed for its state; a first FIN or a close may shorten
+    // it. Other packets only make the deadline later: the wheel finds that
+    // out when the old one comes (see the top).
     if (fresh)
         s_file(self, index, s_deadline(self, index));
-    else if (packet->flags & (TW_TCP_FIN | TW_TCP_RST))
+    else if (shorter)
         s_refile(self, index);
     return 0;
 }
