@@ -22,7 +22,8 @@ usage() {
 usage: bench/run.sh [--packets N] [--runs N] [--seed N] [--quick]
   --packets N   packets in the main capture and each matrix row (default 10000000,
                 or $BENCH_PACKETS)
-  --runs N      timed runs per program, alternating; the median is shown (default 5)
+  --runs N      timed runs per program, alternating; the median is shown (default 5,
+                or $BENCH_RUNS)
   --seed N      generator seed (default 1)
   --quick       1 M packets and 3 runs, unless given explicitly
 Writes its captures to bench/out/ (kept between runs; regenerated when the

@@ -402,6 +402,48 @@ static void test_grows_gradually_keeping_every_entry(void **state)
     free(keys);
 }
 
+//  With a limit, the next slots are prepared (reserved with huge pages and
+//  faulted in ahead) from a quarter full on, and the move into them keeps
+//  every entry; at the limit the slots are what a reserve would give.
+static void test_grows_into_prepared_slots(void **state)
+{
+    (void)state;
+    enum { N = 300000, LIMIT = 1000000 };
+    tw_flow_index_key *keys = malloc(sizeof *keys * N);
+    uint32_t *tags = malloc(sizeof *tags * N);
+    tw_flow_index *index = tw_flow_index_new(1024);
+    tw_flow_index_set_limit(index, LIMIT);
+    bool prepared = false;
+    for (uint32_t i = 0; i < N; i++) {
+        assert_int_equal(tw_flow_index_grow_step(index, i + 1), 0);
+        prepared = prepared || index->next != NULL;  // a private field, read by the test only
+        keys[i] = s_key(i);
+        tags[i] = tw_flow_index_hash(&keys[i]);
+        assert_int_equal(tw_flow_index_insert(index, tags[i], i), 0);
+        if (i % 50000 == 49999) {
+            assert_int_equal(tw_flow_index_check(index, i + 1), 0);
+            for (uint32_t j = 0; j <= i; j++)
+                assert_int_equal(s_find(index, keys, &keys[j], tags[j]), j);
+        }
+    }
+    assert_true(prepared);  // the 8 MiB slots of the move at 262,145 entries
+    assert_int_equal(tw_flow_index_slots(index), 1u << 20);
+    tw_flow_index_destroy(&index);
+    // At its limit, an index prepares nothing more.
+    index = tw_flow_index_new(1024);
+    tw_flow_index_set_limit(index, N);
+    for (uint32_t i = 0; i < N; i++) {
+        assert_int_equal(tw_flow_index_grow_step(index, i + 1), 0);
+        assert_int_equal(tw_flow_index_insert(index, tags[i], i), 0);
+    }
+    assert_null(index->next);
+    assert_int_equal(tw_flow_index_slots(index), 1u << 20);
+    assert_int_equal(tw_flow_index_check(index, N), 0);
+    tw_flow_index_destroy(&index);
+    free(keys);
+    free(tags);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_matches_a_linear_search_with_few_tags),
         cmocka_unit_test(test_gradual_growth_matches_a_linear_search),
         cmocka_unit_test(test_grows_gradually_keeping_every_entry),
+        cmocka_unit_test(test_grows_into_prepared_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

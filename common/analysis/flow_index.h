@@ -35,7 +35,8 @@
     may compact memory for) a huge page when it is first touched, which
     took up to 69 ms in one batch when a move touched them all at once,
     and small pages instead cost a TLB miss per lookup (35 % more time per
-    insert). Meanwhile the old slots stay a valid
+    insert); only for an index told its limit (tw_flow_index_set_limit)
+    that a move will come. Meanwhile the old slots stay a valid
     index of what is left in them (moving a slot out is a removal by
     backward shift), inserts go to the new slots, and a lookup that misses
     in the new slots looks in the old ones.
@@ -76,6 +77,7 @@ typedef struct {
     size_t next_bytes;
     size_t next_touched;  // bytes of `next` faulted in so far
     size_t wake_at;       // entries from which grow_step has work (0: not yet known)
+    size_t limit;         // most entries it will ever hold (0: unknown, nothing prepared)
 } tw_flow_index;
 
 //  Creates an empty index with room for `entries` entries. Returns NULL when
@@ -89,6 +91,11 @@ void tw_flow_index_destroy(tw_flow_index **self);
 //  smaller number than it has room for changes nothing). Returns 0, or
 //  -ENOMEM, the index then unchanged.
 int tw_flow_index_reserve(tw_flow_index *self, size_t entries);
+
+//  Tells the index the most entries it will ever hold, so that gradual
+//  growth prepares the next slots ahead (see above) only when a move can
+//  come; without it, a move's new slots get ordinary pages. Returns nothing.
+void tw_flow_index_set_limit(tw_flow_index *self, size_t entries);
 
 //  Keeps room for `entries` entries without a stall: once they would fill
 //  more than half the slots, starts moving the slots into twice as many,

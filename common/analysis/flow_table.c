@@ -1219,6 +1219,8 @@ tw_flow_table *tw_flow_table_new(const tw_flow_config *config, tw_flow_end_fn *o
                                                                       : FIRST_ENTRIES);
     if (!self->hot || !self->cold || !self->index)
         tw_flow_table_destroy(&self);
+    else
+        tw_flow_index_set_limit(self->index, config->max_flows);
     return self;
 }
 
