@@ -78,7 +78,7 @@ static void s_usage(FILE *out)
         "      --min-pkts N          packets a flow needs to enter the table (default %d)\n"
         "      --max-flows N         flow table bound (default %d); 145 bytes per flow,\n"
         "                            reserved up front, paid as flows arrive (a full\n"
-        "                            default table: about 182 MiB resident)\n"
+        "                            default table: about 150 MiB resident)\n"
         "      --max-hosts N         host table bound (default %d)\n"
         "      --flow-timeout S      end flows idle this long (default %d; SYNs only or\n"
         "                            half-closed: 30 s, if shorter)\n"
