@@ -241,6 +241,29 @@ static void test_timeout_beyond_the_wheel(void **state)
     tw_flow_table_destroy(&table);
 }
 
+//  A packet from an address and port to themselves is its own reverse
+//  flow: its FIN or RST files the new flow while it is being created.
+static void test_flow_that_is_its_own_reverse(void **state)
+{
+    (void)state;
+    ended_log log = {0};
+    tw_flow_config config = s_config();
+    tw_flow_table *table = tw_flow_table_new(&config, s_on_end, &log);
+    const uint8_t kinds[] = {TW_TCP_FIN, TW_TCP_RST, TW_TCP_SYN, TW_TCP_FIN | TW_TCP_ACK};
+    for (size_t i = 0; i < sizeof kinds; i++) {
+        tw_packet p = {.ip_version = 4, .window = 0, .flags = kinds[i], .window_scale = -1};
+        p.src[0] = p.dst[0] = 10, p.src[3] = p.dst[3] = (uint8_t)(i + 1);
+        p.src_port = p.dst_port = 7;
+        assert_int_equal(tw_flow_table_packet(table, &p, (int64_t)i * SECOND), 0);
+        assert_int_equal(tw_flow_table_packet(table, &p, (int64_t)i * SECOND + 1), 0);
+        assert_int_equal(tw_flow_table_check(table), 0);
+    }
+    tw_flow_table_expire(table, 100 * SECOND);
+    assert_int_equal(tw_flow_table_counters(table).active, 0);
+    assert_int_equal(tw_flow_table_check(table), 0);
+    tw_flow_table_destroy(&table);
+}
+
 //  Random traffic with every kind of end and expiries in between keeps the
 //  wheel's lists, the stalled list and the index consistent while entries
 //  move, and everything ends once every timeout has passed.
@@ -282,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_stall_outlives_half_close_and_syn_timeouts),
         cmocka_unit_test(test_stalled_list_follows_stalls_oldest_first),
         cmocka_unit_test(test_timeout_beyond_the_wheel),
+        cmocka_unit_test(test_flow_that_is_its_own_reverse),
         cmocka_unit_test(test_random_churn_keeps_the_wheel_consistent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -417,6 +417,8 @@ static void s_wheel_link(tw_flow_table *self, uint32_t index, uint32_t list)
 //  after it was linked in, or moved there.
 static void s_wheel_neighbours(tw_flow_table *self, uint32_t index, uint32_t prev, uint32_t next)
 {
+    if (prev == NONE)
+        return;  // not filed yet (a new flow during its first packet)
     if (prev & LIST_HEAD)
         self->wheel[prev & ~LIST_HEAD] = index;
     else
@@ -425,9 +427,15 @@ static void s_wheel_neighbours(tw_flow_table *self, uint32_t index, uint32_t pre
         self->cold[next].wheel_prev = index;
 }
 
+//  Takes the flow out of its list; harmless on a flow not filed yet (a new
+//  flow during its first packet: a packet from an address and port to
+//  themselves is its own reverse).
 static void s_wheel_unlink(tw_flow_table *self, uint32_t index)
 {
     uint32_t prev = self->cold[index].wheel_prev, next = self->cold[index].wheel_next;
+    if (prev == NONE)
+        return;
+    self->cold[index].wheel_prev = self->cold[index].wheel_next = NONE;
     if (prev & LIST_HEAD)
         self->wheel[prev & ~LIST_HEAD] = next;
     else
@@ -930,9 +938,7 @@ static inline int s_packet(tw_flow_table *self, const tw_packet *packet, const s
     // A new flow is filed for its state; a first FIN or a close may shorten
     // it. Other packets only make the deadline later: the wheel finds that
     // out when the old one comes (see the top).
-    if (fresh)
-        s_file(self, index, s_deadline(self, index));
-    else if (shorter)
+    if (fresh || shorter)
         s_refile(self, index);
     return 0;
 }
