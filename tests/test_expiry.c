@@ -249,7 +249,8 @@ static void test_flow_that_is_its_own_reverse(void **state)
     ended_log log = {0};
     tw_flow_config config = s_config();
     tw_flow_table *table = tw_flow_table_new(&config, s_on_end, &log);
-    const uint8_t kinds[] = {TW_TCP_FIN, TW_TCP_RST, TW_TCP_SYN, TW_TCP_FIN | TW_TCP_ACK};
+    const uint8_t kinds[] = {TW_TCP_FIN, TW_TCP_RST, TW_TCP_SYN, TW_TCP_FIN | TW_TCP_ACK,
+                             TW_TCP_ACK};  // the last one stalls, its own prober
     for (size_t i = 0; i < sizeof kinds; i++) {
         tw_packet p = {.ip_version = 4, .window = 0, .flags = kinds[i], .window_scale = -1};
         p.src[0] = p.dst[0] = 10, p.src[3] = p.dst[3] = (uint8_t)(i + 1);
@@ -258,6 +259,13 @@ static void test_flow_that_is_its_own_reverse(void **state)
         assert_int_equal(tw_flow_table_packet(table, &p, (int64_t)i * SECOND + 1), 0);
         assert_int_equal(tw_flow_table_check(table), 0);
     }
+    tw_packet reopen = {.ip_version = 4, .window = 1000, .flags = TW_TCP_ACK, .window_scale = -1};
+    reopen.src[0] = reopen.dst[0] = 10, reopen.src[3] = reopen.dst[3] = (uint8_t)sizeof kinds;
+    reopen.src_port = reopen.dst_port = 7;
+    assert_int_equal(tw_flow_table_counters(table).stalled_now, 1);
+    assert_int_equal(tw_flow_table_packet(table, &reopen, 10 * SECOND), 0);
+    assert_int_equal(tw_flow_table_counters(table).stalled_now, 0);
+    assert_int_equal(tw_flow_table_check(table), 0);
     tw_flow_table_expire(table, 100 * SECOND);
     assert_int_equal(tw_flow_table_counters(table).active, 0);
     assert_int_equal(tw_flow_table_check(table), 0);
