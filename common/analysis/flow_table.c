@@ -38,7 +38,7 @@
 
     Expiry: a timer wheel. Ending idle flows by walking the whole table at
     every report boundary cost 18 instructions per live flow per boundary
-    (264 per packet at 600 boundaries, bench/RESULTS.md), and the stalled
+    (330 per packet at 600 boundaries, bench/RESULTS.md), and the stalled
     list walked it too. Every flow is filed, by intrusive links in its cold
     part, in one of WHEEL_SLOTS lists: the bucket (2^20 us of flow clock)
     of its deadline, modulo the wheel; expiry walks the buckets from the
@@ -413,8 +413,7 @@ static void s_wheel_link(tw_flow_table *self, uint32_t index, uint32_t list)
     self->wheel[list] = index;
 }
 
-//  Points the neighbours of the entry at index (in its wheel list) at it:
-//  after it was linked in, or moved there.
+//  Points the wheel neighbours of an entry that moved to index at it.
 static void s_wheel_neighbours(tw_flow_table *self, uint32_t index, uint32_t prev, uint32_t next)
 {
     if (prev == NONE)
