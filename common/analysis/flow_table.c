@@ -52,7 +52,11 @@
     stalled flow and its prober). A deadline beyond the wheel is filed in
     its last bucket and filed again from there. Flows due within the bucket
     being walked wait in WHEEL_KEPT and go back into it, for the next
-    expiry. The stalled flows are a list (through their stall entries, in
+    expiry. The wheel's time never goes back: when the flow clock steps back
+    (by less than a time jump, analyzer.h), flows filed meanwhile land in
+    the wheel's current bucket and are looked at by every expiry until the
+    clock catches up: O(those flows) per expiry, never more than the old
+    sweep, and never late. The stalled flows are a list (through their stall entries, in
     the order the stalls began) kept as stalls begin and end.
 
     Time only comes from the caller, so the table is deterministic and a test
