@@ -194,6 +194,31 @@ static void test_tick_crosses_boundaries_without_packets(void **state)
     tw_analyzer_destroy(&a);
 }
 
+//  The analyzer gives the flow table the state-aware timeouts: a flow of
+//  SYNs only ends after TW_DEFAULT_SYN_TIMEOUT_US (30 s), an open one after
+//  --flow-timeout (120 s).
+static void test_syn_only_flow_ends_before_the_flow_timeout(void **state)
+{
+    (void)state;
+    sink_log log = {0};
+    tw_analyzer_config config = tw_analyzer_defaults();
+    config.min_pkts = 1;
+    config.flows = true;
+    config.interval_s = 40;
+    tw_analyzer *a = tw_analyzer_new(&config, TW_LINK_ETHERNET,
+                                     (tw_analyzer_sink){s_on_report, s_on_flow, &log});
+    assert_non_null(a);
+    s_send(a, 1, 100, 0x02, 1 * SECOND);  // a SYN, never answered
+    s_send(a, 2, 100, 0x10, 1 * SECOND);  // an ACK
+    tw_analyzer_tick(a, 41 * SECOND);     // boundary at 40 s: the SYN's 30 s have passed
+    assert_int_equal(log.flows, 1);
+    tw_analyzer_tick(a, 121 * SECOND);  // boundary at 120 s: 119 s of silence
+    assert_int_equal(log.flows, 1);
+    tw_analyzer_tick(a, 161 * SECOND);
+    assert_int_equal(log.flows, 2);
+    tw_analyzer_destroy(&a);
+}
+
 //  Every value an analyzer emitted, in order, as (kind, FNV-1a of its
 //  fields), for comparing two runs.
 typedef struct {
@@ -558,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_malformed_and_truncated_are_counted_apart),
         cmocka_unit_test(test_per_packet_link_type_and_unknown_ones),
         cmocka_unit_test(test_tick_crosses_boundaries_without_packets),
+        cmocka_unit_test(test_syn_only_flow_ends_before_the_flow_timeout),
         cmocka_unit_test(test_queued_frames_give_the_same_messages),
         cmocka_unit_test(test_flush_puts_queued_frames_through),
         cmocka_unit_test(test_stray_packet_in_2038_keeps_the_cadence),

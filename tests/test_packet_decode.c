@@ -966,6 +966,39 @@ static void test_window_scale_on_syn(void **state)
     assert_int_equal(p.window_scale, 7);
 }
 
+//  A whole SYN frame of the common layouts takes the fast path; a frame
+//  that claims one more byte on the wire takes the general one. Both give
+//  every field alike, the window scale included.
+static void test_syn_fast_path_agrees_with_general_decoder(void **state)
+{
+    (void)state;
+    for (int layout = 0; layout < 3; layout++) {
+        frame f = {0};
+        if (layout == 0) {
+            f_ether(&f, ETH_IPV4);
+            f_ipv4(&f, P_TCP);
+        } else if (layout == 1) {
+            f_ether(&f, ETH_IPV6);
+            f_ipv6(&f, P_TCP);
+        } else {
+            f_ether(&f, ETH_VLAN);
+            f_tag(&f, 7, ETH_IPV4);
+            f_ipv4(&f, P_TCP);
+        }
+        f_tcp_options(&f, TW_TCP_SYN | TW_TCP_ACK, SYN_OPTIONS, sizeof SYN_OPTIONS);
+        put_zeros(&f, 5);  // a payload (TCP Fast Open)
+        f_done(&f);
+        tw_packet fast, general;
+        memset(&fast, 0xa5, sizeof fast);
+        memset(&general, 0xa5, sizeof general);
+        assert_int_equal(decode_cut(DLT_EN10MB, &f, f.len, f.len, &fast), TW_DECODE_OK);
+        assert_int_equal(decode_cut(DLT_EN10MB, &f, f.len, f.len + 1, &general), TW_DECODE_OK);
+        assert_int_equal(fast.window_scale, 7);
+        assert_int_equal(fast.payload_len, 5);
+        assert_memory_equal(&fast, &general, sizeof fast);
+    }
+}
+
 static void test_window_scale_not_on_non_syn(void **state)
 {
     (void)state;
@@ -1470,6 +1503,7 @@ int main(void)
         cmocka_unit_test(test_ipv4_fragments),
         cmocka_unit_test(test_ipv4_tso_zero_total_length),
         cmocka_unit_test(test_window_scale_on_syn),
+        cmocka_unit_test(test_syn_fast_path_agrees_with_general_decoder),
         cmocka_unit_test(test_window_scale_not_on_non_syn),
         cmocka_unit_test(test_window_scale_absent_on_syn),
         cmocka_unit_test(test_window_scale_clamped_to_14),

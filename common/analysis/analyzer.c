@@ -355,6 +355,8 @@ tw_analyzer *tw_analyzer_new(const tw_analyzer_config *config, int dlt, tw_analy
         .idle_timeout_us = config->flow_timeout_us,
         .stall_timeout_us = config->stall_timeout_us,
         .linger_us = config->linger_us,
+        .syn_timeout_us = TW_DEFAULT_SYN_TIMEOUT_US,
+        .half_closed_timeout_us = TW_DEFAULT_HALF_CLOSED_TIMEOUT_US,
     };
     self->flows = tw_flow_table_new(&flow_config, s_on_flow_end, self);
     self->hosts = tw_host_table_new(config->max_hosts, config->min_pkts, config->host_ttl_us);

@@ -67,7 +67,19 @@
 //  stall is taken for a dead connection.
 #define TW_DEFAULT_STALL_TIMEOUT_S 600
 #define TW_DEFAULT_LINGER_US       2000000
-#define TW_DEFAULT_MAX_STALLED     100
+//  State-aware timeouts (flow_table.h), between Zeek's and Suricata's
+//  defaults: a flow of SYNs only (an unanswered SYN, a handshake never
+//  finished) waits 30 s (Zeek tcp_SYN_timeout 5 s, Suricata flow-timeouts
+//  tcp new 60 s), which keeps Linux's first four SYN retransmissions (1, 3,
+//  7 and 15 s after the first) in one flow; a half-closed connection (a FIN
+//  one way only) 30 s of silence (Zeek tcp_partial_close_delay 3 s,
+//  Suricata tcp closed 60 s); a connection after a RST or a FIN both ways
+//  lingers TW_DEFAULT_LINGER_US (Zeek tcp_reset_delay and tcp_close_delay
+//  5 s). None is shortened below --stall-timeout for a stalled flow or its
+//  prober, and none exceeds --flow-timeout.
+#define TW_DEFAULT_SYN_TIMEOUT_US         ((int64_t)30 * 1000000)
+#define TW_DEFAULT_HALF_CLOSED_TIMEOUT_US ((int64_t)30 * 1000000)
+#define TW_DEFAULT_MAX_STALLED            100
 //  A step of the capture clock beyond this is a time jump (see the top).
 #define TW_DEFAULT_MAX_TIME_JUMP_US ((int64_t)3600 * 1000000)
 //  A host row encodes to at most 144 bytes (with the stall figures; 100

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MPL-2.0
 /*  flow_table: one-directional TCP flows.
 
-    Design. Flows live in dense arrays (entries [0..count)), so sweeps for
-    idle flows and stalled flows walk contiguous memory and the resident size
+    Design. Flows live in dense arrays (entries [0..count)), so the resident size
     follows the most flows live at once, not the bound (the arrays are
     reserved up to it and touched as used). Each flow is split into
     a hot part of exactly one cache line (key, last packet time, counters,
     state) that every packet reads and writes, and a cold part (start time,
-    episode timing, close time, window scale) touched only on a flow's first
-    packet, on episode changes, on control packets and when it ends. With 50k
+    episode timing, close time, window scale, the wheel's links) touched
+    only on a flow's first packet, on episode changes, on control packets,
+    when the wheel files or looks at it (or a neighbour in its list) and
+    when it ends. With 50k
     connections picked at random per packet, a lookup is a cache miss, and
     this way it is one miss, not several.
 
@@ -35,6 +36,29 @@
     looks up its reverse once on insertion, so the prober is marked from its
     first packet on, and the stalled flow retries at each of its packets.
 
+    Expiry: a timer wheel. Ending idle flows by walking the whole table at
+    every report boundary cost 18 instructions per live flow per boundary
+    (330 per packet at 600 boundaries, bench/RESULTS.md), and the stalled
+    list walked it too. Every flow is filed, by intrusive links in its cold
+    part, in one of WHEEL_SLOTS lists: the bucket (2^20 us of flow clock)
+    of its deadline, modulo the wheel; expiry walks the buckets from the
+    last one walked up to now's, each at most once. Filing is lazy: a
+    packet that only moves the deadline later (nearly all of them) does not
+    touch the wheel; when the old deadline's bucket comes the flow is looked
+    at, ended if over, else filed again at its new deadline. So the cost is
+    O(flows ended + flows filed again), at most about one filing per
+    timeout of a busy flow. What makes a deadline earlier files the flow
+    again at once: a FIN or RST (both directions), a stall's end (the
+    stalled flow and its prober). A deadline beyond the wheel is filed in
+    its last bucket and filed again from there. Flows due within the bucket
+    being walked wait in WHEEL_KEPT and go back into it, for the next
+    expiry. The wheel's time never goes back: when the flow clock steps back
+    (by less than a time jump, analyzer.h), flows filed meanwhile land in
+    the wheel's current bucket and are looked at by every expiry until the
+    clock catches up: O(those flows) per expiry, never more than the old
+    sweep, and never late. The stalled flows are a list (through their stall entries, in
+    the order the stalls began) kept as stalls begin and end.
+
     Time only comes from the caller, so the table is deterministic and a test
     can drive hours of traffic in microseconds. Captures are not always in
     time order, and some carry absurd times: a flow's time never goes back
@@ -58,6 +82,13 @@
 #define CACHE_LINE    64
 #define FIRST_ENTRIES 1024
 #define CONTROL_FLAGS (TW_TCP_SYN | TW_TCP_FIN | TW_TCP_RST)
+#define WHEEL_SLOTS   1024         // buckets ahead of the wheel's time: 1,024 x 1.05 s
+#define WHEEL_KEPT    WHEEL_SLOTS  // the list of flows due in the bucket being walked
+#define BUCKET_SHIFT  20           // a bucket is 2^20 us of flow clock (1.05 s)
+#define LIST_HEAD     0x80000000u  // a wheel_prev naming a list head: LIST_HEAD | list
+#define MAX_SYNS      UINT8_MAX    // s_cold.syns saturates here
+#define COLD_PEER_FIN 0x01         // s_cold.flags: the other direction sent a FIN
+#define COLD_PROBER   0x02         // s_cold.flags: it probed (was linked to) a stall
 
 _Static_assert(TW_FLOW_BATCH >= 1 && TW_FLOW_BATCH <= 256, "a batch index fits in a byte");
 
@@ -106,9 +137,15 @@ typedef struct {
     uint32_t undershoots_high;
     uint32_t packets_high;
     uint32_t stall;       // its entry in the stall pool, or NONE
+    uint32_t wheel_prev;  // the timer wheel's list it is filed in: previous entry, or
+    uint32_t wheel_next;  // LIST_HEAD | list; next entry or NONE
     int8_t window_scale;  // from this side's SYN, -1 when unseen
     bool scale_known;     // both SYNs seen: the shift in force is known
+    uint8_t syns;         // SYN packets (saturated): all its packets were SYNs if equal
+    uint8_t flags;        // COLD_PEER_FIN, COLD_PROBER
 } s_cold;
+
+_Static_assert(sizeof(s_cold) == CACHE_LINE, "a cold flow entry is one cache line");
 
 //  The stall figures of a flow that had any (a zero-window advertisement, a
 //  stall, a probe sent), kept in a pool apart so that the cold part of the
@@ -124,9 +161,11 @@ typedef struct {
     uint64_t probes_received;
     uint64_t stall_probes;  // received in the current stall
     uint64_t window_reopenings;
-    uint32_t ack;        // while stalled: the latest advertisement's ACK number
-    uint16_t window;     // ... and raw window
-    uint32_t next_free;  // when free: the next free entry, or NONE
+    uint32_t ack;                         // while stalled: the latest advertisement's ACK number
+    uint16_t window;                      // ... and raw window
+    uint32_t next_free;                   // when free: the next free entry, or NONE
+    uint32_t owner;                       // when used: its flow's entry (kept as entries move)
+    uint32_t stalled_prev, stalled_next;  // while stalled: the stalled list, oldest first
 } s_stall;
 
 //  The pool of s_stall entries: used ones and a free list, grown by doubling.
@@ -154,6 +193,15 @@ struct tw_flow_table {
     int64_t counted_until_us;  // now_us of the last tw_flow_table_stalled call (see s_stall_end)
     tw_flow_counters totals;   // the stall figures
     s_stall_pool pool;
+    uint32_t stalled_head, stalled_tail;  // pool entries of the stalled flows, by stall start
+    // The timer wheel (see the top): list heads of flow entries, one per
+    // bucket of flow clock modulo WHEEL_SLOTS, and WHEEL_KEPT.
+    uint32_t wheel[WHEEL_SLOTS + 1];
+    uint64_t wheel_bucket;   // every bucket before this one has been walked
+    bool wheel_started;      // wheel_bucket is set (by the first flow filed)
+    int64_t min_timeout_us;  // the shortest timeout of a flow not closing
+    int64_t syn_timeout_us, half_closed_timeout_us, stall_timeout_us;  // in force
+    uint64_t expiry_checks;
     uint64_t ended;
     uint64_t untracked;  // packets not counted, or not their stall figures: no memory
     uint64_t evicted;
@@ -255,7 +303,7 @@ static uint32_t s_stall_entry(tw_flow_table *self, uint32_t index)
         }
         entry = pool->used++;
     }
-    pool->entries[entry] = (s_stall){.next_free = NONE};
+    pool->entries[entry] = (s_stall){.next_free = NONE, .owner = index};
     self->cold[index].stall = entry;
     return entry;
 }
@@ -276,12 +324,18 @@ static inline s_stall *s_stall_of(const tw_flow_table *self, uint32_t index)
     return &self->pool.entries[self->cold[index].stall];
 }
 
-//  Clears flag on the reverse flow of index, if it is in the table.
+static void s_refile(tw_flow_table *self, uint32_t index);
+
+//  Clears flag on the reverse flow of index, if it is in the table. A
+//  prober that is no longer one goes back to its own timeout.
 static void s_clear_reverse(tw_flow_table *self, uint32_t index, uint8_t flag)
 {
     uint32_t reverse = s_find_reverse(self, &self->hot[index].key);
-    if (reverse != NONE)
-        self->hot[reverse].state &= (uint8_t)~flag;
+    if (reverse == NONE)
+        return;
+    self->hot[reverse].state &= (uint8_t)~flag;
+    if (flag == STATE_PEER_STALLED)
+        s_refile(self, reverse);
 }
 
 //  Undoes the links of a flow's stall marks: to its prober (it is stalled),
@@ -298,6 +352,32 @@ static void s_unlink(tw_flow_table *self, uint32_t index)
         self->unlinked++;  // the stalled peer lost its prober
     }
     self->hot[index].state &= (uint8_t) ~(STATE_PEER_LINKED | STATE_PEER_STALLED);
+}
+
+//  Appends a flow's stall entry to the stalled list (it begins a stall).
+static void s_stalled_append(tw_flow_table *self, uint32_t entry)
+{
+    s_stall *stall = &self->pool.entries[entry];
+    stall->stalled_prev = self->stalled_tail;
+    stall->stalled_next = NONE;
+    if (self->stalled_tail != NONE)
+        self->pool.entries[self->stalled_tail].stalled_next = entry;
+    else
+        self->stalled_head = entry;
+    self->stalled_tail = entry;
+}
+
+static void s_stalled_remove(tw_flow_table *self, uint32_t entry)
+{
+    const s_stall *stall = &self->pool.entries[entry];
+    if (stall->stalled_prev != NONE)
+        self->pool.entries[stall->stalled_prev].stalled_next = stall->stalled_next;
+    else
+        self->stalled_head = stall->stalled_next;
+    if (stall->stalled_next != NONE)
+        self->pool.entries[stall->stalled_next].stalled_prev = stall->stalled_prev;
+    else
+        self->stalled_tail = stall->stalled_prev;
 }
 
 //  Ends the current stall of a flow at end_us. The total goes on from what
@@ -323,6 +403,111 @@ static void s_stall_end(tw_flow_table *self, uint32_t index, int64_t end_us)
     self->hot[index].state &= (uint8_t)~STATE_STALLED;
     self->stalled--;
     self->stall_start_sum -= (uint64_t)stall->start_us;
+    s_stalled_remove(self, self->cold[index].stall);
+    s_refile(self, index);  // back to its own timeout
+}
+
+//  The bucket of a time: 2^20 us of flow clock, in the order of the times
+//  (the sign bit flipped, so that times before 1970 come first).
+static inline uint64_t s_bucket(int64_t us)
+{
+    return ((uint64_t)us ^ (UINT64_C(1) << 63)) >> BUCKET_SHIFT;
+}
+
+static void s_wheel_link(tw_flow_table *self, uint32_t index, uint32_t list)
+{
+    uint32_t head = self->wheel[list];
+    self->cold[index].wheel_prev = LIST_HEAD | list;
+    self->cold[index].wheel_next = head;
+    if (head != NONE)
+        self->cold[head].wheel_prev = index;
+    self->wheel[list] = index;
+}
+
+//  Points the wheel neighbours of an entry that moved to index at it.
+static void s_wheel_neighbours(tw_flow_table *self, uint32_t index, uint32_t prev, uint32_t next)
+{
+    if (prev == NONE)
+        return;  // not filed yet (a new flow during its first packet)
+    if (prev & LIST_HEAD)
+        self->wheel[prev & ~LIST_HEAD] = index;
+    else
+        self->cold[prev].wheel_next = index;
+    if (next != NONE)
+        self->cold[next].wheel_prev = index;
+}
+
+//  Takes the flow out of its list; harmless on a flow not filed yet (a new
+//  flow during its first packet: a packet from an address and port to
+//  themselves is its own reverse).
+static void s_wheel_unlink(tw_flow_table *self, uint32_t index)
+{
+    uint32_t prev = self->cold[index].wheel_prev, next = self->cold[index].wheel_next;
+    if (prev == NONE)
+        return;
+    self->cold[index].wheel_prev = self->cold[index].wheel_next = NONE;
+    if (prev & LIST_HEAD)
+        self->wheel[prev & ~LIST_HEAD] = next;
+    else
+        self->cold[prev].wheel_next = next;
+    if (next != NONE)
+        self->cold[next].wheel_prev = prev;
+}
+
+//  Files a flow in the bucket of its deadline: never before the wheel's
+//  time (it is then looked at by the next expiry), never more than
+//  WHEEL_SLOTS buckets ahead (it is then looked at and filed again then).
+static void s_file(tw_flow_table *self, uint32_t index, int64_t deadline_us)
+{
+    if (!self->wheel_started) {
+        self->wheel_bucket = s_bucket(self->hot[index].last_us);
+        self->wheel_started = true;
+    }
+    uint64_t bucket = s_bucket(deadline_us);
+    if (bucket < self->wheel_bucket)
+        bucket = self->wheel_bucket;
+    else if (bucket - self->wheel_bucket >= WHEEL_SLOTS)
+        bucket = self->wheel_bucket + WHEEL_SLOTS - 1;
+    s_wheel_link(self, index, (uint32_t)(bucket & (WHEEL_SLOTS - 1)));
+}
+
+//  How long the flow may be silent before it ends, in its state: a stalled
+//  flow and its prober wait out the stall timeout whatever else they are;
+//  then a flow of SYNs only (unanswered, or its handshake not finished), a
+//  half-closed connection, and the rest.
+static int64_t s_timeout(const tw_flow_table *self, uint32_t index)
+{
+    const s_hot *hot = &self->hot[index];
+    const s_cold *cold = &self->cold[index];
+    if (hot->state & (STATE_STALLED | STATE_PEER_STALLED))
+        return self->stall_timeout_us;
+    if (cold->syns < MAX_SYNS && cold->packets_high == 0 && cold->syns == hot->packets_low)
+        return self->syn_timeout_us;
+    if ((hot->state & STATE_FIN_SEEN) || (cold->flags & COLD_PEER_FIN))
+        return self->half_closed_timeout_us;
+    return self->config.idle_timeout_us;
+}
+
+//  The first time at which the flow may be over, if no packet comes: after
+//  it, s_over_reason says so, except for a side blocked by its peer's
+//  stall (looked up only when that time comes, see s_blocked_deadline).
+static int64_t s_deadline(const tw_flow_table *self, uint32_t index)
+{
+    int64_t deadline = tw_time_add(self->hot[index].last_us, s_timeout(self, index));
+    if (self->hot[index].state & STATE_CLOSING) {
+        int64_t lingered = tw_time_add(self->cold[index].close_us, self->config.linger_us);
+        deadline = lingered < deadline ? lingered : deadline;
+    }
+    return deadline;
+}
+
+//  Files the flow anew for its state: after a change that may shorten its
+//  timeout (a FIN, a close, a stall's end). A change that lengthens it
+//  needs nothing: the flow is looked at when its old deadline comes.
+static void s_refile(tw_flow_table *self, uint32_t index)
+{
+    s_wheel_unlink(self, index);
+    s_file(self, index, s_deadline(self, index));
 }
 
 static void s_remove(tw_flow_table *self, uint32_t index)
@@ -332,6 +517,7 @@ static void s_remove(tw_flow_table *self, uint32_t index)
     if (self->hot[index].state & (STATE_PEER_LINKED | STATE_PEER_STALLED))
         s_unlink(self, index);
     s_stall_free(self, index);
+    s_wheel_unlink(self, index);
     // Every live entry is indexed, so neither call can fail.
     (void)tw_flow_index_remove(self->index, tw_flow_index_hash(&self->hot[index].key), index);
     uint32_t last = --self->count;
@@ -340,6 +526,9 @@ static void s_remove(tw_flow_table *self, uint32_t index)
                                    index);
         self->hot[index] = self->hot[last];
         self->cold[index] = self->cold[last];
+        s_wheel_neighbours(self, index, self->cold[index].wheel_prev, self->cold[index].wheel_next);
+        if (self->cold[index].stall != NONE)
+            s_stall_of(self, index)->owner = index;
     }
 }
 
@@ -400,54 +589,40 @@ static void s_end(tw_flow_table *self, uint32_t index, tw_end_reason reason)
     s_remove(self, index);
 }
 
-//  The time before which a last packet is idle at now_us: idle_before_us
-//  for any flow (a sweep computes it once), stall_before_us for a stalled
-//  flow and its prober (computed only for a flow found idle). Saturated:
-//  exact with saturation, the timeouts being positive, since a bound
-//  clamped to INT64_MIN has nothing before it.
-typedef struct {
-    int64_t now_us;
-    int64_t idle_before_us;
-} s_idle_bounds;
-
-static inline s_idle_bounds s_idle_bounds_at(const tw_flow_table *self, int64_t now_us)
+//  When the last stall of the flow's peer ended (INT64_MIN if it had none):
+//  a side facing a closed window has nothing to send but probes, so it is
+//  not idle while its peer is stalled, and its idle time starts again when
+//  the peer's window reopens. Looked up only for a flow found idle, not
+//  marked, that was ever a prober: a flow live during any part of its
+//  peer's stall was linked to it (at the stall's start, or at its own),
+//  and one that began after the stall ended has its last packet after
+//  that end, so the end cannot keep it alive.
+static int64_t s_peer_stall_end(const tw_flow_table *self, uint32_t index)
 {
-    return (s_idle_bounds){now_us, tw_time_sub(now_us, self->config.idle_timeout_us)};
-}
-
-static int64_t s_stall_before(const tw_flow_table *self, int64_t now_us)
-{
-    int64_t stall_timeout_us = self->config.stall_timeout_us > self->config.idle_timeout_us
-                                   ? self->config.stall_timeout_us
-                                   : self->config.idle_timeout_us;
-    return tw_time_sub(now_us, stall_timeout_us);
-}
-
-//  A side facing a closed window has nothing to send but probes: it is not
-//  idle while its peer is stalled, and its idle time starts again when the
-//  peer's window reopens. Looked up only for a flow found idle, not marked.
-static bool s_blocked_until_recently(const tw_flow_table *self, uint32_t index,
-                                     int64_t idle_before_us)
-{
+    if (!(self->cold[index].flags & COLD_PROBER))
+        return INT64_MIN;
     uint32_t reverse = s_find_reverse(self, &self->hot[index].key);
-    return reverse != NONE && self->cold[reverse].stall != NONE &&
-           s_stall_of(self, reverse)->stalls > 0 &&
-           s_stall_of(self, reverse)->end_us >= idle_before_us;
+    if (reverse == NONE || self->cold[reverse].stall == NONE ||
+        s_stall_of(self, reverse)->stalls == 0)
+        return INT64_MIN;
+    return s_stall_of(self, reverse)->end_us;
 }
 
-//  Why the flow is over at now_us, or 0 while it lives.
-static inline tw_end_reason s_over_reason(const tw_flow_table *self, uint32_t index, int64_t now_us,
-                                          const s_idle_bounds *bounds)
+//  Why the flow is over at now_us, or 0 while it lives. Differences of
+//  times saturate: exact, the timeouts being positive, since a bound
+//  clamped to INT64_MIN has nothing before it.
+static tw_end_reason s_over_reason(const tw_flow_table *self, uint32_t index, int64_t now_us)
 {
     const s_hot *hot = &self->hot[index];
     if ((hot->state & STATE_CLOSING) &&
         self->cold[index].close_us < tw_time_sub(now_us, self->config.linger_us))
         return (hot->state & STATE_BY_RST) ? TW_END_RST : TW_END_FIN;
-    if (hot->last_us >= bounds->idle_before_us)
+    int64_t idle_before_us = tw_time_sub(now_us, s_timeout(self, index));
+    if (hot->last_us >= idle_before_us)
         return 0;
     if (hot->state & (STATE_STALLED | STATE_PEER_STALLED))
-        return hot->last_us < s_stall_before(self, bounds->now_us) ? TW_END_IDLE : 0;
-    return s_blocked_until_recently(self, index, bounds->idle_before_us) ? 0 : TW_END_IDLE;
+        return TW_END_IDLE;
+    return s_peer_stall_end(self, index) >= idle_before_us ? 0 : TW_END_IDLE;
 }
 
 //  Makes room for one more flow. The entry arrays are reserved up to
@@ -477,6 +652,7 @@ static void s_evict_one(tw_flow_table *self)
 static void s_link(tw_flow_table *self, uint32_t stalled, uint32_t prober)
 {
     self->hot[prober].state |= STATE_PEER_STALLED;
+    self->cold[prober].flags |= COLD_PROBER;
     self->hot[stalled].state |= STATE_PEER_LINKED;
     self->unlinked--;
 }
@@ -523,6 +699,9 @@ static uint32_t s_insert(tw_flow_table *self, const tw_flow_index_key *key, uint
         .stall = NONE,
         .window_scale = -1,
     };
+    // Not filed yet: s_packet files it once its first packet gave it a
+    // state (nothing between here and there touches the wheel's links).
+    self->cold[index].wheel_prev = self->cold[index].wheel_next = NONE;
     if (self->unlinked > 0)
         s_link_from_prober(self, index);
     return index;
@@ -604,6 +783,7 @@ static void s_stall_step(tw_flow_table *self, uint32_t index, const tw_packet *p
         stall->stalls++;
         stall->start_us = ts_us;
         stall->stall_probes = 0;
+        s_stalled_append(self, self->cold[index].stall);
         self->totals.stalls++;
         self->stalled++;
         self->stall_start_sum += (uint64_t)ts_us;
@@ -656,12 +836,14 @@ static void s_count(tw_flow_table *self, uint32_t index, const tw_packet *packet
     s_advance_seq(flow, packet);
 }
 
-static void s_start_closing(tw_flow_table *self, uint32_t index, int64_t ts_us, uint8_t how)
+//  Returns true when the flow was not closing yet.
+static bool s_start_closing(tw_flow_table *self, uint32_t index, int64_t ts_us, uint8_t how)
 {
-    if (!(self->hot[index].state & STATE_CLOSING)) {
-        self->hot[index].state |= STATE_CLOSING | how;
-        self->cold[index].close_us = ts_us;
-    }
+    if (self->hot[index].state & STATE_CLOSING)
+        return false;
+    self->hot[index].state |= STATE_CLOSING | how;
+    self->cold[index].close_us = ts_us;
+    return true;
 }
 
 static uint8_t s_shift_of(int8_t window_scale)
@@ -674,6 +856,7 @@ static uint8_t s_shift_of(int8_t window_scale)
 static void s_on_syn(tw_flow_table *self, uint32_t index, uint32_t reverse, const tw_packet *packet)
 {
     self->hot[index].state |= STATE_SYN_SEEN;
+    self->cold[index].syns += self->cold[index].syns < MAX_SYNS;
     self->cold[index].window_scale = packet->window_scale;
     if (!self->config.threshold_bytes || reverse == NONE ||
         !(self->hot[reverse].state & STATE_SYN_SEEN))
@@ -685,26 +868,38 @@ static void s_on_syn(tw_flow_table *self, uint32_t index, uint32_t reverse, cons
     self->hot[reverse].shift = scaled ? s_shift_of(theirs) : 0;
 }
 
-static void s_on_control(tw_flow_table *self, uint32_t index, const tw_packet *packet,
+//  A SYN, FIN or RST. Returns true when the flow's timeout may be shorter
+//  now (a first FIN, a close); the reverse flow is filed again here if its
+//  own may be.
+static bool s_on_control(tw_flow_table *self, uint32_t index, const tw_packet *packet,
                          const s_lookup *lookup, int64_t ts_us)
 {
     tw_flow_index_key key;
     s_reverse_key(&key, &self->hot[index].key);
     uint32_t reverse = s_find_guessed(self, &key, lookup->reverse_tag, lookup->reverse_guess);
+    bool shorter = false, reverse_shorter = false;
     if (packet->flags & TW_TCP_SYN)
         s_on_syn(self, index, reverse, packet);
     if (packet->flags & TW_TCP_RST) {
-        s_start_closing(self, index, ts_us, STATE_BY_RST);
+        shorter = s_start_closing(self, index, ts_us, STATE_BY_RST);
         if (reverse != NONE)
-            s_start_closing(self, reverse, ts_us, STATE_BY_RST);
+            reverse_shorter = s_start_closing(self, reverse, ts_us, STATE_BY_RST);
     }
     if (packet->flags & TW_TCP_FIN) {
+        shorter |= !(self->hot[index].state & STATE_FIN_SEEN);
         self->hot[index].state |= STATE_FIN_SEEN;
-        if (reverse != NONE && (self->hot[reverse].state & STATE_FIN_SEEN)) {
-            s_start_closing(self, index, ts_us, 0);
-            s_start_closing(self, reverse, ts_us, 0);
+        if (reverse != NONE) {
+            reverse_shorter |= !(self->cold[reverse].flags & COLD_PEER_FIN);
+            self->cold[reverse].flags |= COLD_PEER_FIN;
+            if (self->hot[reverse].state & STATE_FIN_SEEN) {
+                shorter |= s_start_closing(self, index, ts_us, 0);
+                reverse_shorter |= s_start_closing(self, reverse, ts_us, 0);
+            }
         }
     }
+    if (reverse_shorter)
+        s_refile(self, reverse);
+    return shorter;
 }
 
 //  Ends a flow that is over; a closed connection ends both directions together.
@@ -721,18 +916,23 @@ static void s_end_connection(tw_flow_table *self, uint32_t index, tw_end_reason 
 }
 
 //  A packet whose flow is not (or no longer) live at `index`: ends the flow
-//  if it is over and starts a new one. Returns its index, or NONE when out of
-//  memory.
+//  if it is over and starts a new one (*fresh). Returns its index, or NONE
+//  when out of memory.
 static uint32_t s_live_flow(tw_flow_table *self, const tw_flow_index_key *key, uint32_t tag,
-                            uint32_t index, int64_t ts_us)
+                            uint32_t index, int64_t ts_us, bool *fresh)
 {
     if (index != NONE) {
-        s_idle_bounds bounds = s_idle_bounds_at(self, ts_us);
-        tw_end_reason reason = s_over_reason(self, index, ts_us, &bounds);
+        // The common case without the cold part: seen within every timeout.
+        const s_hot *hot = &self->hot[index];
+        if (!(hot->state & STATE_CLOSING) &&
+            hot->last_us >= tw_time_sub(ts_us, self->min_timeout_us))
+            return index;
+        tw_end_reason reason = s_over_reason(self, index, ts_us);
         if (!reason)
             return index;
         s_end_connection(self, index, reason);
     }
+    *fresh = true;
     return s_insert(self, key, tag, ts_us);
 }
 
@@ -741,12 +941,18 @@ static inline int s_packet(tw_flow_table *self, const tw_packet *packet, const s
                            int64_t ts_us)
 {
     uint32_t index = s_find_guessed(self, &lookup->key, lookup->tag, lookup->guess);
-    index = s_live_flow(self, &lookup->key, lookup->tag, index, ts_us);
+    bool fresh = false;
+    index = s_live_flow(self, &lookup->key, lookup->tag, index, ts_us, &fresh);
     if (index == NONE)
         return -ENOMEM;
     s_count(self, index, packet, ts_us);
-    if (packet->flags & CONTROL_FLAGS)
-        s_on_control(self, index, packet, lookup, self->hot[index].last_us);  // the flow's time
+    bool shorter = (packet->flags & CONTROL_FLAGS) &&
+                   s_on_control(self, index, packet, lookup, self->hot[index].last_us);
+    // A new flow is filed for its state; a first FIN or a close may shorten
+    // it. Other packets only make the deadline later: the wheel finds that
+    // out when the old one comes (see the top).
+    if (fresh || shorter)
+        s_refile(self, index);
     return 0;
 }
 
@@ -822,16 +1028,52 @@ int tw_flow_table_packets(tw_flow_table *self, const tw_packet *packets, const i
     return rc;
 }
 
+//  Looks at a flow whose bucket has come (up to bucket `last`, now_us's):
+//  ends it if it is over, else files it for its deadline, in WHEEL_KEPT if
+//  that is not past the walk.
+static void s_expire_one(tw_flow_table *self, uint32_t index, int64_t now_us, uint64_t last)
+{
+    self->expiry_checks++;
+    tw_end_reason reason = s_over_reason(self, index, now_us);
+    if (reason) {
+        s_end_connection(self, index, reason);
+        return;
+    }
+    s_wheel_unlink(self, index);
+    int64_t deadline = s_deadline(self, index);
+    if (deadline < now_us) {  // blocked by its peer's stall until recently
+        int64_t unblocked = tw_time_add(s_peer_stall_end(self, index), s_timeout(self, index));
+        deadline = unblocked > deadline ? unblocked : deadline;
+    }
+    if (s_bucket(deadline) <= last)
+        s_wheel_link(self, index, WHEEL_KEPT);
+    else
+        s_file(self, index, deadline);
+}
+
+//  Walks the buckets from the wheel's time to now_us's (each slot at most
+//  once), then leaves the flows due later in that bucket in its slot.
 void tw_flow_table_expire(tw_flow_table *self, int64_t now_us)
 {
-    s_idle_bounds bounds = s_idle_bounds_at(self, now_us);
-    // Backwards, so the entry moved into a freed slot was already checked.
-    for (uint32_t i = self->count; i-- > 0;) {
-        if (i >= self->count)
-            continue;  // ending a connection removed its partner too
-        tw_end_reason reason = s_over_reason(self, i, now_us, &bounds);
-        if (reason)
-            s_end_connection(self, i, reason);
+    if (!self->wheel_started)
+        return;  // no flow yet
+    uint64_t last = s_bucket(now_us);
+    if (last < self->wheel_bucket)
+        last = self->wheel_bucket;  // the clock stepped back: the flows due then only
+    if (last - self->wheel_bucket >= WHEEL_SLOTS)
+        self->wheel_bucket = last - (WHEEL_SLOTS - 1);  // every slot, once
+    for (;; self->wheel_bucket++) {
+        uint32_t slot = (uint32_t)(self->wheel_bucket & (WHEEL_SLOTS - 1));
+        while (self->wheel[slot] != NONE)
+            s_expire_one(self, self->wheel[slot], now_us, last);
+        if (self->wheel_bucket == last)
+            break;
+    }
+    uint32_t slot = (uint32_t)(last & (WHEEL_SLOTS - 1));
+    while (self->wheel[WHEEL_KEPT] != NONE) {
+        uint32_t index = self->wheel[WHEEL_KEPT];
+        s_wheel_unlink(self, index);
+        s_wheel_link(self, index, slot);
     }
 }
 
@@ -852,10 +1094,10 @@ size_t tw_flow_table_stalled(tw_flow_table *self, int64_t now_us, tw_flow_record
                              int64_t *stall_us_now)
 {
     self->counted_until_us = now_us;
-    size_t listed = 0, wanted = self->stalled < max ? self->stalled : max;
-    for (uint32_t i = 0; i < self->count && listed < wanted; i++) {
-        if (!(self->hot[i].state & STATE_STALLED))
-            continue;
+    size_t listed = 0;
+    for (uint32_t entry = self->stalled_head; entry != NONE && listed < max;
+         entry = self->pool.entries[entry].stalled_next) {
+        uint32_t i = self->pool.entries[entry].owner;
         s_fill_record(self, i, TW_END_NONE, &out[listed]);
         out[listed++].stalled_us = tw_time_since(s_stall_of(self, i)->start_us, now_us);
     }
@@ -874,6 +1116,7 @@ tw_flow_counters tw_flow_table_counters(const tw_flow_table *self)
     counters.evicted = self->evicted;
     counters.untracked = self->untracked;
     counters.stalled_now = self->stalled;
+    counters.expiry_checks = self->expiry_checks;
     return counters;
 }
 
@@ -898,11 +1141,44 @@ static int s_check_links(const tw_flow_table *self, uint32_t index)
     return 0;
 }
 
+//  Every live flow is in exactly one wheel list, linked both ways.
+static int s_check_wheel(const tw_flow_table *self)
+{
+    uint64_t linked = 0;
+    for (uint32_t list = 0; list <= WHEEL_SLOTS; list++) {
+        uint32_t prev = LIST_HEAD | list;
+        for (uint32_t i = self->wheel[list]; i != NONE; i = self->cold[i].wheel_next) {
+            if (i >= self->count || self->cold[i].wheel_prev != prev || ++linked > self->count)
+                return -EINVAL;
+            prev = i;
+        }
+    }
+    return linked == self->count && self->wheel[WHEEL_KEPT] == NONE ? 0 : -EINVAL;
+}
+
+//  The stalled list holds exactly the stalled flows, each through its own
+//  stall entry.
+static int s_check_stalled_list(const tw_flow_table *self)
+{
+    uint32_t listed = 0, prev = NONE;
+    for (uint32_t e = self->stalled_head; e != NONE; e = self->pool.entries[e].stalled_next) {
+        const s_stall *stall = &self->pool.entries[e];
+        if (stall->stalled_prev != prev || stall->owner >= self->count ||
+            self->cold[stall->owner].stall != e ||
+            !(self->hot[stall->owner].state & STATE_STALLED) || ++listed > self->stalled)
+            return -EINVAL;
+        prev = e;
+    }
+    return listed == self->stalled && self->stalled_tail == prev ? 0 : -EINVAL;
+}
+
 //  With the index's own check (count slots, each naming a live entry, no
 //  holes), finding every entry at itself means each slot names a distinct
 //  entry under its key's tag.
 int tw_flow_table_check(const tw_flow_table *self)
 {
+    if (s_check_wheel(self) != 0 || s_check_stalled_list(self) != 0)
+        return -EINVAL;
     if (tw_flow_index_check(self->index, self->count) != 0)
         return -EINVAL;
     uint32_t stalled = 0, unlinked = 0;
@@ -921,10 +1197,30 @@ int tw_flow_table_check(const tw_flow_table *self)
     return 0;
 }
 
+static int64_t s_capped(int64_t timeout_us, int64_t idle_timeout_us)
+{
+    return timeout_us == 0 || timeout_us > idle_timeout_us ? idle_timeout_us : timeout_us;
+}
+
+static void s_set_timeouts(tw_flow_table *self)
+{
+    const tw_flow_config *config = &self->config;
+    self->syn_timeout_us = s_capped(config->syn_timeout_us, config->idle_timeout_us);
+    self->half_closed_timeout_us =
+        s_capped(config->half_closed_timeout_us, config->idle_timeout_us);
+    self->stall_timeout_us = config->stall_timeout_us > config->idle_timeout_us
+                                 ? config->stall_timeout_us
+                                 : config->idle_timeout_us;
+    self->min_timeout_us = self->syn_timeout_us < self->half_closed_timeout_us
+                               ? self->syn_timeout_us
+                               : self->half_closed_timeout_us;
+}
+
 tw_flow_table *tw_flow_table_new(const tw_flow_config *config, tw_flow_end_fn *on_end, void *arg)
 {
-    if (config->max_flows == 0 || config->max_flows >= NONE || config->idle_timeout_us < 0 ||
-        config->stall_timeout_us < 0 || config->linger_us < 0)
+    if (config->max_flows == 0 || config->max_flows >= LIST_HEAD || config->idle_timeout_us < 0 ||
+        config->stall_timeout_us < 0 || config->linger_us < 0 || config->syn_timeout_us < 0 ||
+        config->half_closed_timeout_us < 0)
         return NULL;
     tw_flow_table *self = calloc(1, sizeof *self);
     if (!self)
@@ -932,6 +1228,9 @@ tw_flow_table *tw_flow_table_new(const tw_flow_config *config, tw_flow_end_fn *o
     self->config = *config;
     self->pool.free_head = NONE;
     self->counted_until_us = INT64_MIN;  // nothing counted yet
+    self->stalled_head = self->stalled_tail = NONE;
+    memset(self->wheel, 0xff, sizeof self->wheel);  // every list empty (NONE)
+    s_set_timeouts(self);
     self->on_end = on_end;
     self->arg = arg;
     self->capacity = (uint32_t)config->max_flows;

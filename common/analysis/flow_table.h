@@ -33,6 +33,13 @@
         TCP_RTO_MAX), so a stall must not end as idle between two probes;
         and a side that faced a closed window was not idle but blocked: its
         idle time counts from the reopening;
+      - sooner, when not in a stall nor probing one (state-aware timeouts,
+        as Zeek and Suricata have them; capped by idle_timeout_us): a flow
+        whose packets were all SYNs (an unanswered SYN, a handshake never
+        finished) after syn_timeout_us of silence, and a half-closed one
+        (it sent a FIN, or its peer's FIN was seen while it lived) after
+        half_closed_timeout_us; ended as idle. A connection after a RST
+        lingers linger_us, as one closed by FINs both ways;
       - when the table is full (max_flows) and room is needed: the least
         recently seen of a few candidates is evicted;
       - at the end, through tw_flow_table_end_all().
@@ -40,15 +47,21 @@
 
     Every ended flow is handed to the end callback as a tw_flow_record.
 
+    Expiry costs what expires, not the table: every flow is filed in a
+    timer wheel at its deadline (tw_flow_table_expire looks only at the
+    buckets the clock has passed), and the stalled flows are a list kept as
+    stalls begin and end (tw_flow_table_stalled walks only them).
+
     Pure: time comes in with each packet (or each tw_flow_table_expire call).
-    Memory: less than 152 bytes per flow (a 64-byte hot part, a 56-byte
-    cold part, the index's slots) for at most max_flows flows, the arrays
-    reserved up to max_flows and touched as used, the index grown a few
-    slots per insert (the arithmetic and the measured figures are in
-    bench/RESULTS.md, "Flow table memory"); plus 96 bytes for each flow
-    that had a stall figure (a zero window, a stall, a probe), in a pool as
-    large as the most such flows at once. A pool that cannot grow loses
-    those packets' stall figures and counts them untracked.
+    Memory: 128 bytes per flow (a 64-byte hot part, a 64-byte cold part)
+    plus the index's slots, about 17 bytes (up to 32 while it doubles), for
+    at most max_flows flows, the arrays reserved up to max_flows and touched
+    as used, the index grown a few slots per insert (the arithmetic and the
+    measured figures are in bench/RESULTS.md, "Flow table memory" and
+    "Expiry without sweeps"); plus 104 bytes for each flow that had a stall
+    figure (a zero window, a stall, a probe), in a pool as large as the most
+    such flows at once. A pool that cannot grow loses those packets' stall
+    figures and counts them untracked.
 */
 #ifndef TW_FLOW_TABLE_H
 #define TW_FLOW_TABLE_H
@@ -121,6 +134,11 @@ typedef struct {
     int64_t idle_timeout_us;   // end a flow idle this long
     int64_t stall_timeout_us;  // ... or this long, if longer, in a stall or probing one
     int64_t linger_us;         // keep a closed connection this long
+    // State-aware timeouts (see the top); 0 is idle_timeout_us. Each is
+    // capped by idle_timeout_us, and none applies to a flow in a stall or
+    // probing one.
+    int64_t syn_timeout_us;          // every packet of the flow so far a SYN
+    int64_t half_closed_timeout_us;  // a FIN in one direction only
 } tw_flow_config;
 
 typedef struct {
@@ -140,6 +158,9 @@ typedef struct {
     uint64_t probes;  // both kinds
     uint64_t window_reopenings;
     uint64_t stalled_now;  // flows in a stall now
+    // Expiry's work: flows looked at by tw_flow_table_expire (ended or
+    // filed again for later), so a test can see it is not O(table).
+    uint64_t expiry_checks;
 } tw_flow_counters;
 
 typedef struct tw_flow_table tw_flow_table;
@@ -164,13 +185,16 @@ int tw_flow_table_packet(tw_flow_table *self, const tw_packet *packet, int64_t t
 int tw_flow_table_packets(tw_flow_table *self, const tw_packet *packets, const int64_t *ts_us,
                           size_t n);
 
-//  Ends the flows that are idle or whose linger has passed at now_us.
+//  Ends the flows that are idle or whose linger has passed at now_us. Looks
+//  only at the flows filed in the wheel's buckets up to now_us's (each
+//  bucket once however far the clock moved): O(flows ended + flows filed
+//  again), not O(table).
 void tw_flow_table_expire(tw_flow_table *self, int64_t now_us);
 
 //  Ends every flow with the given reason (end of capture, shutdown).
 void tw_flow_table_end_all(tw_flow_table *self, tw_end_reason reason);
 
-//  Copies up to max flows in a stall into out, in table order, their
+//  Copies up to max flows in a stall into out, oldest stall first, their
 //  stalled_us counted up to now_us, and sets *stall_us_now (may be NULL) to
 //  the time every stalled flow has been in its current stall at now_us.
 //  Remembers now_us: the stalls' time up to it is counted (see

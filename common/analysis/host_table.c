@@ -187,10 +187,10 @@ static void s_offer_stall_figures(tw_host_table *self, const tw_flow_record *flo
     if (flow->zero_window_adverts == 0 && flow->stalls == 0 && flow->probes_received == 0)
         return;
     uint32_t index = s_find(self, flow->key.src, flow->key.ip_version, s_hash_ip(flow->key.src));
-    if (index != NONE) {
-        s_add_stall_figures(&self->rows[index].host, flow);
-        self->rows[index].host.generation = ++self->generation;  // encoded again (host_rows)
-    }
+    if (index == NONE)
+        return;
+    s_add_stall_figures(&self->rows[index].host, flow);
+    self->rows[index].host.generation = ++self->generation;  // the row changed: encode it anew
 }
 
 int tw_host_table_offer(tw_host_table *self, const tw_flow_record *flow)
