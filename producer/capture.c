@@ -227,6 +227,8 @@ int capture_next(capture *self, capture_record *record)
         // it is read (at the end too), as one described before them.
         if (rc >= 0 && !s_learn_interfaces(self))
             return self->filter_refused ? -ENOTSUP : -ENOMEM;
+        if (rc == 0 && capture_file_warning(self->file)[0])
+            tw_log("%s: %s", self->name, capture_file_warning(self->file));
         if (rc != 1)
             return rc;
         if (!self->filter || s_passes(self, record))
