@@ -90,6 +90,20 @@ check "cut gzip: says where" grep -q "is damaged after [1-9][0-9]* packets: at b
 check "cut gzip: the final report counts the packets before the cut" \
     jq -e 'select(.final == true) | .counters.packets > 0' "$work/cut.json" >/dev/null
 
+# Padding after the last gzip member ends the file as gzip -d ends it: zeros
+# silently, other bytes with one warning; the same directions either way.
+for trailer in zeros garbage; do
+    cp "$work/links.pcapng.gz" "$work/$trailer.pcapng.gz"
+    if [ "$trailer" = zeros ]; then head -c 4096 /dev/zero; else echo "not gzip"; fi >>"$work/$trailer.pcapng.gz"
+    replay "$work/$trailer.pcapng.gz" "$work/$trailer.json" json --flows --min-pkts 1
+    check "gzip and $trailer after it: exit 0" [ "$producer_rc" -eq 0 ]
+    directions_from_json "$work/$trailer.json" >"$work/$trailer.got"
+    check "gzip and $trailer after it: directions match tshark" diff -u "$work/links.want" "$work/$trailer.got"
+done
+check "gzip and zeros after it: no warning" [ "$(grep -c "is not gzip" "$work/zeros.json.producer.err")" -eq 0 ]
+check "gzip and garbage after it: one warning" \
+    [ "$(grep -c "is not gzip: ignored, as gzip -d does" "$work/garbage.json.producer.err")" -eq 1 ]
+
 # A filter on a file with several link types: compiled for each.
 replay "$work/links.pcapng.lz4" "$work/filtered.json" json --flows --min-pkts 1 -f "tcp port 80"
 check "filter across link types: exit 0" [ "$producer_rc" -eq 0 ]
