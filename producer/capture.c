@@ -17,31 +17,27 @@
 #include "program.h"
 #include "signals.h"
 
-//  What a file's interface needs beyond capture_file's: its filter.
+//  A -f filter compiled for one link type: every interface of that type
+//  shares it, wherever it appears in the file.
 typedef struct {
     struct bpf_program program;
-    bool compiled;       // program holds a filter of its own
-    bool refused;        // the filter cannot apply to its link type: nothing passes
-    uint32_t filter_of;  // the interface whose program applies (itself, or an
-                         // earlier one of the same link type)
-} file_interface;
+} link_filter;
 
-//  Interfaces of a link type already compiled for share its program; the
-//  first this many link types are looked up (past them, each compiles its
-//  own), so a file of 65,536 interfaces costs few compilations, never a
-//  quadratic walk.
-#define FILTER_OWNERS 64
+//  Link types are 16 bits in both formats (capture_file masks pcap's):
+//  a direct table of them finds an interface's filter in one step.
+#define LINK_TYPES 65536
 
 struct capture {
     pcap_t *pcap;  // live capture
     capture_file *file;
-    const char *filter;          // BPF filter of a file, or NULL
-    file_interface *interfaces;  // one per interface of the file seen so far
-    size_t n_interfaces;
-    size_t interfaces_size;                 // allocated
-    uint32_t filter_owners[FILTER_OWNERS];  // interfaces with a program of their own
-    size_t n_filter_owners;
-    int unknown_links[8];  // link types named on stderr already (the first 8)
+    const char *filter;    // BPF filter of a file, or NULL
+    size_t n_interfaces;   // interfaces of the file taken in so far
+    link_filter *filters;  // one per link type met, in the order met
+    size_t n_filters;
+    size_t filters_size;    // allocated
+    uint32_t *filter_slot;  // per link type: 1 + its index in filters, 0 before it is met
+    bool filter_refused;    // a link type refused the filter: the run ends (exit 1)
+    int unknown_links[8];   // link types named on stderr already (the first 8)
     size_t n_unknown_links;
     bool live;
     capture_stream *stream;  // the file's, owned by file: for the progress line
@@ -152,104 +148,89 @@ static void s_name_unknown_link(capture *self, uint32_t link_type, size_t interf
            self->name, interface, name);
 }
 
-//  Compiles the filter for one interface. Returns false when it cannot
-//  apply to its link type (named on stderr).
-static bool s_compile_for(capture *self, file_interface *out, const capture_interface *in)
+//  Compiles the filter for link type (met first at interface i) into a
+//  new entry of filters. Returns false when out of memory or when the
+//  filter cannot apply to that link type (said on stderr, once: the run
+//  ends there, whether the interface came before the packets or after).
+static bool s_compile_for(capture *self, uint32_t link_type, size_t i)
 {
-    int snaplen = in->snaplen == 0 || in->snaplen > CAPTURE_FILE_MAX_CAPLEN
-                      ? CAPTURE_FILE_MAX_CAPLEN
-                      : (int)in->snaplen;
-    pcap_t *dead = pcap_open_dead(s_dlt_of(in->link_type), snaplen);
+    if (self->n_filters == self->filters_size) {
+        size_t size = self->filters_size ? 2 * self->filters_size : 4;
+        link_filter *more = realloc(self->filters, size * sizeof *more);
+        if (!more)
+            return false;
+        self->filters = more;
+        self->filters_size = size;
+    }
+    // The largest snap length: one program serves every interface of the
+    // link type, and the snap length only bounds what a filter may read.
+    pcap_t *dead = pcap_open_dead(s_dlt_of(link_type), CAPTURE_FILE_MAX_CAPLEN);
     if (!dead)
         return false;
-    out->compiled = pcap_compile(dead, &out->program, self->filter, 1, PCAP_NETMASK_UNKNOWN) == 0;
-    if (!out->compiled) {
+    link_filter *out = &self->filters[self->n_filters];
+    if (pcap_compile(dead, &out->program, self->filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
         char name[160];
-        s_link_name(in->link_type, name, sizeof name);
-        tw_log("bad filter '%s' for link type %s: %s", self->filter, name, pcap_geterr(dead));
-        out->refused = true;
+        s_link_name(link_type, name, sizeof name);
+        tw_log("bad filter '%s' for link type %s (%s, interface %zu): %s", self->filter, name,
+               self->name, i, pcap_geterr(dead));
+        self->filter_refused = true;
+        pcap_close(dead);
+        return false;
     }
     pcap_close(dead);
-    return out->compiled;
+    self->filter_slot[link_type] = (uint32_t)++self->n_filters;
+    return true;
 }
 
-//  Gives interface i its filter: an earlier program for its link type, or
-//  its own. Returns false when the filter cannot apply to it.
-static bool s_filter_for(capture *self, size_t i, const capture_interface *known)
-{
-    file_interface *in = &self->interfaces[i];
-    for (size_t k = 0; k < self->n_filter_owners; k++) {
-        uint32_t owner = self->filter_owners[k];
-        if (known[owner].link_type == known[i].link_type) {
-            in->filter_of = owner;
-            in->refused = self->interfaces[owner].refused;
-            return !in->refused;
-        }
-    }
-    in->filter_of = (uint32_t)i;
-    if (self->n_filter_owners < FILTER_OWNERS)
-        self->filter_owners[self->n_filter_owners++] = (uint32_t)i;
-    return s_compile_for(self, in, &known[i]);
-}
-
-//  Takes in the interfaces capture_file learnt since the last call: their
-//  filters, their link types' names. Returns false when out of memory or
-//  the filter cannot apply to one of them.
+//  Takes in the interfaces capture_file learnt since the last call: the
+//  filter of each new link type, the names of link types the decoder does
+//  not know. Returns false when out of memory or when the filter cannot
+//  apply to a link type (filter_refused).
 static bool s_learn_interfaces(capture *self)
 {
     size_t count;
     const capture_interface *known = capture_file_interfaces(self->file, &count);
     if (count <= self->n_interfaces)
         return true;
-    if (count > self->interfaces_size) {  // doubling: interfaces may come one at a time
-        size_t size = count > 2 * self->interfaces_size ? count : 2 * self->interfaces_size;
-        file_interface *more = realloc(self->interfaces, size * sizeof *more);
-        if (!more)
-            return false;
-        self->interfaces = more;
-        self->interfaces_size = size;
-    }
-    file_interface *more = self->interfaces;
-    bool ok = true;
+    if (self->filter && !self->filter_slot &&
+        !(self->filter_slot = calloc(LINK_TYPES, sizeof *self->filter_slot)))
+        return false;
     for (size_t i = self->n_interfaces; i < count; i++) {
-        more[i] = (file_interface){0};
-        if (!tw_link_supported(s_dlt_of(known[i].link_type)) &&
-            !tw_link_supported((int)known[i].link_type))
-            s_name_unknown_link(self, known[i].link_type, i);
-        if (self->filter && !s_filter_for(self, i, known))
-            ok = false;
+        uint32_t link_type = known[i].link_type % LINK_TYPES;
+        if (!tw_link_supported(s_dlt_of(link_type)) && !tw_link_supported((int)link_type))
+            s_name_unknown_link(self, link_type, i);
+        if (self->filter && !self->filter_slot[link_type] && !s_compile_for(self, link_type, i))
+            return false;
+        self->n_interfaces = i + 1;
     }
-    self->n_interfaces = count;
-    return ok;
+    return true;
 }
 
 static bool s_passes(const capture *self, const capture_record *record)
 {
-    const file_interface *interface =
-        &self->interfaces[self->interfaces[record->interface].filter_of];
-    if (interface->refused)
-        return false;
-    if (!interface->compiled)
-        return true;
+    uint32_t slot = self->filter_slot[record->link_type % LINK_TYPES];
+    if (slot == 0)
+        return false;  // not reached: every interface is taken in before its packets
     struct pcap_pkthdr header = {
         .ts = {.tv_sec = (time_t)record->ts_sec, .tv_usec = (suseconds_t)record->ts_usec},
         .caplen = record->caplen,
         .len = record->len,
     };
-    return pcap_offline_filter(&interface->program, &header, record->data) != 0;
+    return pcap_offline_filter(&self->filters[slot - 1].program, &header, record->data) != 0;
 }
 
 int capture_next(capture *self, capture_record *record)
 {
     for (;;) {
         int rc = capture_file_next(self->file, record);
+        // An interface described after the packets is taken in as soon as
+        // it is read (at the end too), as one described before them.
+        if (rc >= 0 && !s_learn_interfaces(self))
+            return self->filter_refused ? -ENOTSUP : -ENOMEM;
+        if (rc == 0 && capture_file_warning(self->file)[0])
+            tw_log("%s: %s", self->name, capture_file_warning(self->file));
         if (rc != 1)
             return rc;
-        if (record->interface >= self->n_interfaces) {
-            (void)s_learn_interfaces(self);  // a refused filter drops that interface's packets
-            if (record->interface >= self->n_interfaces)
-                return -ENOMEM;
-        }
         if (!self->filter || s_passes(self, record))
             return 1;
     }
@@ -468,10 +449,10 @@ void capture_close(capture **self)
     if ((*self)->pcap)
         pcap_close((*self)->pcap);
     capture_file_destroy(&(*self)->file);
-    for (size_t i = 0; i < (*self)->n_interfaces; i++)
-        if ((*self)->interfaces[i].compiled)
-            pcap_freecode(&(*self)->interfaces[i].program);
-    free((*self)->interfaces);
+    for (size_t i = 0; i < (*self)->n_filters; i++)
+        pcap_freecode(&(*self)->filters[i].program);
+    free((*self)->filters);
+    free((*self)->filter_slot);
     free(*self);
     *self = NULL;
 }

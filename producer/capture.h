@@ -4,11 +4,11 @@
     Files and standard input ("-") are read by capture_file (pcap and
     pcapng of any kind, gzip, zstd or lz4 compressed), with microsecond
     timestamps; each packet comes with its interface's link type, and a
-    -f filter is compiled per link type with libpcap (pcap_open_dead) and
-    run with pcap_offline_filter. A live interface is libpcap's, opened
-    non-blocking with a small snap length that still holds the deepest
-    headers we decode, so the producer can poll it together with its
-    ZeroMQ socket and its report timer.
+    -f filter is compiled once per link type with libpcap (pcap_open_dead)
+    and run with pcap_offline_filter; a link type it cannot apply to ends
+    the run (exit 1), wherever its first interface is in the file. A live interface is libpcap's,
+   opened non-blocking with a small snap length that still holds the deepest headers we decode, so
+   the producer can poll it together with its ZeroMQ socket and its report timer.
 */
 #ifndef TW_CAPTURE_H
 #define TW_CAPTURE_H
@@ -53,7 +53,9 @@ int capture_datalink(capture *self);
 
 //  File input: the next packet that passes the filter. Returns 1, 0 at the
 //  end of the file, -EINTR when a signal interrupted a read (call again
-//  unless it was a stop), -ENOMEM, or another negative errno at damage
+//  unless it was a stop), -ENOMEM, -ENOTSUP when an interface has a link
+//  type the filter cannot apply to (said on stderr, as capture_open says it
+//  of the interfaces before the first packet), or another negative errno at damage
 //  (capture_error says where and why). A link type the decoder does not
 //  know is named once on stderr, and its packets are still handed out
 //  (the analyzer counts them).

@@ -619,3 +619,8 @@ capture_compression capture_file_compression(const capture_file *self)
 {
     return capture_stream_compression(self->stream);
 }
+
+const char *capture_file_warning(const capture_file *self)
+{
+    return capture_stream_warning(self->stream);
+}

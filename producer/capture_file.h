@@ -109,4 +109,7 @@ const char *capture_file_format_name(capture_format format);
 
 capture_compression capture_file_compression(const capture_file *self);
 
+//  What the stream read but ignored (capture_stream_warning), or "".
+const char *capture_file_warning(const capture_file *self);
+
 #endif

@@ -7,12 +7,26 @@
     once those first bytes are handed over, so the reader's buffer is the
     only copy. Compressed data is read into the 64 KiB input buffer and
     decoded into the caller's buffer: a step of the decoder at a time, until
-    it produced something, so a FIFO's reader sees data as it arrives.
+    it produced something, so a FIFO's reader sees data as it arrives. The
+    decoder is asked first and the source read only when it has nothing to
+    give: zstd and lz4 take in a whole block as soon as it arrived and hold
+    its output, and the writer's next block may be long in coming (a writer
+    that compresses as it captures). At a frame's end they keep its last
+    bytes until the output is out, so only a frame's middle was affected.
+
+    Memory: zstd's window is what the frame declares, so the stream caps it
+    (CAPTURE_STREAM_ZSTD_WINDOW_LOG); lz4's frame format caps a block at
+    4 MiB (the decoder holds an input and an output block, about 8.2 MiB at
+    most); zlib's window is 32 KiB by the format.
+
+    A descriptor opened with O_NONBLOCK (standard input may be one, shared
+    with whoever started us) is waited on with poll, not changed.
 */
 #include "capture_stream.h"
 
 #include <errno.h>
 #include <lz4frame.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +34,7 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 //  Compressed input is read this much at a time: zstd's own recommendation
 //  (ZSTD_DStreamInSize) is 128 KiB, but 64 KiB keeps input and output
@@ -39,12 +54,15 @@ struct capture_stream {
     size_t input_end;
     bool input_eof;   // the descriptor or memory has no more bytes
     bool mid_frame;   // the decoder holds part of a member or frame
+    bool member_end;  // gzip: a member ended; what follows must be another
+    bool finished;    // gzip: what followed the last member is not one
     z_stream zlib;    // gzip
     bool zlib_ready;  // inflateInit2 succeeded
     ZSTD_DCtx *zstd;
     LZ4F_dctx *lz4;
     uint64_t raw_offset;  // bytes taken from the source
     char error[160];
+    char warning[160];
 };
 
 capture_stream *capture_stream_new_fd(int fd, int close_fd)
@@ -107,7 +125,14 @@ static ssize_t s_raw_read(capture_stream *self, uint8_t *buffer, size_t size)
             memcpy(buffer, self->memory + self->memory_pos, (size_t)n);
         self->memory_pos += (size_t)n;
     } else {
-        n = read(self->fd, buffer, size);
+        while ((n = read(self->fd, buffer, size)) < 0 &&
+               (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            // A non-blocking descriptor with nothing yet: wait for it (a
+            // signal interrupts the wait, as it would a blocking read).
+            struct pollfd wait = {.fd = self->fd, .events = POLLIN};
+            if (poll(&wait, 1, -1) < 0)
+                break;
+        }
         if (n < 0 && errno == EINTR)
             return -EINTR;
         if (n < 0)
@@ -163,7 +188,9 @@ static ssize_t s_start(capture_stream *self)
         // 15 + 32: the largest window, gzip or zlib header recognised.
         ok = self->zlib_ready = inflateInit2(&self->zlib, 15 + 32) == Z_OK;
     } else if (self->compression == CAPTURE_COMPRESSION_ZSTD) {
-        ok = (self->zstd = ZSTD_createDCtx()) != NULL;
+        ok = (self->zstd = ZSTD_createDCtx()) != NULL &&
+             !ZSTD_isError(ZSTD_DCtx_setParameter(self->zstd, ZSTD_d_windowLogMax,
+                                                  CAPTURE_STREAM_ZSTD_WINDOW_LOG));
     } else if (self->compression == CAPTURE_COMPRESSION_LZ4) {
         ok = !LZ4F_isError(LZ4F_createDecompressionContext(&self->lz4, LZ4F_VERSION));
     }
@@ -175,9 +202,33 @@ static ssize_t s_start(capture_stream *self)
 
 //  One step of gzip over the waiting input. Returns 0 or a negative errno;
 //  *produced is the bytes written to out.
+//  After a gzip member: true when the waiting bytes cannot begin another
+//  one. They end the stream, as gzip -d ends it: zeros (padding, written by
+//  tape and block devices) silently, anything else with a warning.
+static bool s_gzip_trailer(capture_stream *self)
+{
+    const uint8_t *b = self->input + self->input_pos;
+    size_t n = self->input_end - self->input_pos;
+    if (n == 0 || (b[0] == 0x1f && (n == 1 || b[1] == 0x8b)))
+        return false;
+    size_t zeros = 0;
+    while (zeros < n && b[zeros] == 0)
+        zeros++;
+    if (zeros < n)
+        snprintf(self->warning, sizeof self->warning,
+                 "gzip: what follows the last member (byte %llu) is not gzip: ignored, as gzip "
+                 "-d does",
+                 (unsigned long long)(self->raw_offset - n));
+    self->input_pos = self->input_end;
+    self->finished = true;
+    return true;
+}
+
 static ssize_t s_step_gzip(capture_stream *self, uint8_t *out, size_t size, size_t *produced)
 {
     z_stream *z = &self->zlib;
+    if (self->member_end && s_gzip_trailer(self))
+        return 0;
     z->next_in = self->input + self->input_pos;
     uInt avail_in = (uInt)(self->input_end - self->input_pos);
     z->avail_in = avail_in;
@@ -186,8 +237,11 @@ static ssize_t s_step_gzip(capture_stream *self, uint8_t *out, size_t size, size
     int rc = inflate(z, Z_NO_FLUSH);
     self->input_pos = self->input_end - z->avail_in;
     *produced = (size_t)(z->next_out - out);
+    if (z->avail_in < avail_in)
+        self->member_end = false;
     if (rc == Z_STREAM_END) {
         self->mid_frame = false;  // another member may follow
+        self->member_end = true;
         return inflateReset(z) == Z_OK ? 0 : s_fail(self, -EIO, "gzip: cannot reset");
     }
     if (rc == Z_OK || rc == Z_BUF_ERROR) {
@@ -209,7 +263,13 @@ static ssize_t s_step_zstd(capture_stream *self, uint8_t *out, size_t size, size
     *produced = o.pos;
     if (ZSTD_isError(rc)) {
         char why[150];
-        snprintf(why, sizeof why, "zstd: %s", ZSTD_getErrorName(rc));
+        if (ZSTD_getErrorCode(rc) == ZSTD_error_frameParameter_windowTooLarge)
+            snprintf(why, sizeof why,
+                     "zstd: a frame's window is over %u MiB, the bound (levels 1-19 need no more): "
+                     "read it with zstd -dc --long=31 FILE | tcpwin-producer -r -",
+                     (1u << CAPTURE_STREAM_ZSTD_WINDOW_LOG) >> 20);
+        else
+            snprintf(why, sizeof why, "zstd: %s", ZSTD_getErrorName(rc));
         return s_fail(self, -EIO, why);
     }
     // 0: a frame ended and is flushed. A step that moved nothing says
@@ -252,19 +312,24 @@ static ssize_t s_step(capture_stream *self, uint8_t *out, size_t size, size_t *p
     return s_fail(self, -EIO, "no decoder");
 }
 
-//  Decodes until something comes out or the input ends.
+//  Decodes until something comes out or the input ends. The decoder is
+//  asked before the source is read: it may hold output for no more input.
 static ssize_t s_read_compressed(capture_stream *self, uint8_t *out, size_t size)
 {
     for (;;) {
-        ssize_t waiting = s_fill(self);
-        if (waiting < 0)
-            return waiting;
         size_t produced = 0;
         ssize_t rc = s_step(self, out, size, &produced);
         if (rc < 0)
             return rc;
         if (produced > 0)
             return (ssize_t)produced;
+        if (self->finished)
+            return 0;
+        if (self->input_pos < self->input_end)
+            continue;  // it took input and gave nothing yet
+        ssize_t waiting = s_fill(self);
+        if (waiting < 0)
+            return waiting;
         if (waiting == 0) {  // the source ended and the decoder has nothing left
             if (self->mid_frame)
                 return s_fail(self, -EPIPE, "the compressed data ends in the middle of a frame");
@@ -320,6 +385,11 @@ const char *capture_stream_compression_name(capture_compression compression)
 const char *capture_stream_error(const capture_stream *self)
 {
     return self->error;
+}
+
+const char *capture_stream_warning(const capture_stream *self)
+{
+    return self->warning;
 }
 
 uint64_t capture_stream_raw_offset(const capture_stream *self)

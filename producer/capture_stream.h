@@ -7,7 +7,9 @@
     through as it is. Decompression is streamed with zlib, libzstd and liblz4
     through one input buffer, so a compressed file costs a fixed amount of
     memory whatever its size. Concatenated gzip members and zstd or lz4 frames
-    are read one after the other, as gzip -dc and zstd -dc do.
+    are read one after the other, as gzip -dc and zstd -dc do; after the last
+    gzip member, bytes that do not begin another end the stream, as gzip -d
+    ends it.
 
     Pure of ZeroMQ and libpcap: capture_file reads through it, and the tests
     and the fuzz target link the two alone (tcpwin_capture_file).
@@ -18,6 +20,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+//  The largest zstd window a frame may declare (2^23 = 8 MiB, what zstd -1
+//  to -19 write; --ultra -20 to -22 and --long need more): the decoder
+//  allocates the window the frame declares, so a 22 KB file declaring
+//  128 MiB would take that much. A larger one is damage, and says how to
+//  read the file anyway.
+#define CAPTURE_STREAM_ZSTD_WINDOW_LOG 23
 
 typedef enum {
     CAPTURE_COMPRESSION_NONE = 0,
@@ -57,6 +66,10 @@ const char *capture_stream_compression_name(capture_compression compression);
 
 //  Why the last read failed, or "" when it did not.
 const char *capture_stream_error(const capture_stream *self);
+
+//  What was read but ignored, or "": bytes after the last gzip member that
+//  are not zeros (zeros are padding, ignored silently, as gzip -d does).
+const char *capture_stream_warning(const capture_stream *self);
 
 //  Bytes taken from the descriptor or memory so far (compressed bytes for a
 //  compressed stream).

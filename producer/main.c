@@ -75,9 +75,11 @@ static void s_usage(FILE *out)
         "Input:\n"
         "  -r, --read FILE           pcap or pcapng file, '-' for standard input; gzip,\n"
         "                            zstd and lz4 compressed ones are read as they are\n"
+        "                            (zstd: windows up to 8 MiB, levels 1 to 19)\n"
         "  -i, --interface IFACE     live capture (needs CAP_NET_RAW, or root, only to\n"
         "                            open it; every privilege is dropped right after)\n"
-        "  -f, --filter BPF          capture filter (both inputs)\n"
+        "  -f, --filter BPF          capture filter (both inputs; a link type of a file\n"
+        "                            it cannot apply to ends the run, exit 1)\n"
         "  -s, --snaplen N           live snap length (default %d)\n"
         "  -B, --buffer-size BYTES   live capture buffer (default: libpcap's, 2 MiB)\n"
         "      --immediate           live: deliver every packet at once (low latency, more CPU)\n"
@@ -483,7 +485,8 @@ __attribute__((noinline)) static bool s_on_signal_in_read(producer *p)
 //  before it were analysed; the final report follows), the first record
 //  included: the file header was sound, so it is a damaged capture, not a
 //  file that is not one (that fails at capture_open); EXIT_FAILURE when
-//  out of memory.
+//  out of memory or when an interface met late has a link type the filter
+//  cannot apply to (as one met first fails capture_open).
 static int s_read_file(producer *p)
 {
     capture_record r;
@@ -504,6 +507,8 @@ static int s_read_file(producer *p)
             s_every_1024_packets(p, count);
     }
     status_meter_clear(&p->meter);
+    if (rc == -ENOTSUP)  // a link type refuses the filter: said, and no more, as at the start
+        return EXIT_FAILURE;
     capture_log_interfaces(p->input);
     if (rc >= 0 || tw_signals_stop_requested())
         return 0;

@@ -26,6 +26,19 @@ check "-r - from cat: the sample's row" grep -qxF "$row" "$work/cat.txt"
 stdin_replay "$work/tcpdump.txt" tcpdump -r "$sample" -U -w -
 check "-r - from tcpdump -w -: the sample's row" grep -qxF "$row" "$work/tcpdump.txt"
 
+# Standard input left non-blocking by whoever started us (perl here), from a
+# writer that pauses: each pause is waited out, not an error.
+port=$(free_port)
+"$SUBSCRIBER" --connect "tcp://127.0.0.1:$port" print --until-final >"$work/nonblock.txt" &
+sub=$!
+{ sleep 0.5; head -c 1000 "$sample"; sleep 1; tail -c +1001 "$sample"; } |
+    perl -MFcntl -e 'fcntl(STDIN, F_SETFL, O_NONBLOCK) or die "fcntl: $!"; exec @ARGV' \
+        "$PRODUCER" -r - --publish "tcp://127.0.0.1:$port" --wait-subscribers 1 2>"$work/nonblock.err"
+producer_rc=$?
+wait_pid "$sub" 10
+check "-r - non-blocking, with pauses: exit 0" [ "$producer_rc" -eq 0 ]
+check "-r - non-blocking, with pauses: the sample's row" grep -qxF "$row" "$work/nonblock.txt"
+
 # libpcap refuses a pcapng whose interfaces differ; our reader does not (the
 # counts are e2e_mixed_captures.sh's).
 mergecap -w "$work/mixed.pcapng" "$DATA/pcapplusplus__sll.pcap" "$DATA/zeek__206_example_b.pcap" \

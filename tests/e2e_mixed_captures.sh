@@ -90,6 +90,20 @@ check "cut gzip: says where" grep -q "is damaged after [1-9][0-9]* packets: at b
 check "cut gzip: the final report counts the packets before the cut" \
     jq -e 'select(.final == true) | .counters.packets > 0' "$work/cut.json" >/dev/null
 
+# Padding after the last gzip member ends the file as gzip -d ends it: zeros
+# silently, other bytes with one warning; the same directions either way.
+for trailer in zeros garbage; do
+    cp "$work/links.pcapng.gz" "$work/$trailer.pcapng.gz"
+    if [ "$trailer" = zeros ]; then head -c 4096 /dev/zero; else echo "not gzip"; fi >>"$work/$trailer.pcapng.gz"
+    replay "$work/$trailer.pcapng.gz" "$work/$trailer.json" json --flows --min-pkts 1
+    check "gzip and $trailer after it: exit 0" [ "$producer_rc" -eq 0 ]
+    directions_from_json "$work/$trailer.json" >"$work/$trailer.got"
+    check "gzip and $trailer after it: directions match tshark" diff -u "$work/links.want" "$work/$trailer.got"
+done
+check "gzip and zeros after it: no warning" [ "$(grep -c "is not gzip" "$work/zeros.json.producer.err")" -eq 0 ]
+check "gzip and garbage after it: one warning" \
+    [ "$(grep -c "is not gzip: ignored, as gzip -d does" "$work/garbage.json.producer.err")" -eq 1 ]
+
 # A filter on a file with several link types: compiled for each.
 replay "$work/links.pcapng.lz4" "$work/filtered.json" json --flows --min-pkts 1 -f "tcp port 80"
 check "filter across link types: exit 0" [ "$producer_rc" -eq 0 ]
@@ -110,6 +124,41 @@ check "filter shared by interfaces: their directions match tshark" \
 "$PRODUCER" -r "$work/links.pcapng" -f "tcp port" --publish "tcp://127.0.0.1:$(free_port)" 2>"$work/badfilter.err"
 check "bad filter on a file: exit 1" [ $? -eq 1 ]
 check "bad filter on a file: says why" grep -q "bad filter 'tcp port' for link type" "$work/badfilter.err"
+
+# pcapng blocks written by hand (little-endian), for what mergecap cannot make.
+le16() { printf '%b' "$(printf '\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)))"; }
+le32() { le16 $(($1 & 65535)); le16 $(($1 >> 16 & 65535)); }
+pcapng_section() { le32 0x0A0D0D0A; le32 28; le32 0x1A2B3C4D; le16 1; le16 0; le32 -1; le32 -1; le32 28; }
+pcapng_interface() { le32 1; le32 20; le16 "$1"; le16 0; le32 65535; le32 20; }
+
+# A filter is compiled once per link type and a refusal said once, however
+# many interfaces and link types come before (65 link types that take
+# "len > 0", then two interfaces of one that does not).
+{
+    pcapng_section
+    for link in $(seq 150 214) 1000 1000; do pcapng_interface "$link"; done
+} >"$work/many-links.pcapng"
+"$PRODUCER" -r "$work/many-links.pcapng" -f "len > 0" --publish "tcp://127.0.0.1:$(free_port)" \
+    2>"$work/many-links.err"
+check "a link type refusing the filter, past 64 link types: exit 1" [ $? -eq 1 ]
+check "a link type refusing the filter, past 64 link types: said once" \
+    [ "$(grep -c "bad filter 'len > 0' for link type 1000" "$work/many-links.err")" -eq 1 ]
+
+# One rule wherever the interface of a refusing link type is (here USER0,
+# which "tcp" cannot apply to): before the first packet or after packets
+# (a second section), the run ends with exit 1 and one line naming it.
+editcap -T user0 "$DATA/zeek__irc-starttls.pcap" "$work/user0-only.pcap"
+mergecap -w "$work/user0-only.pcapng" "$work/user0-only.pcap"
+mergecap -w "$work/ether-only.pcapng" "$DATA/zeek__irc-starttls.pcap"
+cat "$work/user0-only.pcapng" "$work/ether-only.pcapng" >"$work/refused-first.pcapng"
+cat "$work/ether-only.pcapng" "$work/user0-only.pcapng" >"$work/refused-late.pcapng"
+for order in first late; do
+    "$PRODUCER" -r "$work/refused-$order.pcapng" -f tcp --publish "tcp://127.0.0.1:$(free_port)" \
+        2>"$work/refused-$order.err"
+    check "filter refused by a link type met $order: exit 1" [ $? -eq 1 ]
+    check "filter refused by a link type met $order: one line names it" \
+        [ "$(grep -c "bad filter 'tcp' for link type 147 (no name known to libpcap) ('$work/refused-$order.pcapng', interface [01])" "$work/refused-$order.err")" -eq 1 ]
+done
 
 # A link type the decoder does not know (LINKTYPE_USER0 here): named once,
 # its packets counted apart, the other interface's analysed.

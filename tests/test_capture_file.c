@@ -16,13 +16,16 @@
 */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <lz4frame.h>
@@ -541,6 +544,181 @@ static void test_large_record(void **state)
     free(f);
 }
 
+//  A zstd frame declaring a window of 2^window_log bytes (no content size,
+//  so the decoder must allocate it), with data in one raw block.
+static blob s_zstd_frame(int window_log, blob data)
+{
+    blob out = {.data = malloc(data.size + 9), .size = 0};
+    const uint8_t header[] = {0x28, 0xb5, 0x2f, 0xfd, 0x00, (uint8_t)((window_log - 10) << 3)};
+    memcpy(out.data, header, sizeof header);
+    uint32_t block = 1u | (uint32_t)data.size << 3;  // last block, raw
+    uint8_t block_header[3] = {block & 0xff, block >> 8 & 0xff, block >> 16 & 0xff};
+    memcpy(out.data + sizeof header, block_header, 3);
+    memcpy(out.data + sizeof header + 3, data.data, data.size);
+    out.size = sizeof header + 3 + data.size;
+    return out;
+}
+
+//  A zstd window up to the bound is read; a larger one (what a 22 KB file
+//  declaring 128 MiB would cost) is refused before it is allocated.
+static void test_zstd_window_bound(void **state)
+{
+    (void)state;
+    writer w = s_mixed_file();
+    blob plain = {w.b, w.n};
+    blob fits = s_zstd_frame(CAPTURE_STREAM_ZSTD_WINDOW_LOG, plain);
+    int error;
+    char why[256] = "";
+    capture_file *r = s_open_blob(fits, &error, why, sizeof why);
+    if (!r)
+        fail_msg("a window of the bound: %s", why);
+    capture_record rec;
+    int n = 0, rc;
+    while ((rc = capture_file_next(r, &rec)) == 1)
+        n++;
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, 6);
+    capture_file_destroy(&r);
+    for (int log = CAPTURE_STREAM_ZSTD_WINDOW_LOG + 1; log <= 27; log += 3) {
+        blob over = s_zstd_frame(log, plain);
+        assert_null(s_open_blob(over, &error, why, sizeof why));
+        assert_non_null(strstr(why, "window is over 8 MiB, the bound"));
+        free(over.data);
+    }
+    free(fits.data);
+}
+
+//  After the last gzip member, zeros (padding) end the file silently and
+//  anything else ends it with a warning, as gzip -d reads them.
+static void test_gzip_trailer(void **state)
+{
+    (void)state;
+    writer w = s_mixed_file();
+    blob plain = {w.b, w.n};
+    blob packed = s_gzip(plain);
+    const struct {
+        const char *bytes;
+        size_t size;
+        bool warned;
+    } trailers[] = {
+        {"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 32, false},
+        {"\0", 1, false},
+        {"garbage\n", 8, true},
+        {"\0\0\0\0\x1f", 5, true},
+        {"\x1f\x8a", 2, true},
+    };
+    for (size_t i = 0; i < sizeof trailers / sizeof trailers[0]; i++) {
+        blob both = {malloc(packed.size + trailers[i].size), packed.size + trailers[i].size};
+        memcpy(both.data, packed.data, packed.size);
+        memcpy(both.data + packed.size, trailers[i].bytes, trailers[i].size);
+        int error;
+        char why[256];
+        capture_file *r = s_open_blob(both, &error, why, sizeof why);
+        assert_non_null(r);
+        capture_record rec;
+        int n = 0, rc;
+        while ((rc = capture_file_next(r, &rec)) == 1)
+            n++;
+        if (rc != 0)
+            fail_msg("trailer %zu: %s", i, capture_file_error(r));
+        assert_int_equal(n, 6);
+        assert_int_equal(capture_file_warning(r)[0] != '\0', trailers[i].warned);
+        if (trailers[i].warned)
+            assert_non_null(strstr(capture_file_warning(r), "is not gzip: ignored"));
+        capture_file_destroy(&r);
+        free(both.data);
+    }
+    free(packed.data);
+}
+
+//  The first part of a stream, as a writer that compresses as it goes
+//  (tcpdump -w - | zstd) has sent it while it waits for more packets: whole
+//  blocks of plain.size bytes, the frame not ended.
+static blob s_first_blocks(int compression, blob plain)
+{
+    blob out = {malloc(plain.size + 1024), 0};
+    if (compression == 0) {  // gzip, flushed as gzip --rsyncable or a stream writer does
+        z_stream z = {0};
+        assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+        z.next_in = plain.data;
+        z.avail_in = (uInt)plain.size;
+        z.next_out = out.data;
+        z.avail_out = (uInt)plain.size + 1024;
+        assert_int_equal(deflate(&z, Z_SYNC_FLUSH), Z_OK);
+        out.size = z.total_out;
+        deflateEnd(&z);
+    } else if (compression == 1) {  // zstd: a frame's first block (RLE), not its last
+        assert_true(plain.size <= 128 * 1024);
+        uint32_t block = 1u << 1 | (uint32_t)plain.size << 3;
+        const uint8_t frame[] = {0x28,
+                                 0xb5,
+                                 0x2f,
+                                 0xfd,
+                                 0x00,
+                                 (17 - 10) << 3,
+                                 block & 0xff,
+                                 block >> 8 & 0xff,
+                                 block >> 16 & 0xff,
+                                 plain.data[0]};
+        memcpy(out.data, frame, sizeof frame);
+        out.size = sizeof frame;
+    } else {  // lz4: the frame header and the first block
+        blob whole = s_lz4(plain);
+        uint32_t size;
+        memcpy(&size, whole.data + 7, 4);  // after a 7-byte header: the block's size
+        out.size = 7 + 4 + (size & 0x7fffffff);
+        memcpy(out.data, whole.data, out.size);
+        free(whole.data);
+    }
+    return out;
+}
+
+static void s_on_alarm(int signal)
+{
+    (void)signal;
+}
+
+//  From a pipe whose writer sent whole blocks and waits before the next,
+//  every byte of them comes out at once: the decoder holds their output
+//  and is asked for it before the pipe is read (a read that waited for the
+//  writer is interrupted by the alarm and fails the test).
+static void test_pending_output_from_pipe(void **state)
+{
+    (void)state;
+    size_t size = 64 * 1024;
+    blob plain = {malloc(size), size};
+    memset(plain.data, 'A', size);                         // one run: the zstd frame's RLE block
+    struct sigaction action = {.sa_handler = s_on_alarm};  // no SA_RESTART
+    assert_int_equal(sigaction(SIGALRM, &action, NULL), 0);
+    uint8_t *out = malloc(size);
+    for (int i = 0; i < 3; i++) {
+        blob packed = s_first_blocks(i, plain);
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        assert_true(packed.size < 65536);  // fits in the pipe
+        assert_int_equal(write(fds[1], packed.data, packed.size), (ssize_t)packed.size);
+        capture_stream *stream = capture_stream_new_fd(fds[0], 1);
+        assert_non_null(stream);
+        alarm(2);
+        size_t got = 0;
+        while (got < size) {
+            ssize_t n = capture_stream_read(stream, out + got, 1000);
+            if (n <= 0)
+                fail_msg("compression %d: after %zu of %zu bytes: %zd (%s)", i, got, size, n,
+                         capture_stream_error(stream));
+            got += (size_t)n;
+        }
+        alarm(0);
+        assert_memory_equal(out, plain.data, size);
+        close(fds[1]);  // the writer goes away in the middle of a frame
+        assert_int_equal(capture_stream_read(stream, out, 1000), -EPIPE);
+        capture_stream_destroy(&stream);
+        free(packed.data);
+    }
+    free(out);
+    free(plain.data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +729,9 @@ int main(void)
         cmocka_unit_test(test_compressed_cut_is_damage),
         cmocka_unit_test(test_concatenated_members),
         cmocka_unit_test(test_large_record),
+        cmocka_unit_test(test_zstd_window_bound),
+        cmocka_unit_test(test_gzip_trailer),
+        cmocka_unit_test(test_pending_output_from_pipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
