@@ -44,7 +44,10 @@ int metrics_text_write(FILE *out, const dash_model *model, const metrics_context
 char *metrics_text_render(const dash_model *model, const metrics_context *context, size_t *len);
 
 //  Writes text as the inside of a label value: \ " and newline escaped,
-//  bytes outside printable ASCII as '?', at most METRICS_MAX_LABEL bytes.
+//  valid UTF-8 as it is, other bytes and control characters as '?', at
+//  most METRICS_MAX_LABEL bytes of text (never half a character). Two ids
+//  alike once written keep only the first producer's series on a page
+//  (tcpwin_duplicate_series_dropped), as does a host listed twice.
 void metrics_text_label(FILE *out, const char *text);
 
 #endif

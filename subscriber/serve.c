@@ -26,8 +26,6 @@
 #include <zmq.h>
 
 #define SERVE_BATCH 1000
-//  The most rows per producer /api/report?rows= gives (a bad value gets it).
-#define SERVE_PAGE_ROWS_MAX 100000
 
 typedef struct {
     const char *listen;
@@ -159,18 +157,19 @@ static void s_metrics(serve_state *s, http_reply *reply)
     s_document(reply, METRICS_CONTENT_TYPE, text, len, text ? 0 : -ENOMEM);
 }
 
-//  /api/report?rows=N: at most N hosts and stalled flows per producer (the
-//  web view asks for SERVE_PAGE_ROWS), every row without it.
+//  /api/report?rows=N: at most N hosts and stalled flows per producer, N
+//  from 1 to DASH_ROWS_MAX (all the model keeps, and the default). Returns
+//  N, or 0 for a bad value (answered 400: a typo should not cost a page of
+//  every row).
+_Static_assert(DASH_ROWS_MAX == 1000, "the answer to a bad rows= names the bound");
 static size_t s_rows_wanted(void *request)
 {
     const char *text = http_server_query(request, "rows");
     if (!text)
+        return DASH_ROWS_MAX;
+    uint64_t n;
+    if (tw_number_parse(text, 1, DASH_ROWS_MAX, &n) != 0)
         return 0;
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(text, &end, 10);
-    if (errno || *end || end == text || n == 0 || n > SERVE_PAGE_ROWS_MAX)
-        return SERVE_PAGE_ROWS_MAX;
     return (size_t)n;
 }
 
@@ -209,10 +208,13 @@ static bool s_asset(const char *path, http_reply *reply)
 static void s_route(void *arg, const char *path, void *request, http_reply *reply)
 {
     serve_state *s = arg;
+    size_t rows = 0;
     if (strcmp(path, "/metrics") == 0)
         s_metrics(s, reply);
+    else if (strcmp(path, "/api/report") == 0 && !(rows = s_rows_wanted(request)))
+        s_text(reply, 400, "rows: a whole number from 1 to 1000\n");
     else if (strcmp(path, "/api/report") == 0)
-        s_json(s, reply, false, s_rows_wanted(request));
+        s_json(s, reply, false, rows);
     else if (strcmp(path, "/api/history") == 0)
         s_json(s, reply, true, 0);
     else if (!s_asset(path, reply))
