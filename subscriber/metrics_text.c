@@ -445,9 +445,13 @@ static void s_subscriber_write(FILE *out, const s_page *page, const metrics_cont
         {"tcpwin_subscriber_disconnects_total", r->disconnects, "Producer connections lost."},
         {"tcpwin_subscriber_producers_evicted_total",
          dash_model_get_counters(model)->producers_evicted,
-         "Producers forgotten to make room (bound 256)."},
+         "Producers forgotten to make room (bound 256, or the bytes kept)."},
         {"tcpwin_http_requests_total", c->http_requests, "HTTP requests answered."},
         {"tcpwin_http_errors_total", c->http_errors, "HTTP requests answered with an error."},
+        {"tcpwin_http_requests_cut_off_total", c->http_cut_off,
+         "HTTP connections closed without a whole request within the deadline (10 s)."},
+        {"tcpwin_http_busy_total", c->http_busy,
+         "HTTP requests answered 503: too many bytes of answers in flight."},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         s_header(out, rows[i].name, S_COUNTER, rows[i].help);

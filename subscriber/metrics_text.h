@@ -32,6 +32,8 @@ typedef struct {
     const receiver_counters *receiver;  // the subscriber's receive counters, or NULL
     uint64_t http_requests;             // requests the server answered
     uint64_t http_errors;               // of those, answered with a 4xx or 5xx status
+    uint64_t http_cut_off;              // connections cut off by the request deadline
+    uint64_t http_busy;                 // requests answered 503 for the bytes in flight
     size_t top_k;                       // per-host series per producer
     int64_t now_ms;                     // the clock of dash_model_add, for report ages
 } metrics_context;

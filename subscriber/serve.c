@@ -49,8 +49,9 @@ static void s_usage(FILE *out)
             "  /             a live web view: stalled receivers, hosts, a chart of the last\n"
             "                hour, run counters, producers and the age of their reports\n"
             "  /api/report   the latest report per producer as JSON (print --format json's\n"
-            "                field names); ?rows=N: at most N hosts (those that stalled\n"
-            "                most) and stalled flows each; /api/history the chart's figures\n"
+            "                field names), at most 1,000 hosts (those that stalled most)\n"
+            "                and stalled flows each; ?rows=N (1 to 1,000): at most N;\n"
+            "                /api/history the chart's figures\n"
             "\n"
             "  --listen HOST:PORT  where to listen (default %s; [::1]:PORT for IPv6)\n"
             "  --metrics-top K     per-host series for the K hosts of each producer that\n"
@@ -63,11 +64,14 @@ static void s_usage(FILE *out)
             "put them behind a reverse proxy with authentication and TLS (nginx, Caddy)\n"
             "listening on loopback, or reach them through an SSH tunnel\n"
             "(ssh -L 9105:127.0.0.1:9105 HOST). At most %d connections (%d per client\n"
-            "address, so behind a proxy all share its %d), closed after %d s idle;\n"
-            "request headers up to %d KiB.\n",
+            "address, so behind a proxy all share its %d), closed after %d s idle or\n"
+            "without a whole request within %d s; request headers up to %d KiB; beyond\n"
+            "%u MiB of answers in flight, 503. Per producer, the %d hosts that\n"
+            "stalled most and %d stalled flows of its latest report are kept.\n",
             SERVE_DEFAULT_LISTEN, SERVE_DEFAULT_TOP, SERVE_MAX_TOP, SERVE_MAX_CONNECTIONS,
             SERVE_MAX_PER_ADDRESS, SERVE_MAX_PER_ADDRESS, SERVE_CONNECTION_TIMEOUT,
-            HTTP_SERVER_MEMORY_LIMIT / 1024);
+            SERVE_REQUEST_DEADLINE, HTTP_SERVER_MEMORY_LIMIT / 1024,
+            HTTP_SERVER_MAX_IN_FLIGHT / (1024 * 1024), DASH_ROWS_MAX, DASH_ROWS_MAX);
 }
 
 //  True when text is HOST:PORT as the endpoint parser reads tcp://HOST:PORT;
@@ -150,6 +154,8 @@ static void s_metrics(serve_state *s, http_reply *reply)
     metrics_context c = {.receiver = receiver_get_counters(s->rx),
                          .http_requests = h->requests,
                          .http_errors = h->errors,
+                         .http_cut_off = h->cut_off,
+                         .http_busy = h->busy,
                          .top_k = s->top_k,
                          .now_ms = s_now_ms()};
     size_t len = 0;
@@ -278,7 +284,8 @@ int serve_main(receiver *rx, int argc, char **argv)
     http_server_options h = {.listen = o.listen,
                              .max_connections = SERVE_MAX_CONNECTIONS,
                              .max_per_address = SERVE_MAX_PER_ADDRESS,
-                             .timeout_s = SERVE_CONNECTION_TIMEOUT};
+                             .timeout_s = SERVE_CONNECTION_TIMEOUT,
+                             .request_deadline_s = SERVE_REQUEST_DEADLINE};
     if (s.model)
         s.server = http_server_new(&h, s_route, &s);
     if (s.model && s.server) {

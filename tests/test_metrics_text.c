@@ -131,9 +131,9 @@ static void test_series_of_a_producer(void **state)
     assert_non_null(strstr(page, want));
     snprintf(want, sizeof want, "\ntcpwin_reports_received_total%s 1\n", label);
     assert_non_null(strstr(page, want));
-    // Every family but the 9 per-host and the 11 of the subscriber itself
+    // Every family but the 9 per-host and the 13 of the subscriber itself
     // has the producer's series, even at 0.
-    assert_int_equal(s_count(page, "# TYPE tcpwin_"), s_count(page, label) + 9 + 11);
+    assert_int_equal(s_count(page, "# TYPE tcpwin_"), s_count(page, label) + 9 + 13);
     free(page);
     dash_model_destroy(&model);
 }
