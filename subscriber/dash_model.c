@@ -273,6 +273,7 @@ static void s_take(dash_model *self, dash_producer *p, Tcpwin__Report *report, i
         tcpwin__counters__init(&p->counters);
         previous_zwa = 0;
         p->run_id = h->run_id;
+        p->run_first_time_us = report->time_us;
     } else if (h->sequence > p->sequence + 1) {
         p->sequence_gaps++;
         p->reports_missed += h->sequence - p->sequence - 1;

@@ -56,6 +56,7 @@ typedef struct {
 typedef struct {
     char *id;                   // Header.producer_id, as sent
     uint64_t run_id;            // the current run
+    int64_t run_first_time_us;  // capture time of the current run's first report taken
     uint64_t sequence;          // of the latest report
     Tcpwin__Report *report;     // the latest report (owned, cut as above); never NULL
     size_t hosts_total;         // host rows the latest report had (report keeps the top ones)

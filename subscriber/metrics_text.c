@@ -84,6 +84,7 @@ enum {
     E_HOST_SERIES_OMITTED,
     E_REPORT_AGE,
     E_REPORT_TIME,
+    E_RUN_FIRST_TIME,
     E_REPORT_FINAL,
     E_REPORTS_RECEIVED,
     E_SEQUENCE_GAPS,
@@ -98,6 +99,8 @@ static const s_entry_family s_entry_families[E_COUNT] = {
     {"tcpwin_host_series_omitted", S_GAUGE, "Hosts of the latest report beyond --metrics-top."},
     {"tcpwin_report_age_seconds", S_GAUGE, "Seconds since the latest report arrived."},
     {"tcpwin_report_time_seconds", S_GAUGE, "Capture time of the latest report (Unix time)."},
+    {"tcpwin_run_first_report_time_seconds", S_GAUGE,
+     "Capture time of the current run's first report received (moves at a restart)."},
     {"tcpwin_report_final", S_GAUGE, "1 when the latest report ended its run."},
     {"tcpwin_reports_received_total", S_COUNTER, "Reports received from the producer."},
     {"tcpwin_report_sequence_gaps_total", S_COUNTER, "Jumps in the report sequence of a run."},
@@ -257,6 +260,9 @@ static void s_entry_value(FILE *out, int family, const dash_producer *p,
         break;
     case E_REPORT_TIME:
         fprintf(out, "%.6f\n", (double)r->time_us / 1e6);
+        break;
+    case E_RUN_FIRST_TIME:
+        fprintf(out, "%.6f\n", (double)p->run_first_time_us / 1e6);
         break;
     case E_REPORT_FINAL:
         fprintf(out, "%d\n", r->final ? 1 : 0);

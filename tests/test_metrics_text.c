@@ -131,6 +131,9 @@ static void test_series_of_a_producer(void **state)
     assert_non_null(strstr(page, want));
     snprintf(want, sizeof want, "\ntcpwin_reports_received_total%s 1\n", label);
     assert_non_null(strstr(page, want));
+    snprintf(want, sizeof want, "\ntcpwin_run_first_report_time_seconds%s 1294817625.000000\n",
+             label);
+    assert_non_null(strstr(page, want));
     // Every family but the 9 per-host and the 13 of the subscriber itself
     // has the producer's series, even at 0.
     assert_int_equal(s_count(page, "# TYPE tcpwin_"), s_count(page, label) + 9 + 13);
