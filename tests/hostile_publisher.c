@@ -223,6 +223,6 @@ int main(int argc, char **argv)
     else if (argc == 3 && strcmp(argv[1], "nofinal") == 0)
         rc = s_nofinal(argv[2]);
     else
-        fprintf(stderr, "usage: hostile_publisher poison|inject|amplify|hosts|nofinal EP...\n");
+        fprintf(stderr, "usage: hostile_publisher poison|inject|amplify|nofinal EP...\n");
     return rc == 0 ? 0 : 1;
 }
