@@ -76,7 +76,8 @@ many_zmq=$(free_port)
 many_http=$(free_port)
 "$SUBSCRIBER" --connect "tcp://127.0.0.1:$many_zmq" serve --listen "127.0.0.1:$many_http" \
     2>"$work/many.err" &
-pids+=($!)
+many=$!
+pids+=($many)
 check "serve (many hosts) listens" wait_listening "$many_http" 10
 "$HOSTILE" hosts "tcp://127.0.0.1:$many_zmq" 200000
 check "the report of 200,000 hosts was sent" [ $? -eq 0 ]
@@ -91,6 +92,13 @@ check "a bad rows= is answered at once" [ $? -eq 0 ]
 curl -s -m 2 "http://127.0.0.1:$many_http/api/report" >"$work/many.json"
 check "/api/report is answered at once" [ $? -eq 0 ]
 check "/api/report: 1,000 rows, the rest counted" grep -q '"hostsOmitted":199000,' "$work/many.json"
+# Of the report only 1,000 rows are kept, and the memory of the others is
+# handed back (it stayed resident: 82 MB for 340,000 hosts). Not under ASan,
+# whose quarantine keeps freed memory on purpose.
+if ! ldd "$SUBSCRIBER" | grep -q libasan; then
+    many_rss=$(awk '/^VmRSS/ {print $2}' /proc/$many/status)
+    check "serve's resident size after it: $many_rss kB, under 40 MiB" [ "$many_rss" -lt 40960 ]
+fi
 grep -o '"stallUs":"[0-9]*"' "$work/many.json" | tr -dc '0-9\n' >"$work/many.stall"
 check "/api/report: most stalled first (of stall times spread below 1 s)" \
     bash -c "sort -rn -c '$work/many.stall' && [ \$(head -1 '$work/many.stall') -gt 999000 ]"
