@@ -17,9 +17,10 @@
     gets 414, longer headers 431), an idle connection closed after
     timeout_s seconds, a request not read whole request_deadline_s after
     its connection opened (or its previous answer) cut off, counted (a
-    slowloris holds a slot that long at most, however it trickles), and at
-    most HTTP_SERVER_MAX_IN_FLIGHT bytes of rendered answers in flight
-    (beyond, 503 with Retry-After: 2, counted).
+    slowloris holds a slot that long at most, however it trickles), and
+    once HTTP_SERVER_MAX_IN_FLIGHT bytes of rendered answers are in flight
+    (not yet handed to the kernel), a request gets 503 with Retry-After: 2,
+    counted (so at most that plus one answer).
     The router sees only GET and HEAD requests without a body; anything
     else is answered here: 405 for another method, 413 for a body.
 */
