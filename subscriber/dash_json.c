@@ -29,32 +29,25 @@ void dash_json_string(FILE *out, const char *text)
     fputc('"', out);
 }
 
-//  Writes the report, or a shallow copy of it with at most max_rows hosts
-//  (the top ones) and stalled flows: json_lines walks the copy's counts.
-//  Returns 0 or -ENOMEM.
-static int s_report(FILE *out, const dash_producer *p, size_t max_rows)
+//  Writes the report (its rows already cut to DASH_ROWS_MAX and sorted, the
+//  hosts that stalled most first: dash_model), or a shallow copy of it with
+//  at most max_rows hosts and stalled flows: json_lines walks the copy's
+//  counts. Returns 0 or -EIO.
+static int s_report(FILE *out, const Tcpwin__Report *r, size_t max_rows)
 {
-    const Tcpwin__Report *r = p->report;
-    if (max_rows == 0 || (r->n_hosts <= max_rows && r->n_stalled <= max_rows))
-        return tw_json_write(out, NULL, &r->base) < 0 ? -EIO : 0;
     Tcpwin__Report bounded = *r;
-    const Tcpwin__HostRow **top = calloc(max_rows, sizeof *top);
-    if (!top)
-        return -ENOMEM;
-    bounded.n_hosts = dash_producer_top_hosts(p, max_rows, top);
-    bounded.hosts = (Tcpwin__HostRow **)top;
+    if (bounded.n_hosts > max_rows)
+        bounded.n_hosts = max_rows;
     if (bounded.n_stalled > max_rows)
         bounded.n_stalled = max_rows;
-    int rc = tw_json_write(out, NULL, &bounded.base) < 0 ? -EIO : 0;
-    free(top);
-    return rc;
+    return tw_json_write(out, NULL, &bounded.base) < 0 ? -EIO : 0;
 }
 
 static int s_report_entry(FILE *out, const dash_producer *p, int64_t now_ms, size_t max_rows)
 {
     const Tcpwin__Report *r = p->report;
-    size_t hosts_shown = max_rows && r->n_hosts > max_rows ? max_rows : r->n_hosts;
-    size_t stalled_shown = max_rows && r->n_stalled > max_rows ? max_rows : r->n_stalled;
+    size_t hosts_shown = r->n_hosts > max_rows ? max_rows : r->n_hosts;
+    size_t stalled_shown = r->n_stalled > max_rows ? max_rows : r->n_stalled;
     int64_t age_ms = now_ms - p->received_ms;
     fprintf(out,
             "{\"reportAgeSeconds\":%.3f,\"reportsReceived\":\"%" PRIu64
@@ -62,8 +55,9 @@ static int s_report_entry(FILE *out, const dash_producer *p, int64_t now_ms, siz
             "\",\"restarts\":\"%" PRIu64 "\",\"hostsOmitted\":%zu,\"stalledOmitted\":%zu,"
             "\"report\":",
             age_ms > 0 ? (double)age_ms / 1e3 : 0.0, p->reports_received, p->sequence_gaps,
-            p->reports_missed, p->restarts, r->n_hosts - hosts_shown, r->n_stalled - stalled_shown);
-    int rc = s_report(out, p, max_rows);
+            p->reports_missed, p->restarts, p->hosts_total - hosts_shown,
+            p->stalled_total - stalled_shown);
+    int rc = s_report(out, r, max_rows);
     fputc('}', out);
     return rc;
 }

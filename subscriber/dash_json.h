@@ -6,10 +6,11 @@
                    "sequenceGaps":"0","reportsMissed":"0","restarts":"0",
                    "report":{...}}]}
     where "report" is the latest report exactly as `print --format json`
-    writes it (common/wire/json_lines, without its "topic" member), or,
-    with a row bound, with at most that many hosts (those that stalled
-    most, then in table order) and stalled flows; the envelope then says
-    how many rows were left out ("hostsOmitted", "stalledOmitted").
+    writes it (common/wire/json_lines, without its "topic" member), but
+    with at most max_rows hosts (those that stalled most, most first) and
+    stalled flows (at most DASH_ROWS_MAX: all the model keeps); the
+    envelope says how many rows were left out ("hostsOmitted",
+    "stalledOmitted").
     /api/history: {"producers":[{"producerId":"h1","points":[[t,s,z],...]}]}
     with t the report's capture time in seconds, s the receivers stalled
     then, z the zero-window advertisements of that interval; oldest first.
@@ -23,8 +24,7 @@
 
 #include "dash_model.h"
 
-//  Write the two documents to out (max_rows 0: every row). Return 0,
-//  -ENOMEM, or -EIO when a write failed.
+//  Write the two documents to out. Return 0, or -EIO when a write failed.
 int dash_json_write_reports(FILE *out, const dash_model *model, int64_t now_ms, size_t max_rows);
 int dash_json_write_history(FILE *out, const dash_model *model);
 

@@ -11,6 +11,9 @@
 #include "dash_model.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +21,7 @@ struct dash_model {
     dash_producer **producers;  // max_producers slots, the first n used
     size_t n;                   // producers held
     size_t max_producers;       // bound of the table
+    size_t bytes_max;           // bound of counters.bytes (DASH_BYTES_MAX)
     dash_model_counters counters;
 };
 
@@ -41,6 +45,7 @@ dash_model *dash_model_new(size_t max_producers)
         return NULL;
     }
     self->max_producers = max_producers;
+    self->bytes_max = DASH_BYTES_MAX;
     return self;
 }
 
@@ -105,6 +110,74 @@ uint64_t dash_report_stalled_now(const Tcpwin__Report *report)
     return whole > listed ? whole : listed;
 }
 
+//  Negative when a stalled more than b (comes first).
+static int s_compare_hosts(const Tcpwin__HostRow *a, const Tcpwin__HostRow *b)
+{
+    if (a->stall_us != b->stall_us)
+        return a->stall_us > b->stall_us ? -1 : 1;
+    if (a->zero_window_adverts != b->zero_window_adverts)
+        return a->zero_window_adverts > b->zero_window_adverts ? -1 : 1;
+    if (a->undershoot_packets != b->undershoot_packets)
+        return a->undershoot_packets > b->undershoot_packets ? -1 : 1;
+    if (a->ip.len != b->ip.len)
+        return a->ip.len < b->ip.len ? -1 : 1;
+    return a->ip.len ? memcmp(a->ip.data, b->ip.data, a->ip.len) : 0;
+}
+
+static int s_compare_host_pointers(const void *a, const void *b)
+{
+    return s_compare_hosts(*(const Tcpwin__HostRow *const *)a, *(const Tcpwin__HostRow *const *)b);
+}
+
+//  Frees the rows of a repeated field past keep and shrinks its array (a
+//  350,000-row report's pointers alone are 2.7 MB). Rows were unpacked
+//  with malloc (tw_message_decode), so each is freed on its own.
+static void s_cut_rows(ProtobufCMessage **rows, size_t *n, size_t keep, void **array)
+{
+    if (*n <= keep)
+        return;
+    for (size_t i = keep; i < *n; i++)
+        protobuf_c_message_free_unpacked(rows[i], NULL);
+    *n = keep;
+    void *smaller = realloc(*array, (keep ? keep : 1) * sizeof *rows);
+    if (smaller)
+        *array = smaller;  // else the larger array is kept: still valid
+}
+
+//  Rows freed by a cut beyond which the freed memory is handed back.
+#define DASH_TRIM_ROWS 10000
+
+//  What is kept of a report, measured before it was cut.
+typedef struct {
+    size_t hosts_total;
+    size_t stalled_total;
+    uint64_t stalled_now;
+    size_t bytes;
+} s_kept;
+
+//  Sorts the report's hosts in the top-K order once, keeps the first
+//  DASH_ROWS_MAX of them and of its stalled flows, and weighs the rest.
+static s_kept s_cut(Tcpwin__Report *r)
+{
+    s_kept kept = {.hosts_total = r->n_hosts,
+                   .stalled_total = r->n_stalled,
+                   .stalled_now = dash_report_stalled_now(r)};
+    if (r->n_hosts > 1)
+        qsort(r->hosts, r->n_hosts, sizeof *r->hosts, s_compare_host_pointers);
+    s_cut_rows((ProtobufCMessage **)r->hosts, &r->n_hosts, DASH_ROWS_MAX, (void **)&r->hosts);
+    s_cut_rows((ProtobufCMessage **)r->stalled, &r->n_stalled, DASH_ROWS_MAX, (void **)&r->stalled);
+#ifdef __GLIBC__
+    // The kept rows lie scattered among the freed ones, so glibc cannot
+    // shrink the heap by itself: a 340,000-host report left serve at 82 MB
+    // resident, 15 MB after this.
+    if (kept.hosts_total + kept.stalled_total > DASH_TRIM_ROWS)
+        malloc_trim(0);
+#endif
+    kept.bytes = protobuf_c_message_get_packed_size(&r->base) +
+                 (1 + r->n_hosts + r->n_stalled) * (size_t)DASH_ROW_OVERHEAD;
+    return kept;
+}
+
 static void s_history_push(dash_producer *p, dash_point point)
 {
     // The capture clock may step back (a new run, a lying capture): the
@@ -120,8 +193,11 @@ static void s_history_push(dash_producer *p, dash_point point)
     }
     p->history[(p->history_head + p->history_len) % DASH_HISTORY_MAX] = point;
     p->history_len++;
+    // Hostile capture times may be anywhere in int64_t: the span saturates.
+    int64_t span;
     while (p->history_len > 1 &&
-           point.time_us - p->history[p->history_head].time_us > DASH_HISTORY_SPAN_US) {
+           (__builtin_sub_overflow(point.time_us, p->history[p->history_head].time_us, &span) ||
+            span > DASH_HISTORY_SPAN_US)) {
         p->history_head = (p->history_head + 1) % DASH_HISTORY_MAX;
         p->history_len--;
     }
@@ -135,13 +211,18 @@ static dash_producer *s_find(const dash_model *self, const char *id)
     return NULL;
 }
 
-//  Makes room for one producer by forgetting the one heard of least lately.
-static void s_evict_oldest(dash_model *self)
+//  Forgets the producer heard of least lately, other than keep.
+static void s_evict_oldest(dash_model *self, const dash_producer *keep)
 {
-    size_t oldest = 0;
-    for (size_t i = 1; i < self->n; i++)
-        if (self->producers[i]->received_ms < self->producers[oldest]->received_ms)
+    size_t oldest = self->n;
+    for (size_t i = 0; i < self->n; i++)
+        if (self->producers[i] != keep &&
+            (oldest == self->n ||
+             self->producers[i]->received_ms < self->producers[oldest]->received_ms))
             oldest = i;
+    if (oldest == self->n)
+        return;
+    self->counters.bytes -= self->producers[oldest]->bytes;
     s_producer_free(self->producers[oldest]);
     memmove(&self->producers[oldest], &self->producers[oldest + 1],
             (self->n - oldest - 1) * sizeof *self->producers);
@@ -161,7 +242,7 @@ static dash_producer *s_create(dash_model *self, const char *id)
         return NULL;
     }
     if (self->n == self->max_producers)
-        s_evict_oldest(self);
+        s_evict_oldest(self, NULL);
     self->producers[self->n++] = &e->public;
     return &e->public;
 }
@@ -180,7 +261,18 @@ static int s_classify(const dash_producer *p, uint64_t run_id, uint64_t sequence
     return 2;
 }
 
-static void s_take(dash_producer *p, Tcpwin__Report *report, int kind, int64_t now_ms)
+//  Evicts the producers heard of least lately, other than p, until p's
+//  report of the given weight fits in bytes_max.
+static void s_make_room(dash_model *self, const dash_producer *p, size_t bytes)
+{
+    while (self->n > 1 && self->counters.bytes - p->bytes + bytes > self->bytes_max) {
+        s_evict_oldest(self, p);
+        self->counters.bytes_evicted++;
+    }
+}
+
+static void s_take(dash_model *self, dash_producer *p, Tcpwin__Report *report, int kind,
+                   const s_kept *kept, int64_t now_ms)
 {
     s_entry *e = (s_entry *)p;
     const Tcpwin__Header *h = report->header;
@@ -194,6 +286,7 @@ static void s_take(dash_producer *p, Tcpwin__Report *report, int kind, int64_t n
         tcpwin__counters__init(&p->counters);
         previous_zwa = 0;
         p->run_id = h->run_id;
+        p->run_first_time_us = report->time_us;
     } else if (h->sequence > p->sequence + 1) {
         p->sequence_gaps++;
         p->reports_missed += h->sequence - p->sequence - 1;
@@ -202,12 +295,17 @@ static void s_take(dash_producer *p, Tcpwin__Report *report, int kind, int64_t n
     if (p->report)
         protobuf_c_message_free_unpacked(&p->report->base, NULL);
     p->report = report;
+    p->hosts_total = kept->hosts_total;
+    p->stalled_total = kept->stalled_total;
+    p->stalled_now = kept->stalled_now;
+    self->counters.bytes = self->counters.bytes - p->bytes + kept->bytes;
+    p->bytes = kept->bytes;
     p->sequence = h->sequence;
     p->received_ms = now_ms;
     p->reports_received++;
     s_history_push(
         p, (dash_point){.time_us = report->time_us,
-                        .stalled_now = dash_report_stalled_now(report),
+                        .stalled_now = kept->stalled_now,
                         .zero_window_adverts = p->counters.zero_window_adverts - previous_zwa});
 }
 
@@ -215,6 +313,11 @@ int dash_model_add(dash_model *self, tw_message *msg, int64_t now_ms)
 {
     if (msg->kind != TW_MSG_REPORT || !msg->report || !msg->report->header ||
         !msg->report->counters) {
+        self->counters.refused++;
+        return 0;
+    }
+    s_kept kept = s_cut(msg->report);
+    if (kept.bytes > self->bytes_max) {
         self->counters.refused++;
         return 0;
     }
@@ -228,7 +331,8 @@ int dash_model_add(dash_model *self, tw_message *msg, int64_t now_ms)
         p->stale_reports++;
         return 0;
     }
-    s_take(p, msg->report, kind, now_ms);
+    s_make_room(self, p, kept.bytes);
+    s_take(self, p, msg->report, kind, &kept, now_ms);
     msg->report = NULL;
     return 1;
 }
@@ -248,39 +352,17 @@ const dash_point *dash_producer_point(const dash_producer *p, size_t i)
     return i < p->history_len ? &p->history[(p->history_head + i) % DASH_HISTORY_MAX] : NULL;
 }
 
-//  Negative when a stalled more than b (comes first).
-static int s_compare_hosts(const Tcpwin__HostRow *a, const Tcpwin__HostRow *b)
-{
-    if (a->stall_us != b->stall_us)
-        return a->stall_us > b->stall_us ? -1 : 1;
-    if (a->zero_window_adverts != b->zero_window_adverts)
-        return a->zero_window_adverts > b->zero_window_adverts ? -1 : 1;
-    if (a->undershoot_packets != b->undershoot_packets)
-        return a->undershoot_packets > b->undershoot_packets ? -1 : 1;
-    if (a->ip.len != b->ip.len)
-        return a->ip.len < b->ip.len ? -1 : 1;
-    return a->ip.len ? memcmp(a->ip.data, b->ip.data, a->ip.len) : 0;
-}
-
 size_t dash_producer_top_hosts(const dash_producer *p, size_t k, const Tcpwin__HostRow **out)
 {
-    size_t n = 0;
-    if (k == 0)
-        return 0;
-    // Insertion into the k best so far: k is small (a Prometheus label
-    // bound), the rows may be hundreds of thousands.
-    for (size_t i = 0; i < p->report->n_hosts; i++) {
-        const Tcpwin__HostRow *row = p->report->hosts[i];
-        if (n == k && s_compare_hosts(row, out[n - 1]) >= 0)
-            continue;
-        size_t at = n < k ? n++ : n - 1;
-        while (at > 0 && s_compare_hosts(row, out[at - 1]) < 0) {
-            out[at] = out[at - 1];
-            at--;
-        }
-        out[at] = row;
-    }
+    size_t n = k < p->report->n_hosts ? k : p->report->n_hosts;
+    for (size_t i = 0; i < n; i++)
+        out[i] = p->report->hosts[i];
     return n;
+}
+
+void dash_model_set_bytes_max(dash_model *self, size_t bytes_max)
+{
+    self->bytes_max = bytes_max;
 }
 
 const dash_model_counters *dash_model_get_counters(const dash_model *self)

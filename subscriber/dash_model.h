@@ -19,6 +19,14 @@
     the oldest makes room, counted in producers_evicted); per producer at
     most DASH_HISTORY_MAX points, and none older than DASH_HISTORY_SPAN_US
     of capture time before the latest (one hour at one report a second).
+    Of a report only what the page and /metrics show is kept: its host rows
+    sorted once (the top-K order, dash_producer_top_hosts) and cut to the
+    DASH_ROWS_MAX that stalled most, its first DASH_ROWS_MAX stalled flows
+    and its counters; a 350,000-host report (75 MB decoded) keeps 1,000
+    rows. What is kept is weighed (encoded size plus DASH_ROW_OVERHEAD per
+    row: hostile rows may carry big fields); beyond DASH_BYTES_MAX in all,
+    the producers heard of least lately are evicted (bytes_evicted), and a
+    report that alone weighs more is refused (counted).
 */
 #ifndef TW_DASH_MODEL_H
 #define TW_DASH_MODEL_H
@@ -32,6 +40,9 @@
 #define DASH_MAX_PRODUCERS   256
 #define DASH_HISTORY_MAX     3600
 #define DASH_HISTORY_SPAN_US (3600LL * 1000000)
+#define DASH_ROWS_MAX        1000
+#define DASH_ROW_OVERHEAD    256
+#define DASH_BYTES_MAX       (192u * 1024 * 1024)
 
 typedef struct dash_model dash_model;
 
@@ -45,8 +56,13 @@ typedef struct {
 typedef struct {
     char *id;                   // Header.producer_id, as sent
     uint64_t run_id;            // the current run
+    int64_t run_first_time_us;  // capture time of the current run's first report taken
     uint64_t sequence;          // of the latest report
-    Tcpwin__Report *report;     // the latest report (owned); never NULL
+    Tcpwin__Report *report;     // the latest report (owned, cut as above); never NULL
+    size_t hosts_total;         // host rows the latest report had (report keeps the top ones)
+    size_t stalled_total;       // stalled flows it listed (report keeps the first ones)
+    uint64_t stalled_now;       // dash_report_stalled_now of the latest report, uncut
+    size_t bytes;               // the weight of what is kept of the report
     Tcpwin__Counters counters;  // the run's counters, never lowered within it
     int64_t received_ms;        // the caller's clock when the latest arrived
     uint64_t reports_received;  // reports taken, every run
@@ -61,7 +77,10 @@ typedef struct {
 
 typedef struct {
     uint64_t producers_evicted;  // producers forgotten to make room for a new one
-    uint64_t refused;            // messages that were no report, or had no counters
+    uint64_t refused;            // messages that were no report, had no counters, or weighed
+                                 // more than DASH_BYTES_MAX kept
+    uint64_t bytes_evicted;      // of producers_evicted, those evicted for DASH_BYTES_MAX
+    size_t bytes;                // the weight of every producer's kept report
 } dash_model_counters;
 
 //  Creates an empty model. Returns NULL when max_producers is 0 or out of
@@ -72,9 +91,9 @@ dash_model *dash_model_new(size_t max_producers);
 void dash_model_destroy(dash_model **self);
 
 //  Offers one received message. A report that is taken over leaves *msg
-//  zeroed (the model frees it later); otherwise *msg is left to the caller.
-//  Returns 1 when taken, 0 when ignored (not a report, or stale: counted),
-//  -ENOMEM.
+//  zeroed (the model frees it later); otherwise *msg is left to the caller
+//  (its report possibly cut already). Returns 1 when taken, 0 when ignored
+//  (not a report, stale, or too heavy: counted), -ENOMEM.
 int dash_model_add(dash_model *self, tw_message *msg, int64_t now_ms);
 
 //  The number of producers held, and the i-th of them (in order of their
@@ -91,8 +110,14 @@ uint64_t dash_report_stalled_now(const Tcpwin__Report *report);
 
 //  Fills out[0..k) with the latest report's hosts that stalled most (stall
 //  time, then zero-window advertisements, then undershoot packets, then
-//  address), most first. Returns how many were written (at most k).
+//  address), most first: the first k of the rows sorted when the report
+//  was taken, so a page costs k, not the report's size. Returns how many
+//  were written (at most k, at most DASH_ROWS_MAX).
 size_t dash_producer_top_hosts(const dash_producer *p, size_t k, const Tcpwin__HostRow **out);
+
+//  Sets the bound of what all producers' kept reports weigh (DASH_BYTES_MAX
+//  by default; tests lower it).
+void dash_model_set_bytes_max(dash_model *self, size_t bytes_max);
 
 //  The model's own counters.
 const dash_model_counters *dash_model_get_counters(const dash_model *self);

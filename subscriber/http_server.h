@@ -15,7 +15,12 @@
     request's
     header block in HTTP_SERVER_MEMORY_LIMIT bytes (a longer request line
     gets 414, longer headers 431), an idle connection closed after
-    timeout_s seconds (a slowloris holds a slot that long at most).
+    timeout_s seconds, a request not read whole request_deadline_s after
+    its connection opened (or its previous answer) cut off, counted (a
+    slowloris holds a slot that long at most, however it trickles), and
+    once HTTP_SERVER_MAX_IN_FLIGHT bytes of rendered answers are in flight
+    (not yet handed to the kernel), a request gets 503 with Retry-After: 2,
+    counted (so at most that plus one answer).
     The router sees only GET and HEAD requests without a body; anything
     else is answered here: 405 for another method, 413 for a body.
 */
@@ -26,15 +31,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTP_SERVER_MEMORY_LIMIT (32 * 1024)
+#define HTTP_SERVER_MEMORY_LIMIT  (32 * 1024)
+#define HTTP_SERVER_MAX_IN_FLIGHT (64u * 1024 * 1024)
 
 typedef struct http_server http_server;
 
 typedef struct {
-    const char *listen;        // HOST:PORT, [IPv6]:PORT
-    unsigned max_connections;  // in all
-    unsigned max_per_address;  // from one client address
-    unsigned timeout_s;        // idle time before a connection is closed
+    const char *listen;           // HOST:PORT, [IPv6]:PORT
+    unsigned max_connections;     // in all
+    unsigned max_per_address;     // from one client address
+    unsigned timeout_s;           // idle time before a connection is closed
+    unsigned request_deadline_s;  // for a whole request from its connection's start
 } http_server_options;
 
 //  What the router answers. body is malloc'd and freed by the server when
@@ -56,8 +63,11 @@ typedef void(http_route_fn)(void *arg, const char *path, void *request, http_rep
 const char *http_server_query(void *request, const char *key);
 
 typedef struct {
-    uint64_t requests;  // requests answered
-    uint64_t errors;    // of those, with a status of 400 or more
+    uint64_t requests;   // requests answered
+    uint64_t errors;     // of those, with a status of 400 or more
+    uint64_t cut_off;    // connections shut down without a whole request by the deadline
+    uint64_t busy;       // of the errors, 503 for the bytes in flight
+    uint64_t untracked;  // connections let in without a slot (none expected)
 } http_server_counters;
 
 //  Listens on options->listen. Returns NULL after printing a message

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,7 @@ enum {
     E_HOST_SERIES_OMITTED,
     E_REPORT_AGE,
     E_REPORT_TIME,
+    E_RUN_FIRST_TIME,
     E_REPORT_FINAL,
     E_REPORTS_RECEIVED,
     E_SEQUENCE_GAPS,
@@ -97,6 +99,8 @@ static const s_entry_family s_entry_families[E_COUNT] = {
     {"tcpwin_host_series_omitted", S_GAUGE, "Hosts of the latest report beyond --metrics-top."},
     {"tcpwin_report_age_seconds", S_GAUGE, "Seconds since the latest report arrived."},
     {"tcpwin_report_time_seconds", S_GAUGE, "Capture time of the latest report (Unix time)."},
+    {"tcpwin_run_first_report_time_seconds", S_GAUGE,
+     "Capture time of the current run's first report received (moves at a restart)."},
     {"tcpwin_report_final", S_GAUGE, "1 when the latest report ended its run."},
     {"tcpwin_reports_received_total", S_COUNTER, "Reports received from the producer."},
     {"tcpwin_report_sequence_gaps_total", S_COUNTER, "Jumps in the report sequence of a run."},
@@ -136,17 +140,54 @@ static const s_host_family s_host_families[H_COUNT] = {
      "Legacy winRelThCnt: undershoots per packet of the host's worst flow."},
 };
 
+//  The length of the valid UTF-8 character at p (1 to 4), or 0 for a byte
+//  that begins none (overlong forms, surrogates, beyond U+10FFFF, cut).
+static size_t s_utf8_length(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+    if (n == 0 || p[0] > 0xf4)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;  // a NUL ends the text here too
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
+        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+        return 0;
+    return n;
+}
+
 void metrics_text_label(FILE *out, const char *text)
 {
-    for (size_t i = 0; text[i] && i < METRICS_MAX_LABEL; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == '\\' || c == '"')
-            fprintf(out, "\\%c", c);
-        else if (c == '\n')
+    const unsigned char *p = (const unsigned char *)text;
+    size_t used = 0;
+    while (*p) {
+        size_t n = s_utf8_length(p);
+        if (used + (n ? n : 1) > METRICS_MAX_LABEL)
+            break;  // never half a character
+        if (*p == '\\' || *p == '"')
+            fprintf(out, "\\%c", *p);
+        else if (*p == '\n')
             fputs("\\n", out);
+        else if (n == 0 || *p < 0x20 || *p == 0x7f)
+            fputc('?', out);  // the format is UTF-8; control bytes would only hurt readers
         else
-            fputc(c < 0x20 || c >= 0x7f ? '?' : c, out);
+            fwrite(p, 1, n, out);
+        p += n ? n : 1;
+        used += n ? n : 1;
     }
+}
+
+//  A float as the format spells it: NaN, +Inf, -Inf, or %.9g.
+static void s_float(FILE *out, double v)
+{
+    if (isnan(v))
+        fputs("NaN\n", out);
+    else if (isinf(v))
+        fputs(v > 0 ? "+Inf\n" : "-Inf\n", out);
+    else
+        fprintf(out, "%.9g\n", v);
 }
 
 static void s_header(FILE *out, const char *name, s_type type, const char *help)
@@ -155,23 +196,36 @@ static void s_header(FILE *out, const char *name, s_type type, const char *help)
             type == S_COUNTER ? "counter" : "gauge");
 }
 
-static void s_producer_sample(FILE *out, const char *name, const dash_producer *p)
+//  What a page is written from: each producer's label found once (NULL
+//  for one whose label is an earlier one's: escaping and the length bound
+//  can make two ids alike, and Prometheus refuses a page with a series
+//  twice), and its top hosts with no address twice.
+typedef struct {
+    const dash_model *model;
+    char **labels;                 // per producer: the escaped id, or NULL
+    const Tcpwin__HostRow **rows;  // k per producer, producer after producer
+    size_t *n;                     // rows kept per producer
+    size_t k;                      // --metrics-top
+    uint64_t duplicates;           // series left out for a duplicate label
+} s_page;
+
+static void s_producer_sample(FILE *out, const char *name, const char *label)
 {
-    fprintf(out, "%s{producer=\"", name);
-    metrics_text_label(out, p->id);
-    fputs("\"} ", out);
+    fprintf(out, "%s{producer=\"%s\"} ", name, label);
 }
 
-static void s_counter_families_write(FILE *out, const dash_model *model)
+static void s_counter_families_write(FILE *out, const s_page *page)
 {
     size_t n = sizeof s_counter_families / sizeof s_counter_families[0];
     for (size_t f = 0; f < n; f++) {
         const s_counter_family *family = &s_counter_families[f];
         s_header(out, family->name, family->type, family->help);
-        for (size_t i = 0; i < dash_model_size(model); i++) {
-            const dash_producer *p = dash_model_producer(model, i);
+        for (size_t i = 0; i < dash_model_size(page->model); i++) {
+            if (!page->labels[i])
+                continue;
+            const dash_producer *p = dash_model_producer(page->model, i);
             const char *at = (const char *)&p->counters + family->offset;
-            s_producer_sample(out, family->name, p);
+            s_producer_sample(out, family->name, page->labels[i]);
             if (family->us) {
                 int64_t us;
                 memcpy(&us, at, sizeof us);
@@ -193,19 +247,22 @@ static void s_entry_value(FILE *out, int family, const dash_producer *p,
     int64_t age_ms = context->now_ms - p->received_ms;
     switch (family) {
     case E_RECEIVERS_STALLED:
-        fprintf(out, "%" PRIu64 "\n", dash_report_stalled_now(r));
+        fprintf(out, "%" PRIu64 "\n", p->stalled_now);
         break;
     case E_HOSTS:
-        fprintf(out, "%zu\n", r->n_hosts);
+        fprintf(out, "%zu\n", p->hosts_total);
         break;
     case E_HOST_SERIES_OMITTED:
-        fprintf(out, "%" PRIu64 "\n", (uint64_t)r->n_hosts - shown);
+        fprintf(out, "%" PRIu64 "\n", (uint64_t)(p->hosts_total - shown));
         break;
     case E_REPORT_AGE:
         fprintf(out, "%.3f\n", age_ms > 0 ? (double)age_ms / 1e3 : 0.0);
         break;
     case E_REPORT_TIME:
         fprintf(out, "%.6f\n", (double)r->time_us / 1e6);
+        break;
+    case E_RUN_FIRST_TIME:
+        fprintf(out, "%.6f\n", (double)p->run_first_time_us / 1e6);
         break;
     case E_REPORT_FINAL:
         fprintf(out, "%d\n", r->final ? 1 : 0);
@@ -227,16 +284,16 @@ static void s_entry_value(FILE *out, int family, const dash_producer *p,
     }
 }
 
-static void s_entry_families_write(FILE *out, const dash_model *model,
-                                   const metrics_context *context)
+static void s_entry_families_write(FILE *out, const s_page *page, const metrics_context *context)
 {
     for (int f = 0; f < E_COUNT; f++) {
         const s_entry_family *family = &s_entry_families[f];
         s_header(out, family->name, family->type, family->help);
-        for (size_t i = 0; i < dash_model_size(model); i++) {
-            const dash_producer *p = dash_model_producer(model, i);
-            s_producer_sample(out, family->name, p);
-            s_entry_value(out, f, p, context);
+        for (size_t i = 0; i < dash_model_size(page->model); i++) {
+            if (!page->labels[i])
+                continue;
+            s_producer_sample(out, family->name, page->labels[i]);
+            s_entry_value(out, f, dash_model_producer(page->model, i), context);
         }
     }
 }
@@ -249,7 +306,7 @@ static void s_host_value(FILE *out, int family, const Tcpwin__HostRow *row)
         fprintf(out, "%.6f\n", (double)row->stall_us / 1e6);
         return;
     case H_WORST_RATIO:
-        fprintf(out, "%.9g\n", (double)row->win_rel_th_cnt);
+        s_float(out, (double)row->win_rel_th_cnt);
         return;
     case H_ZWA:
         v = row->zero_window_adverts;
@@ -275,48 +332,108 @@ static void s_host_value(FILE *out, int family, const Tcpwin__HostRow *row)
     fprintf(out, "%" PRIu64 "\n", v);
 }
 
-//  The top hosts of every producer, found once per page.
-typedef struct {
-    const Tcpwin__HostRow **rows;  // top_k per producer, producer after producer
-    size_t *n;                     // rows found per producer
-} s_top;
+//  The producer's id as a label value, in a new string (NULL: no memory).
+static char *s_label_text(const char *id)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out)
+        return NULL;
+    metrics_text_label(out, id);
+    if (fclose(out) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
 
-static int s_top_find(s_top *top, const dash_model *model, size_t k)
+//  True when row's address is that of one of rows[0..n).
+static bool s_listed(const Tcpwin__HostRow *const *rows, size_t n, const Tcpwin__HostRow *row)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rows[i]->ip.len == row->ip.len &&
+            (row->ip.len == 0 || memcmp(rows[i]->ip.data, row->ip.data, row->ip.len) == 0))
+            return true;
+    return false;
+}
+
+//  The top hosts of producer i, without an address twice (a hostile or
+//  buggy producer may list one twice; the first, the worse, is kept).
+//  k is at most SERVE_MAX_TOP (1,000): the quadratic look-up is bounded.
+static void s_page_hosts(s_page *page, size_t i)
+{
+    const dash_producer *p = dash_model_producer(page->model, i);
+    const Tcpwin__HostRow **out = page->rows + i * page->k;
+    size_t n = 0;
+    for (size_t j = 0; j < p->report->n_hosts && n < page->k; j++) {
+        const Tcpwin__HostRow *row = p->report->hosts[j];
+        if (s_listed(out, n, row))
+            page->duplicates++;
+        else
+            out[n++] = row;
+    }
+    page->n[i] = n;
+}
+
+static int s_page_find(s_page *page, const dash_model *model, size_t k)
 {
     size_t producers = dash_model_size(model);
-    top->rows = calloc(producers * k + 1, sizeof *top->rows);
-    top->n = calloc(producers + 1, sizeof *top->n);
-    if (!top->rows || !top->n)
+    *page = (s_page){.model = model, .k = k};
+    page->labels = calloc(producers + 1, sizeof *page->labels);
+    page->rows = calloc(producers * k + 1, sizeof *page->rows);
+    page->n = calloc(producers + 1, sizeof *page->n);
+    if (!page->labels || !page->rows || !page->n)
         return -ENOMEM;
-    for (size_t i = 0; i < producers; i++)
-        top->n[i] = dash_producer_top_hosts(dash_model_producer(model, i), k, top->rows + i * k);
+    for (size_t i = 0; i < producers; i++) {
+        page->labels[i] = s_label_text(dash_model_producer(model, i)->id);
+        if (!page->labels[i])
+            return -ENOMEM;
+        for (size_t j = 0; j < i; j++)
+            if (page->labels[j] && strcmp(page->labels[j], page->labels[i]) == 0) {
+                free(page->labels[i]);
+                page->labels[i] = NULL;
+                page->duplicates++;
+                break;
+            }
+        if (page->labels[i])
+            s_page_hosts(page, i);
+    }
     return 0;
 }
 
-static void s_host_families_write(FILE *out, const dash_model *model, const s_top *top, size_t k)
+static void s_page_free(s_page *page)
+{
+    for (size_t i = 0; page->labels && i < dash_model_size(page->model); i++)
+        free(page->labels[i]);
+    free(page->labels);
+    free(page->rows);
+    free(page->n);
+}
+
+static void s_host_families_write(FILE *out, const s_page *page)
 {
     for (int f = 0; f < H_COUNT; f++) {
         s_header(out, s_host_families[f].name, S_GAUGE, s_host_families[f].help);
-        for (size_t i = 0; i < dash_model_size(model); i++) {
-            const dash_producer *p = dash_model_producer(model, i);
-            for (size_t j = 0; j < top->n[i]; j++) {
-                const Tcpwin__HostRow *row = top->rows[i * k + j];
+        for (size_t i = 0; i < dash_model_size(page->model); i++) {
+            for (size_t j = 0; page->labels[i] && j < page->n[i]; j++) {
+                const Tcpwin__HostRow *row = page->rows[i * page->k + j];
                 char ip[TW_IP_TEXT_SIZE];
                 // An address of another length than 4 or 16 bytes (no producer
                 // of ours sends one) still gets a series of its own.
                 if (!tw_ip_format(row->ip.data, row->ip.len, ip, sizeof ip))
                     snprintf(ip, sizeof ip, "invalid-%zu", j + 1);
-                fprintf(out, "%s{producer=\"", s_host_families[f].name);
-                metrics_text_label(out, p->id);
-                fprintf(out, "\",host=\"%s\"} ", ip);
+                fprintf(out, "%s{producer=\"%s\",host=\"%s\"} ", s_host_families[f].name,
+                        page->labels[i], ip);
                 s_host_value(out, f, row);
             }
         }
     }
 }
 
-static void s_subscriber_write(FILE *out, const dash_model *model, const metrics_context *c)
+static void s_subscriber_write(FILE *out, const s_page *page, const metrics_context *c)
 {
+    const dash_model *model = page->model;
     static const receiver_counters zero;
     const receiver_counters *r = c->receiver ? c->receiver : &zero;
     const struct {
@@ -334,31 +451,38 @@ static void s_subscriber_write(FILE *out, const dash_model *model, const metrics
         {"tcpwin_subscriber_disconnects_total", r->disconnects, "Producer connections lost."},
         {"tcpwin_subscriber_producers_evicted_total",
          dash_model_get_counters(model)->producers_evicted,
-         "Producers forgotten to make room (bound 256)."},
+         "Producers forgotten to make room (bound 256, or the bytes kept)."},
         {"tcpwin_http_requests_total", c->http_requests, "HTTP requests answered."},
         {"tcpwin_http_errors_total", c->http_errors, "HTTP requests answered with an error."},
+        {"tcpwin_http_requests_cut_off_total", c->http_cut_off,
+         "HTTP connections closed without a whole request within the deadline (10 s)."},
+        {"tcpwin_http_busy_total", c->http_busy,
+         "HTTP requests answered 503: too many bytes of answers in flight."},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         s_header(out, rows[i].name, S_COUNTER, rows[i].help);
         fprintf(out, "%s %" PRIu64 "\n", rows[i].name, rows[i].value);
     }
+    s_header(out, "tcpwin_duplicate_series_dropped", S_GAUGE,
+             "Series left off this page: a producer id alike an earlier one's once escaped "
+             "and cut, or a host listed twice (the first is kept).");
+    fprintf(out, "tcpwin_duplicate_series_dropped %" PRIu64 "\n", page->duplicates);
     s_header(out, "tcpwin_subscriber_producers", S_GAUGE, "Producers heard of.");
     fprintf(out, "tcpwin_subscriber_producers %zu\n", dash_model_size(model));
 }
 
 int metrics_text_write(FILE *out, const dash_model *model, const metrics_context *context)
 {
-    s_top top = {0};
-    int rc = s_top_find(&top, model, context->top_k);
+    s_page page;
+    int rc = s_page_find(&page, model, context->top_k);
     if (rc == 0) {
-        s_counter_families_write(out, model);
-        s_entry_families_write(out, model, context);
-        s_host_families_write(out, model, &top, context->top_k);
-        s_subscriber_write(out, model, context);
+        s_counter_families_write(out, &page);
+        s_entry_families_write(out, &page, context);
+        s_host_families_write(out, &page);
+        s_subscriber_write(out, &page, context);
         rc = ferror(out) ? -EIO : 0;
     }
-    free(top.rows);
-    free(top.n);
+    s_page_free(&page);
     return rc;
 }
 

@@ -32,6 +32,8 @@ typedef struct {
     const receiver_counters *receiver;  // the subscriber's receive counters, or NULL
     uint64_t http_requests;             // requests the server answered
     uint64_t http_errors;               // of those, answered with a 4xx or 5xx status
+    uint64_t http_cut_off;              // connections cut off by the request deadline
+    uint64_t http_busy;                 // requests answered 503 for the bytes in flight
     size_t top_k;                       // per-host series per producer
     int64_t now_ms;                     // the clock of dash_model_add, for report ages
 } metrics_context;
@@ -44,7 +46,10 @@ int metrics_text_write(FILE *out, const dash_model *model, const metrics_context
 char *metrics_text_render(const dash_model *model, const metrics_context *context, size_t *len);
 
 //  Writes text as the inside of a label value: \ " and newline escaped,
-//  bytes outside printable ASCII as '?', at most METRICS_MAX_LABEL bytes.
+//  valid UTF-8 as it is, other bytes and control characters as '?', at
+//  most METRICS_MAX_LABEL bytes of text (never half a character). Two ids
+//  alike once written keep only the first producer's series on a page
+//  (tcpwin_duplicate_series_dropped), as does a host listed twice.
 void metrics_text_label(FILE *out, const char *text);
 
 #endif

@@ -26,8 +26,6 @@
 #include <zmq.h>
 
 #define SERVE_BATCH 1000
-//  The most rows per producer /api/report?rows= gives (a bad value gets it).
-#define SERVE_PAGE_ROWS_MAX 100000
 
 typedef struct {
     const char *listen;
@@ -51,8 +49,9 @@ static void s_usage(FILE *out)
             "  /             a live web view: stalled receivers, hosts, a chart of the last\n"
             "                hour, run counters, producers and the age of their reports\n"
             "  /api/report   the latest report per producer as JSON (print --format json's\n"
-            "                field names); ?rows=N: at most N hosts (those that stalled\n"
-            "                most) and stalled flows each; /api/history the chart's figures\n"
+            "                field names), at most 1,000 hosts (those that stalled most)\n"
+            "                and stalled flows each; ?rows=N (1 to 1,000): at most N;\n"
+            "                /api/history the chart's figures\n"
             "\n"
             "  --listen HOST:PORT  where to listen (default %s; [::1]:PORT for IPv6)\n"
             "  --metrics-top K     per-host series for the K hosts of each producer that\n"
@@ -65,11 +64,14 @@ static void s_usage(FILE *out)
             "put them behind a reverse proxy with authentication and TLS (nginx, Caddy)\n"
             "listening on loopback, or reach them through an SSH tunnel\n"
             "(ssh -L 9105:127.0.0.1:9105 HOST). At most %d connections (%d per client\n"
-            "address, so behind a proxy all share its %d), closed after %d s idle;\n"
-            "request headers up to %d KiB.\n",
+            "address, so behind a proxy all share its %d), closed after %d s idle or\n"
+            "without a whole request within %d s; request headers up to %d KiB; beyond\n"
+            "%u MiB of answers in flight, 503. Per producer, the %d hosts that\n"
+            "stalled most and %d stalled flows of its latest report are kept.\n",
             SERVE_DEFAULT_LISTEN, SERVE_DEFAULT_TOP, SERVE_MAX_TOP, SERVE_MAX_CONNECTIONS,
             SERVE_MAX_PER_ADDRESS, SERVE_MAX_PER_ADDRESS, SERVE_CONNECTION_TIMEOUT,
-            HTTP_SERVER_MEMORY_LIMIT / 1024);
+            SERVE_REQUEST_DEADLINE, HTTP_SERVER_MEMORY_LIMIT / 1024,
+            HTTP_SERVER_MAX_IN_FLIGHT / (1024 * 1024), DASH_ROWS_MAX, DASH_ROWS_MAX);
 }
 
 //  True when text is HOST:PORT as the endpoint parser reads tcp://HOST:PORT;
@@ -152,6 +154,8 @@ static void s_metrics(serve_state *s, http_reply *reply)
     metrics_context c = {.receiver = receiver_get_counters(s->rx),
                          .http_requests = h->requests,
                          .http_errors = h->errors,
+                         .http_cut_off = h->cut_off,
+                         .http_busy = h->busy,
                          .top_k = s->top_k,
                          .now_ms = s_now_ms()};
     size_t len = 0;
@@ -159,18 +163,19 @@ static void s_metrics(serve_state *s, http_reply *reply)
     s_document(reply, METRICS_CONTENT_TYPE, text, len, text ? 0 : -ENOMEM);
 }
 
-//  /api/report?rows=N: at most N hosts and stalled flows per producer (the
-//  web view asks for SERVE_PAGE_ROWS), every row without it.
+//  /api/report?rows=N: at most N hosts and stalled flows per producer, N
+//  from 1 to DASH_ROWS_MAX (all the model keeps, and the default). Returns
+//  N, or 0 for a bad value (answered 400: a typo should not cost a page of
+//  every row).
+_Static_assert(DASH_ROWS_MAX == 1000, "the answer to a bad rows= names the bound");
 static size_t s_rows_wanted(void *request)
 {
     const char *text = http_server_query(request, "rows");
     if (!text)
+        return DASH_ROWS_MAX;
+    uint64_t n;
+    if (tw_number_parse(text, 1, DASH_ROWS_MAX, &n) != 0)
         return 0;
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(text, &end, 10);
-    if (errno || *end || end == text || n == 0 || n > SERVE_PAGE_ROWS_MAX)
-        return SERVE_PAGE_ROWS_MAX;
     return (size_t)n;
 }
 
@@ -209,10 +214,13 @@ static bool s_asset(const char *path, http_reply *reply)
 static void s_route(void *arg, const char *path, void *request, http_reply *reply)
 {
     serve_state *s = arg;
+    size_t rows = 0;
     if (strcmp(path, "/metrics") == 0)
         s_metrics(s, reply);
+    else if (strcmp(path, "/api/report") == 0 && !(rows = s_rows_wanted(request)))
+        s_text(reply, 400, "rows: a whole number from 1 to 1000\n");
     else if (strcmp(path, "/api/report") == 0)
-        s_json(s, reply, false, s_rows_wanted(request));
+        s_json(s, reply, false, rows);
     else if (strcmp(path, "/api/history") == 0)
         s_json(s, reply, true, 0);
     else if (!s_asset(path, reply))
@@ -276,7 +284,8 @@ int serve_main(receiver *rx, int argc, char **argv)
     http_server_options h = {.listen = o.listen,
                              .max_connections = SERVE_MAX_CONNECTIONS,
                              .max_per_address = SERVE_MAX_PER_ADDRESS,
-                             .timeout_s = SERVE_CONNECTION_TIMEOUT};
+                             .timeout_s = SERVE_CONNECTION_TIMEOUT,
+                             .request_deadline_s = SERVE_REQUEST_DEADLINE};
     if (s.model)
         s.server = http_server_new(&h, s_route, &s);
     if (s.model && s.server) {

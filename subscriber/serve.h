@@ -23,6 +23,7 @@
 #define SERVE_MAX_CONNECTIONS    64
 #define SERVE_MAX_PER_ADDRESS    16
 #define SERVE_CONNECTION_TIMEOUT 10
+#define SERVE_REQUEST_DEADLINE   10
 
 //  Runs the mode with its own arguments (those after the word `serve`).
 //  Returns the exit status.

@@ -13,6 +13,10 @@
         hostile_publisher amplify EP MEGABYTES
             one report of MEGABYTES of empty host rows (2 bytes each on the
             wire), then a small final report.
+        hostile_publisher hosts EP N
+            one report 'many' of N realistic host rows (distinct IPv6
+            addresses, every figure set, the stall times scattered), then
+            waits 3 s for it to leave.
         hostile_publisher nofinal EP
             two reports of a run, then the connection closes: the final
             report never comes.
@@ -153,6 +157,53 @@ static int s_amplify(const char *endpoint, long megabytes)
     return rc;
 }
 
+static int s_hosts(const char *endpoint, long n)
+{
+    zsock_t *sock = s_publisher(endpoint);
+    if (!sock || n <= 0)
+        return -1;
+    Tcpwin__Header header = TCPWIN__HEADER__INIT;
+    header.schema_major = TW_SCHEMA_MAJOR;
+    header.producer_id = "many";
+    header.run_id = 1;
+    header.sequence = 1;
+    Tcpwin__Counters counters = TCPWIN__COUNTERS__INIT;
+    Tcpwin__Report report = TCPWIN__REPORT__INIT;
+    report.header = &header;
+    report.counters = &counters;
+    report.time_us = 1000000;
+    Tcpwin__HostRow *rows = calloc((size_t)n, sizeof *rows);
+    Tcpwin__HostRow **pointers = calloc((size_t)n, sizeof *pointers);
+    uint8_t *ips = calloc((size_t)n, 16);
+    int rc = rows && pointers && ips ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < (size_t)n; i++) {
+        tcpwin__host_row__init(&rows[i]);
+        ips[16 * i] = 0x20, ips[16 * i + 1] = 0x01;
+        memcpy(ips + 16 * i + 8, &i, sizeof i);
+        rows[i].ip = (ProtobufCBinaryData){16, ips + 16 * i};
+        rows[i].worst_peer_ip = rows[i].ip;
+        rows[i].stall_us = (int64_t)((i * 2654435761u) % 1000003);
+        rows[i].pkt_tcp_cnt = 123456789;
+        rows[i].win_rel_th_cnt = 0.123456f;
+        rows[i].undershoot_packets = 1234567;
+        rows[i].tcp_packets = 12345678;
+        rows[i].zero_window_adverts = 123456;
+        rows[i].flows_counted = rows[i].flows_stalled = 1234;
+        rows[i].worst_peer_port = 65535;
+        pointers[i] = &rows[i];
+    }
+    report.n_hosts = (size_t)n;
+    report.hosts = pointers;
+    if (rc == 0)
+        rc = s_send(sock, &report);
+    zclock_sleep(3000);
+    free(rows);
+    free(pointers);
+    free(ips);
+    zsock_destroy(&sock);
+    return rc;
+}
+
 static int s_nofinal(const char *endpoint)
 {
     zsock_t *sock = s_publisher(endpoint);
@@ -192,6 +243,8 @@ int main(int argc, char **argv)
         rc = s_inject(argv[2]);
     else if (argc == 4 && strcmp(argv[1], "amplify") == 0)
         rc = s_amplify(argv[2], strtol(argv[3], NULL, 10));
+    else if (argc == 4 && strcmp(argv[1], "hosts") == 0)
+        rc = s_hosts(argv[2], strtol(argv[3], NULL, 10));
     else if (argc == 3 && strcmp(argv[1], "nofinal") == 0)
         rc = s_nofinal(argv[2]);
     else if (argc == 3 && strcmp(argv[1], "major") == 0)

@@ -217,6 +217,82 @@ static void test_top_hosts_by_stall(void **state)
     dash_model_destroy(&model);
 }
 
+//  stall_us[i] = i for n hosts, in table order (so the worst come last).
+static int64_t *s_rising(size_t n)
+{
+    int64_t *stall = calloc(n, sizeof *stall);
+    assert_non_null(stall);
+    for (size_t i = 0; i < n; i++)
+        stall[i] = (int64_t)i;
+    return stall;
+}
+
+static void test_a_report_keeps_its_top_rows_sorted(void **state)
+{
+    (void)state;
+    dash_model *model = dash_model_new(4);
+    size_t n = DASH_ROWS_MAX * 3;
+    int64_t *stall = s_rising(n);
+    s_spec spec = {.id = "h1", .run = 1, .sequence = 1, .n_hosts = n, .host_stall_us = stall};
+    assert_int_equal(s_add(model, &spec, 0), 1);
+    const dash_producer *p = dash_model_producer(model, 0);
+    assert_int_equal(p->hosts_total, n);
+    assert_int_equal(p->report->n_hosts, DASH_ROWS_MAX);
+    for (size_t i = 0; i < DASH_ROWS_MAX; i++)
+        assert_int_equal(p->report->hosts[i]->stall_us, (int64_t)(n - 1 - i));
+    const Tcpwin__HostRow *top[5];
+    assert_int_equal(dash_producer_top_hosts(p, 5, top), 5);
+    assert_int_equal(top[0]->stall_us, (int64_t)n - 1);
+    assert_int_equal(top[4]->stall_us, (int64_t)n - 5);
+    // What is kept is weighed: about the kept rows, not the report's.
+    size_t bytes = dash_model_get_counters(model)->bytes;
+    assert_true(bytes >= DASH_ROWS_MAX * DASH_ROW_OVERHEAD);
+    assert_true(bytes < DASH_ROWS_MAX * (DASH_ROW_OVERHEAD + 64) + 4096);
+    free(stall);
+    dash_model_destroy(&model);
+}
+
+static void test_history_takes_hostile_times(void **state)
+{
+    (void)state;
+    dash_model *model = dash_model_new(4);
+    s_spec spec = {.id = "h1", .run = 1, .sequence = 1, .time_us = INT64_MIN};
+    assert_int_equal(s_add(model, &spec, 0), 1);
+    spec.sequence = 2, spec.time_us = INT64_MAX;  // the span overflows int64_t
+    assert_int_equal(s_add(model, &spec, 0), 1);
+    const dash_producer *p = dash_model_producer(model, 0);
+    assert_int_equal(p->history_len, 1);
+    assert_int_equal(dash_producer_point(p, 0)->time_us, INT64_MAX);
+    dash_model_destroy(&model);
+}
+
+static void test_byte_bound(void **state)
+{
+    (void)state;
+    dash_model *model = dash_model_new(4);
+    int64_t *stall = s_rising(100);
+    s_spec a = {.id = "a", .run = 1, .sequence = 1, .n_hosts = 100, .host_stall_us = stall};
+    s_spec b = {.id = "b", .run = 1, .sequence = 1, .n_hosts = 100, .host_stall_us = stall};
+    assert_int_equal(s_add(model, &a, 100), 1);
+    size_t one = dash_model_get_counters(model)->bytes;
+    dash_model_set_bytes_max(model, one * 3 / 2);
+    // b does not fit beside a: a, heard of least lately, goes.
+    assert_int_equal(s_add(model, &b, 200), 1);
+    assert_int_equal(dash_model_size(model), 1);
+    assert_string_equal(dash_model_producer(model, 0)->id, "b");
+    assert_int_equal(dash_model_get_counters(model)->bytes_evicted, 1);
+    assert_int_equal(dash_model_get_counters(model)->producers_evicted, 1);
+    assert_int_equal(dash_model_get_counters(model)->bytes, one);
+    // A report heavier than the bound alone is refused, b kept.
+    dash_model_set_bytes_max(model, one / 2);
+    b.sequence = 2;
+    assert_int_equal(s_add(model, &b, 300), 0);
+    assert_int_equal(dash_model_get_counters(model)->refused, 1);
+    assert_int_equal(dash_model_producer(model, 0)->sequence, 1);
+    free(stall);
+    dash_model_destroy(&model);
+}
+
 static void test_producer_table_bound(void **state)
 {
     (void)state;
@@ -250,6 +326,9 @@ int main(void)
         cmocka_unit_test(test_history_per_interval_and_bounds),
         cmocka_unit_test(test_top_hosts_by_stall),
         cmocka_unit_test(test_producer_table_bound),
+        cmocka_unit_test(test_a_report_keeps_its_top_rows_sorted),
+        cmocka_unit_test(test_history_takes_hostile_times),
+        cmocka_unit_test(test_byte_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
     the JSON documents (the report through json_lines, the history).
 */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,11 @@
 #include "dash_json.h"
 #include "dash_model.h"
 #include "metrics_text.h"
+
+//  The legacy ratio of every host row s_add makes, and whether all its rows
+//  have one address (a hostile producer's report).
+static float s_ratio = 0.123913f;
+static bool s_one_address = false;
 
 //  Offers a decoded report of producer id with n_hosts hosts, host i having
 //  stalled i ms, and 2.5 s of stall time in the run counters.
@@ -43,12 +49,12 @@ static void s_add(dash_model *model, const char *id, uint64_t sequence, size_t n
     assert_true(n_hosts <= 64);
     for (size_t i = 0; i < n_hosts; i++) {
         tcpwin__host_row__init(&rows[i]);
-        memcpy(ips[i], (uint8_t[]){192, 168, 72, (uint8_t)i}, 4);
+        memcpy(ips[i], (uint8_t[]){192, 168, 72, s_one_address ? 0 : (uint8_t)i}, 4);
         rows[i].ip.data = ips[i];
         rows[i].ip.len = 4;
         rows[i].stall_us = (int64_t)i * 1000;
         rows[i].pkt_tcp_cnt = 460;
-        rows[i].win_rel_th_cnt = 0.123913f;
+        rows[i].win_rel_th_cnt = s_ratio;
         pointers[i] = &rows[i];
     }
     report.n_hosts = n_hosts;
@@ -125,9 +131,12 @@ static void test_series_of_a_producer(void **state)
     assert_non_null(strstr(page, want));
     snprintf(want, sizeof want, "\ntcpwin_reports_received_total%s 1\n", label);
     assert_non_null(strstr(page, want));
-    // Every family but the 9 per-host and the 10 of the subscriber itself
+    snprintf(want, sizeof want, "\ntcpwin_run_first_report_time_seconds%s 1294817625.000000\n",
+             label);
+    assert_non_null(strstr(page, want));
+    // Every family but the 9 per-host and the 13 of the subscriber itself
     // has the producer's series, even at 0.
-    assert_int_equal(s_count(page, "# TYPE tcpwin_"), s_count(page, label) + 9 + 10);
+    assert_int_equal(s_count(page, "# TYPE tcpwin_"), s_count(page, label) + 9 + 13);
     free(page);
     dash_model_destroy(&model);
 }
@@ -162,16 +171,75 @@ static void test_label_escaping(void **state)
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
     assert_non_null(out);
-    metrics_text_label(out, "a\"b\\c\nd\te\xc3\xa9");
+    metrics_text_label(out, "a\"b\\c\nd\te\xc3\xa9\xff");
     char long_id[300];
     memset(long_id, 'x', sizeof long_id - 1);
     long_id[sizeof long_id - 1] = '\0';
     fputc('|', out);
     metrics_text_label(out, long_id);
     assert_int_equal(fclose(out), 0);
-    assert_string_equal(strtok(text, "|"), "a\\\"b\\\\c\\nd?e??");
+    // Valid UTF-8 passes (é), a control character and a stray byte do not.
+    assert_string_equal(strtok(text, "|"), "a\\\"b\\\\c\\nd?e\xc3\xa9?");
     assert_int_equal(strlen(strtok(NULL, "|")), METRICS_MAX_LABEL);
     free(text);
+
+    // The length bound never cuts a character in half.
+    char cut[METRICS_MAX_LABEL + 2];
+    memset(cut, 'x', METRICS_MAX_LABEL - 1);
+    memcpy(cut + METRICS_MAX_LABEL - 1, "\xc3\xa9", 3);
+    out = open_memstream(&text, &len);
+    assert_non_null(out);
+    metrics_text_label(out, cut);
+    assert_int_equal(fclose(out), 0);
+    assert_int_equal(len, METRICS_MAX_LABEL - 1);
+    free(text);
+}
+
+static void test_nan_and_infinities_as_the_format_spells_them(void **state)
+{
+    (void)state;
+    const struct {
+        float ratio;
+        const char *text;
+    } cases[] = {{NAN, "} NaN\n"}, {INFINITY, "} +Inf\n"}, {-INFINITY, "} -Inf\n"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dash_model *model = dash_model_new(4);
+        s_ratio = cases[i].ratio;
+        s_add(model, "h1", 1, 1, 0);
+        s_ratio = 0.123913f;
+        char *page = s_page(model, 20, 0);
+        char want[128];
+        snprintf(want, sizeof want,
+                 "\ntcpwin_host_worst_flow_undershoot_ratio{producer=\"h1\","
+                 "host=\"192.168.72.0\"%s",
+                 cases[i].text);
+        assert_non_null(strstr(page, want));
+        free(page);
+        dash_model_destroy(&model);
+    }
+}
+
+static void test_no_series_twice(void **state)
+{
+    (void)state;
+    dash_model *model = dash_model_new(4);
+    // Two ids alike once escaped: the first keeps its series.
+    s_add(model, "a\x01", 1, 2, 0);
+    s_add(model, "a\x02", 1, 0, 0);
+    // Distinct UTF-8 ids stay distinct.
+    s_add(model, "caf\xc3\xa9", 1, 0, 0);
+    s_one_address = true;
+    s_add(model, "twice", 1, 3, 0);
+    s_one_address = false;
+    char *page = s_page(model, 20, 0);
+    assert_int_equal(s_count(page, "\ntcpwin_packets_total{producer=\"a?\"}"), 1);
+    assert_int_equal(s_count(page, "\ntcpwin_host_stall_seconds{producer=\"a?\""), 2);
+    assert_int_equal(s_count(page, "\ntcpwin_packets_total{producer=\"caf\xc3\xa9\"}"), 1);
+    assert_int_equal(s_count(page, "\ntcpwin_host_stall_seconds{producer=\"twice\""), 1);
+    // One producer and two host rows left off.
+    assert_non_null(strstr(page, "\ntcpwin_duplicate_series_dropped 3\n"));
+    free(page);
+    dash_model_destroy(&model);
 }
 
 static void test_json_documents(void **state)
@@ -183,7 +251,7 @@ static void test_json_documents(void **state)
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    assert_int_equal(dash_json_write_reports(out, model, 2000, 0), 0);
+    assert_int_equal(dash_json_write_reports(out, model, 2000, DASH_ROWS_MAX), 0);
     assert_int_equal(fclose(out), 0);
     assert_non_null(strstr(text, "{\"producers\":[{\"reportAgeSeconds\":0.500,"));
     assert_non_null(strstr(text, "\"reportsReceived\":\"2\""));
@@ -218,6 +286,8 @@ int main(void)
         cmocka_unit_test(test_series_of_a_producer),
         cmocka_unit_test(test_host_series_bounded_by_top_k),
         cmocka_unit_test(test_label_escaping),
+        cmocka_unit_test(test_nan_and_infinities_as_the_format_spells_them),
+        cmocka_unit_test(test_no_series_twice),
         cmocka_unit_test(test_json_documents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
