@@ -521,8 +521,11 @@ elif ! producer_has --max-flows; then
 else
     warm "$CONC"
     # The documented cost of one flow, from README.md's "Memory bounds" table
-    # ("| flows | ... | 128 + 4 (index), ..."): the sum of the leading numbers.
-    per_flow=$(awk -F'|' '$2 ~ /^ *flows *$/ { n = split($4, w, /[^0-9]+/); t = 0
+    # ("| flows | ... | 128 + 17 (index), ...; + 104 for a flow with stall
+    # figures"): the sum of the numbers before the first ';' (the stall entry
+    # is paid only by the few flows that stall).
+    per_flow=$(awk -F'|' '$2 ~ /^ *flows *$/ { cell = $4; sub(/;.*/, "", cell)
+        n = split(cell, w, /[^0-9]+/); t = 0
         for (i = 1; i <= n; i++) t += w[i]; print t; exit }' "$ROOT/README.md" 2>/dev/null) || true
     [[ $per_flow =~ ^[1-9][0-9]*$ ]] || per_flow=""
     printf '%-24s %10s %16s %12s %12s %12s\n' run "peak MiB" "flow table MiB" "max active" \
