@@ -509,7 +509,7 @@ static int s_read_file(producer *p)
     status_meter_clear(&p->meter);
     if (rc == -ENOTSUP)  // a link type refuses the filter: said, and no more, as at the start
         return EXIT_FAILURE;
-    capture_log_interfaces(p->input);
+    capture_log_interfaces(p->input, p->quiet);
     if (rc >= 0 || tw_signals_stop_requested())
         return 0;
     if (rc == -ENOMEM) {

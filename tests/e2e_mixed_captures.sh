@@ -78,6 +78,13 @@ for mixed in links nano pcapng-inputs; do
         diff -u "$work/$mixed.want" "$work/$mixed.stdin.got"
 done
 
+# -q: a file of several interfaces read quietly says nothing (no line per
+# interface), as README and --help promise.
+replay "$work/links.pcapng.lz4" "$work/quiet.json" json -q
+check "-q on several interfaces: exit 0" [ "$producer_rc" -eq 0 ]
+check "-q on several interfaces: nothing on stderr" [ ! -s "$work/quiet.json.producer.err" ]
+check "without -q: a line per interface" grep -q "interface 3 (LINUX_SLL2" "$work/links.pcapng.lz4.json.producer.err"
+
 # nano: the nanosecond interface keeps its resolution in the merged file.
 check "nano: one interface in nanoseconds" \
     bash -c "tshark -r '$work/nano.pcapng' -T fields -e frame.interface_id -e frame.time_epoch 2>/dev/null | grep -q '^0	[0-9]*\.[0-9]*[1-9][0-9][0-9]$'"
