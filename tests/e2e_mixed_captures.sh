@@ -97,6 +97,18 @@ check "cut gzip: says where" grep -q "is damaged after [1-9][0-9]* packets: at b
 check "cut gzip: the final report counts the packets before the cut" \
     jq -e 'select(.final == true) | .counters.packets > 0' "$work/cut.json" >/dev/null
 
+# An lz4 file of default (4 MiB) blocks cut inside its first block: nothing
+# came out of the decompressor, yet it is damage as above (exit 3, where,
+# 0 packets, a final report), not "cannot open".
+lz4 -q -c "$work/links.pcapng" | head -c 20000 >"$work/cut.pcapng.lz4"
+replay "$work/cut.pcapng.lz4" "$work/cut-lz4.json" json
+check "lz4 cut before any output: exit 3" [ "$producer_rc" -eq 3 ]
+check "lz4 cut before any output: says where and why" grep -q \
+    "is damaged after 0 packets: at byte 0: the compressed data ends in the middle of a frame" \
+    "$work/cut-lz4.json.producer.err"
+check "lz4 cut before any output: a final report of 0 packets" \
+    [ "$(jq -r 'select(.final) | .counters.packets' "$work/cut-lz4.json")" = 0 ]
+
 # Padding after the last gzip member ends the file as gzip -d ends it: zeros
 # silently, other bytes with one warning; the same directions either way.
 for trailer in zeros garbage; do
