@@ -483,8 +483,9 @@ __attribute__((noinline)) static bool s_on_signal_in_read(producer *p)
 //  Reads the whole file: every packet to tw_analyzer_queue_link with its
 //  interface's link type. Returns 0, EXIT_DAMAGED at damage (the packets
 //  before it were analysed; the final report follows), the first record
-//  included: the file header was sound, so it is a damaged capture, not a
-//  file that is not one (that fails at capture_open); EXIT_FAILURE when
+//  included: the file header was sound (or compressed data was cut before
+//  it came out), so it is a damaged capture, not a file that is not one
+//  (that fails at capture_open); EXIT_FAILURE when
 //  out of memory or when an interface met late has a link type the filter
 //  cannot apply to (as one met first fails capture_open).
 static int s_read_file(producer *p)
