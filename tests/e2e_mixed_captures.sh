@@ -95,7 +95,7 @@ replay "$work/cut.pcapng.gz" "$work/cut.json" json
 check "cut gzip: exit 3" [ "$producer_rc" -eq 3 ]
 check "cut gzip: says where" grep -q "is damaged after [1-9][0-9]* packets: at byte" "$work/cut.json.producer.err"
 check "cut gzip: the final report counts the packets before the cut" \
-    jq -e 'select(.final == true) | .counters.packets > 0' "$work/cut.json" >/dev/null
+    [ "$(jq -r 'select(.final) | .counters.packets' "$work/cut.json")" -gt 0 ]
 
 # An lz4 file of default (4 MiB) blocks cut inside its first block: nothing
 # came out of the decompressor, yet it is damage as above (exit 3, where,
