@@ -316,12 +316,12 @@ static void s_log_unknown_links(const capture *self, const capture_interface *in
     }
 }
 
-void capture_log_interfaces(const capture *self)
+void capture_log_interfaces(const capture *self, bool quiet)
 {
     size_t n;
     const capture_interface *in = capture_file_interfaces(self->file, &n);
     uint64_t rest = 0;
-    for (size_t i = 0; n > 1 && i < n; i++) {
+    for (size_t i = 0; !quiet && n > 1 && i < n; i++) {
         if (i >= LOGGED_INTERFACES) {
             rest += in[i].packets;
             continue;
@@ -331,7 +331,7 @@ void capture_log_interfaces(const capture *self)
         tw_log("%s: interface %zu (%s, snapshot length %u): %llu packets", self->name, i, name,
                in[i].snaplen, (unsigned long long)in[i].packets);
     }
-    if (n > LOGGED_INTERFACES)
+    if (!quiet && n > LOGGED_INTERFACES)
         tw_log("%s: %zu interfaces more: %llu packets", self->name, n - LOGGED_INTERFACES,
                (unsigned long long)rest);
     s_log_unknown_links(self, in, n);

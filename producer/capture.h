@@ -76,9 +76,10 @@ uint64_t capture_packets_read(const capture *self);
 //  File input: the interfaces seen so far, with their packet counts.
 const capture_interface *capture_interfaces(const capture *self, size_t *count);
 
-//  File input: logs the packets of each interface, when there are several,
-//  and of each link type the decoder does not know.
-void capture_log_interfaces(const capture *self);
+//  File input: logs the packets of each interface, when there are several
+//  and not quiet (-q), and, always, of each link type the decoder does not
+//  know (a warning).
+void capture_log_interfaces(const capture *self, bool quiet);
 
 //  True for a live interface.
 bool capture_is_live(const capture *self);

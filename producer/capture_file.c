@@ -139,13 +139,20 @@ static inline int s_need(capture_file *self, size_t n)
     return s_refill(self, n);
 }
 
+//  Whether the stream itself failed on the last read (a compressed stream
+//  cut in the middle of a frame says so, with -EPIPE like a short file).
+static bool s_stream_failed(const capture_file *self)
+{
+    return capture_stream_error(self->stream)[0] != '\0';
+}
+
 //  A failed s_need as damage: the stream's reason, or a truncation.
 static int s_need_failed(capture_file *self, int rc, const char *what)
 {
     if (rc == -EINTR || rc == -ENOMEM)
         return rc;
     char why[200];
-    if (rc == -EPIPE || rc == 1)
+    if ((rc == -EPIPE && !s_stream_failed(self)) || rc == 1)
         snprintf(why, sizeof why, "the file ends in the middle of %s", what);
     else
         snprintf(why, sizeof why, "%s", capture_stream_error(self->stream));
@@ -549,8 +556,16 @@ capture_file *capture_file_open(capture_stream *stream, int *error, char *why, s
     }
     self->stream = stream;
     self->size = CAPTURE_FILE_BUFFER_BYTES;
+    self->format = CAPTURE_FORMAT_UNKNOWN;
     const char *reason = "";
     int rc = s_open(self, &reason);
+    if (rc == -EPIPE && s_stream_failed(self)) {
+        // Compressed data cut before a whole header came out of it: damage
+        // like a cut further on (exit 3, a final report), not a refusal.
+        if (!self->damage)
+            s_damage(self, rc, capture_stream_error(self->stream));
+        return self;
+    }
     if (rc < 0) {
         *error = rc;
         snprintf(why, why_size, "%s", reason);
@@ -609,6 +624,8 @@ const char *capture_file_format_name(capture_format format)
         return "pcap";
     case CAPTURE_FORMAT_PCAP_NSEC:
         return "pcap, nanosecond";
+    case CAPTURE_FORMAT_UNKNOWN:
+        return "format unknown";
     case CAPTURE_FORMAT_PCAPNG:
         break;
     }

@@ -50,6 +50,7 @@ typedef enum {
     CAPTURE_FORMAT_PCAP = 0,  // classic, microseconds
     CAPTURE_FORMAT_PCAP_NSEC,
     CAPTURE_FORMAT_PCAPNG,
+    CAPTURE_FORMAT_UNKNOWN,  // compressed data cut before the header came out
 } capture_format;
 
 //  One interface of the file (a classic pcap file has one).
@@ -79,7 +80,9 @@ typedef struct capture_file capture_file;
 //  once on failure). Reads the file header and, in a pcapng file, the
 //  interfaces described before the first packet. Returns NULL with *error
 //  set to a negative errno and *why to a static reason ("unknown file
-//  format", "truncated pcap file header", ...) or the stream's error.
+//  format", "truncated pcap file header", ...) or the stream's error. A
+//  compressed stream cut mid-frame before the headers came out opens:
+//  the first capture_file_next returns the damage (-EPIPE, 0 packets).
 capture_file *capture_file_open(capture_stream *stream, int *error, char *why, size_t why_size);
 
 //  Frees the reader and its stream; sets *self to NULL.

@@ -483,8 +483,9 @@ __attribute__((noinline)) static bool s_on_signal_in_read(producer *p)
 //  Reads the whole file: every packet to tw_analyzer_queue_link with its
 //  interface's link type. Returns 0, EXIT_DAMAGED at damage (the packets
 //  before it were analysed; the final report follows), the first record
-//  included: the file header was sound, so it is a damaged capture, not a
-//  file that is not one (that fails at capture_open); EXIT_FAILURE when
+//  included: the file header was sound (or compressed data was cut before
+//  it came out), so it is a damaged capture, not a file that is not one
+//  (that fails at capture_open); EXIT_FAILURE when
 //  out of memory or when an interface met late has a link type the filter
 //  cannot apply to (as one met first fails capture_open).
 static int s_read_file(producer *p)
@@ -509,7 +510,7 @@ static int s_read_file(producer *p)
     status_meter_clear(&p->meter);
     if (rc == -ENOTSUP)  // a link type refuses the filter: said, and no more, as at the start
         return EXIT_FAILURE;
-    capture_log_interfaces(p->input);
+    capture_log_interfaces(p->input, p->quiet);
     if (rc >= 0 || tw_signals_stop_requested())
         return 0;
     if (rc == -ENOMEM) {

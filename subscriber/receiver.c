@@ -28,6 +28,7 @@
 #include "stream_tracker.h"
 #include "zmq_monitor.h"
 
+#include <arpa/inet.h>
 #include <czmq.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -258,6 +259,18 @@ static ProtobufCMessage *s_foreign_header(zmq_msg_t *topic, zmq_msg_t *payload,
     return f ? &f->base : NULL;
 }
 
+//  A peer address as an operator writes it: ZeroMQ gives an IPv4 peer of a
+//  dual-stack socket as "::ffff:127.0.0.1"; the IPv4 part alone, then.
+static const char *s_plain_address(const char *address)
+{
+    static const char mapped[] = "::ffff:";
+    struct in_addr v4;
+    if (address && strncmp(address, mapped, sizeof mapped - 1) == 0 &&
+        inet_pton(AF_INET, address + sizeof mapped - 1, &v4) == 1)
+        return address + sizeof mapped - 1;
+    return address;
+}
+
 //  Says once per producer (its address and id) that it speaks another
 //  schema major; its messages are counted in bad_versions.
 static void s_note_foreign(receiver *self, zmq_msg_t *topic, zmq_msg_t *payload)
@@ -267,7 +280,7 @@ static void s_note_foreign(receiver *self, zmq_msg_t *topic, zmq_msg_t *payload)
         return;
     const Tcpwin__Header *header = NULL;
     ProtobufCMessage *decoded = s_foreign_header(topic, payload, &header);
-    const char *origin = zmq_msg_gets(topic, "Peer-Address");
+    const char *origin = s_plain_address(zmq_msg_gets(topic, "Peer-Address"));
     char id[128], key[320];
     tw_escape(header ? header->producer_id : "?", id, sizeof id);
     snprintf(key, sizeof key, "%s %s", origin ? origin : "?", id);

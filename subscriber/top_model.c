@@ -36,9 +36,9 @@
 #define ID_TEXT 48
 //  Room for "[address]:port" and its NUL.
 #define ENDPOINT_TEXT (TW_IP_TEXT_SIZE + 16)
-//  The fewest rows a producer's section takes: its two lines, two column
+//  The fewest rows a producer's section takes: its three lines, two column
 //  headings with a row each, and the blank line after it.
-#define SECTION_MIN 7
+#define SECTION_MIN 8
 
 #define US_PER_MINUTE (INT64_C(60) * TW_US_PER_S)
 #define US_PER_HOUR   (INT64_C(3600) * TW_US_PER_S)
@@ -532,13 +532,16 @@ static void s_producer_lines(const s_producer *p, int64_t now_ms, s_screen *s)
     const Tcpwin__Counters *c = r->counters ? r->counters : &none;
     uint64_t stalled_now =
         c->flows_stalled_now ? c->flows_stalled_now : (uint64_t)r->n_stalled + c->stalled_omitted;
+    // Two lines, so that each fits 130 columns with ten-digit counts.
     s_line(s, TOP_LINE_TEXT,
            "  packets %" PRIu64 "  drops %" PRIu64 "  stalled now %" PRIu64
-           "  zero-window adverts %" PRIu64 "  stall time %s  stalls %" PRIu64 "  probes %" PRIu64
-           "  flows %" PRIu64 "  tcp %" PRIu64 "  slow-subscriber drops %" PRIu64,
+           "  zero-window adverts %" PRIu64 "  stall time %s  stalls %" PRIu64,
            c->packets, c->capture_drops, stalled_now, c->zero_window_adverts,
-           s_duration(c->stall_us, stall, sizeof stall), c->stalls, c->probes, c->flows_active,
-           c->tcp_packets, c->messages_dropped);
+           s_duration(c->stall_us, stall, sizeof stall), c->stalls);
+    s_line(s, TOP_LINE_TEXT,
+           "  probes %" PRIu64 "  flows %" PRIu64 "  tcp %" PRIu64
+           "  slow-subscriber drops %" PRIu64,
+           c->probes, c->flows_active, c->tcp_packets, c->messages_dropped);
 }
 
 static void s_stalled_lines(const top_model *self, const s_producer *p, int rows, s_screen *s)
@@ -609,7 +612,7 @@ static void s_section(const top_model *self, const s_producer *p, int budget, in
     int screen_limit = s->limit;
     if (s->row + budget < s->limit)
         s->limit = s->row + budget;
-    int rows = budget - 5;
+    int rows = budget - 6;  // the three producer lines, two headings, the blank
     int n_stalled =
         p->msg.report->n_stalled > INT32_MAX ? INT32_MAX : (int)p->msg.report->n_stalled;
     int n_hosts = p->msg.report->n_hosts > INT32_MAX ? INT32_MAX : (int)p->msg.report->n_hosts;

@@ -254,6 +254,9 @@ check "tcpwin-producer --help exits 0 with no capability at all" \
 check "the sample capture is /usr/share/tcpwin/zeek__206_example_b.pcap, unchanged" \
     test "$(run "$IMAGE" sha256sum /usr/share/tcpwin/zeek__206_example_b.pcap | cut -d' ' -f1)" \
     = "$(sha256sum "$SAMPLE" | cut -d' ' -f1)"
+check "the licence notices are in /usr/share/doc/tcpwin" \
+    run "$IMAGE" test -s /usr/share/doc/tcpwin/LICENSE -a -s /usr/share/doc/tcpwin/LICENSES.md \
+    -a -s /usr/share/doc/tcpwin/SOURCES.md
 check "no compiler, no build tools, no apt lists in the runtime image" \
     run "$IMAGE" sh -c '! command -v cc && ! command -v cmake && ! command -v setcap &&
         [ -z "$(find /var/lib/apt/lists -type f ! -name lock)" ]'

@@ -191,6 +191,8 @@ section_major() {
     check "major: our final report still arrives (exit 0)" [ $? -eq 0 ]
     cat "$work/major.err"
     check "major: 'future' named once" [ "$(count_lines "$work/major.err" "producer 'future' .*speaks schema major")" -eq 1 ]
+    check "major: an IPv4 producer's address in the plain form" \
+        grep -q "producer 'future' at 127\.0\.0\.1 speaks" "$work/major.err"
     check "major: 'later' named once" [ "$(count_lines "$work/major.err" "producer 'later' .*speaks schema major")" -eq 1 ]
     check "major: the five counted" grep -q "bad versions 5," "$work/major.err"
     check "major: none printed" [ "$(jq -s 'length' "$work/major.json")" -eq 1 ]

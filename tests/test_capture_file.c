@@ -480,6 +480,32 @@ static void test_compressed_cut_is_damage(void **state)
     }
 }
 
+//  An lz4 file cut inside its only block gives nothing before the cut: the
+//  reader opens (format unknown) and the first record is the stream's
+//  damage, at byte 0 with no packet, not a refusal to open.
+static void test_compressed_cut_before_header(void **state)
+{
+    (void)state;
+    writer w = s_mixed_file();
+    blob plain = {w.b, w.n};
+    assert_true(plain.size < 64 * 1024);  // one lz4 block
+    blob packed = s_lz4(plain);
+    blob cut = {packed.data, packed.size / 2};
+    int error = 0;
+    char why[256] = "";
+    capture_file *r = s_open_blob(cut, &error, why, sizeof why);
+    if (!r)
+        fail_msg("refused to open: %s", why);
+    assert_int_equal(capture_file_format(r), CAPTURE_FORMAT_UNKNOWN);
+    capture_record rec;
+    assert_int_equal(capture_file_next(r, &rec), -EPIPE);
+    assert_string_equal(capture_file_error(r),
+                        "at byte 0: the compressed data ends in the middle of a frame");
+    assert_int_equal(capture_file_packets(r), 0);
+    capture_file_destroy(&r);
+    free(packed.data);
+}
+
 //  Concatenated gzip members, zstd frames and lz4 frames read as one file
 //  (as gzip -dc and zstd -dc read them), the cut inside a record.
 static void test_concatenated_members(void **state)
@@ -727,6 +753,7 @@ int main(void)
         cmocka_unit_test(test_every_truncation),
         cmocka_unit_test(test_lies_are_damage),
         cmocka_unit_test(test_compressed_cut_is_damage),
+        cmocka_unit_test(test_compressed_cut_before_header),
         cmocka_unit_test(test_concatenated_members),
         cmocka_unit_test(test_large_record),
         cmocka_unit_test(test_zstd_window_bound),

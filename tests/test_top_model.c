@@ -86,6 +86,7 @@ static tw_message s_report(const char *id, uint64_t run, int64_t time_us, Tcpwin
     Tcpwin__Counters counters = TCPWIN__COUNTERS__INIT;
     counters.packets = 1234;
     counters.capture_drops = 7;
+    counters.messages_dropped = 5;
     Tcpwin__Report report = TCPWIN__REPORT__INIT;
     report.header = &header;
     report.counters = &counters;
@@ -290,6 +291,9 @@ static void test_hostile_text(void **state)
     assert_true(s_find(&s, "log (1): bad?[31m line") > 0);
     assert_true(s_find(&s, "run 0000000000000007") > 0);
     assert_true(s_find(&s, "packets 1234  drops 7") > 0);
+    s_layout(model, 20, 130, &s);  // the counters are not cut at 130 columns
+    assert_true(s_find(&s, "stalls 0") > 0);
+    assert_true(s_find(&s, "slow-subscriber drops 5") > 0);
     char long_id[300];
     memset(long_id, 'x', sizeof long_id - 1);
     long_id[sizeof long_id - 1] = '\0';
