@@ -334,9 +334,15 @@ section_relay() {
         subs+=($!)
     done
     pids+=("${subs[@]}")
-    "$PRODUCER" -r "$capture" --id producer-a --publish "tcp://127.0.0.1:$p1" --wait-subscribers 3 --wait-timeout 20 2>/dev/null &
+    # The producers see the relay only (its own subscription, and at most
+    # one of a dashboard's a second): --wait-subscribers 3 was never met and
+    # the 20 s bound ran out. So: each dashboard's connection to the relay
+    # is up (it says so when nothing has come for 3 s; it subscribed at its
+    # handshake), then each producer waits for the relay's subscription.
+    for i in 1 2 3; do wait_line "$work/relay$i.err" "1 connection up" 10; done
+    "$PRODUCER" -r "$capture" --id producer-a --publish "tcp://127.0.0.1:$p1" --wait-subscribers 1 --wait-timeout 20 2>/dev/null &
     a=$!
-    "$PRODUCER" -r "$DATA/zeek__206_example_b.pcap" --id producer-b --publish "tcp://127.0.0.1:$p2" --wait-subscribers 3 --wait-timeout 20 2>/dev/null
+    "$PRODUCER" -r "$DATA/zeek__206_example_b.pcap" --id producer-b --publish "tcp://127.0.0.1:$p2" --wait-subscribers 1 --wait-timeout 20 2>/dev/null
     wait "$a"
     for i in 1 2 3; do wait_line "$work/relay$i.json" '"final":true' 20 2; done
     kill "${subs[@]}"
