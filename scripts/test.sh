@@ -20,8 +20,9 @@ phase_done() {
 
 echo "== build (-Werror) and ctest"
 scripts/build.sh build
-# Unit tests run beside the e2e tests; the e2e tests one at a time (a
-# resource lock in tests/CMakeLists.txt).
+# Unit tests run beside the e2e tests; the e2e tests of volume or with
+# deadlines of their own one at a time (a resource lock in
+# tests/CMakeLists.txt), the others beside them.
 ctest --test-dir build --output-on-failure -j"$jobs"
 phase_done "build and ctest"
 
