@@ -552,9 +552,9 @@ static void s_refile(tw_flow_table *self, uint32_t index)
 static void s_prefetch_neighbours(const tw_flow_table *self, uint32_t index)
 {
     const s_cold *cold = &self->cold[index];
-    if (cold->wheel_prev != NONE && !(cold->wheel_prev & LIST_HEAD))
+    if (cold->wheel_prev < self->count)  // neither NONE nor a list head
         __builtin_prefetch(&self->cold[cold->wheel_prev], 1);
-    if (cold->wheel_next != NONE)
+    if (cold->wheel_next < self->count)
         __builtin_prefetch(&self->cold[cold->wheel_next], 1);
 }
 
@@ -1115,6 +1115,17 @@ static int s_batch(tw_flow_table *self, const tw_packet *packets, const int64_t 
         lookup->reverse_guess = s_guess_entry(self, lookup->reverse_tag);
         s_prefetch_cold(self, lookup->guess);
         s_prefetch_cold(self, lookup->reverse_guess);
+    }
+    // A FIN or RST files both directions again (s_refile): unlinking them
+    // writes their wheel neighbours, known once their cold parts are here.
+    for (size_t k = 0; k < n_control; k++) {
+        const s_lookup *lookup = &lookups[control[k]];
+        if (!(packets[control[k]].flags & (TW_TCP_FIN | TW_TCP_RST)))
+            continue;
+        if (lookup->guess < self->count)
+            s_prefetch_neighbours(self, lookup->guess);
+        if (lookup->reverse_guess < self->count)
+            s_prefetch_neighbours(self, lookup->reverse_guess);
     }
     int rc = 0;
     for (size_t i = 0; i < n; i++)
