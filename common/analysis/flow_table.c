@@ -484,6 +484,18 @@ static void s_wheel_unlink(tw_flow_table *self, uint32_t index)
         self->cold[next].wheel_prev = prev;
 }
 
+//  The list of the wheel that a flow due at deadline_us is filed in (the
+//  wheel started).
+static inline uint32_t s_wheel_list(const tw_flow_table *self, int64_t deadline_us)
+{
+    uint64_t bucket = s_bucket(deadline_us);
+    if (bucket < self->wheel_bucket)
+        bucket = self->wheel_bucket;
+    else if (bucket - self->wheel_bucket >= WHEEL_SLOTS)
+        bucket = self->wheel_bucket + WHEEL_SLOTS - 1;
+    return (uint32_t)(bucket & (WHEEL_SLOTS - 1));
+}
+
 //  Files a flow in the bucket of its deadline: never before the wheel's
 //  time (it is then looked at by the next expiry), never more than
 //  WHEEL_SLOTS buckets ahead (it is then looked at and filed again then).
@@ -493,12 +505,7 @@ static void s_file(tw_flow_table *self, uint32_t index, int64_t deadline_us)
         self->wheel_bucket = s_bucket(self->hot[index].last_us);
         self->wheel_started = true;
     }
-    uint64_t bucket = s_bucket(deadline_us);
-    if (bucket < self->wheel_bucket)
-        bucket = self->wheel_bucket;
-    else if (bucket - self->wheel_bucket >= WHEEL_SLOTS)
-        bucket = self->wheel_bucket + WHEEL_SLOTS - 1;
-    s_wheel_link(self, index, (uint32_t)(bucket & (WHEEL_SLOTS - 1)));
+    s_wheel_link(self, index, s_wheel_list(self, deadline_us));
 }
 
 //  How long the flow may be silent before it ends, in its state: a stalled
@@ -540,8 +547,38 @@ static void s_refile(tw_flow_table *self, uint32_t index)
     s_file(self, index, s_deadline(self, index));
 }
 
+//  Starts fetching the cold parts of a flow's wheel neighbours, which
+//  unlinking it or moving it writes.
+static void s_prefetch_neighbours(const tw_flow_table *self, uint32_t index)
+{
+    const s_cold *cold = &self->cold[index];
+    if (cold->wheel_prev < self->count)  // neither NONE nor a list head
+        __builtin_prefetch(&self->cold[cold->wheel_prev], 1);
+    if (cold->wheel_next < self->count)
+        __builtin_prefetch(&self->cold[cold->wheel_next], 1);
+}
+
+//  Starts fetching what removing the flow at index will touch, so that the
+//  misses overlap (while its record is made and handed out) instead of
+//  following one another: its index slot, its wheel neighbours, and the
+//  last entry, which moves into its place.
+static void s_prefetch_removal(const tw_flow_table *self, uint32_t index)
+{
+    tw_flow_index_prefetch(self->index, tw_flow_index_hash(&self->hot[index].key));
+    s_prefetch_neighbours(self, index);
+    __builtin_prefetch(&self->hot[self->count - 1], 1);
+    __builtin_prefetch(&self->cold[self->count - 1], 1);
+}
+
 static void s_remove(tw_flow_table *self, uint32_t index)
 {
+    // The last entry's slot and neighbours, fetched while this one goes.
+    uint32_t last = self->count - 1, last_tag = 0;
+    if (index != last) {
+        last_tag = tw_flow_index_hash(&self->hot[last].key);
+        tw_flow_index_prefetch(self->index, last_tag);
+        s_prefetch_neighbours(self, last);
+    }
     if (self->hot[index].state & STATE_STALLED)
         s_stall_end(self, index, self->hot[index].last_us);  // a stall ends with its flow
     if (self->hot[index].state & (STATE_PEER_LINKED | STATE_PEER_STALLED))
@@ -550,10 +587,9 @@ static void s_remove(tw_flow_table *self, uint32_t index)
     s_wheel_unlink(self, index);
     // Every live entry is indexed, so neither call can fail.
     (void)tw_flow_index_remove(self->index, tw_flow_index_hash(&self->hot[index].key), index);
-    uint32_t last = --self->count;
+    self->count--;
     if (index != last) {
-        (void)tw_flow_index_rename(self->index, tw_flow_index_hash(&self->hot[last].key), last,
-                                   index);
+        (void)tw_flow_index_rename(self->index, last_tag, last, index);
         self->hot[index] = self->hot[last];
         self->cold[index] = self->cold[last];
         s_wheel_neighbours(self, index, self->cold[index].wheel_prev, self->cold[index].wheel_next);
@@ -608,6 +644,7 @@ static void s_fill_record(const tw_flow_table *self, uint32_t index, tw_end_reas
 
 static void s_end(tw_flow_table *self, uint32_t index, tw_end_reason reason)
 {
+    s_prefetch_removal(self, index);
     if (self->on_end) {
         tw_flow_record record;
         s_fill_record(self, index, reason, &record);
@@ -1015,6 +1052,28 @@ static inline void s_prefetch_cold(const tw_flow_table *self, uint32_t entry)
         __builtin_prefetch(&self->cold[entry], 1);
 }
 
+//  Starts fetching the unlinked-stall filter's counter that a new flow of
+//  this key reads (s_insert): the filter is small, but the table's other
+//  misses keep evicting it from the near caches.
+static inline void s_prefetch_filter(const tw_flow_table *self, const tw_flow_index_key *key)
+{
+    tw_flow_index_key reverse;
+    s_reverse_key(&reverse, key);
+    __builtin_prefetch(
+        &self->unlinked_by_hash[tw_flow_index_hash(&reverse) & (UNLINKED_SLOTS - 1)]);
+}
+
+//  Starts fetching the cold part of the flow at the head of the wheel list
+//  that a new flow of this packet would be filed in (for its usual
+//  states: a SYN, or the idle timeout), which filing it writes.
+static inline void s_prefetch_list_head(const tw_flow_table *self, const tw_packet *packet,
+                                        int64_t ts_us)
+{
+    int64_t timeout =
+        (packet->flags & TW_TCP_SYN) ? self->syn_timeout_us : self->config.idle_timeout_us;
+    s_prefetch_cold(self, self->wheel[s_wheel_list(self, tw_time_add(ts_us, timeout))]);
+}
+
 //  Hashes a batch of at most TW_FLOW_BATCH packets, warms the cache for
 //  their slots, then for the entries the slots name, then processes the
 //  packets in order. Control packets (a few in a hundred) also need the
@@ -1041,12 +1100,32 @@ static int s_batch(tw_flow_table *self, const tw_packet *packets, const int64_t 
     }
     for (size_t i = 0; i < n; i++)
         lookups[i].guess = s_guess_entry(self, lookups[i].tag);
+    // A packet without a guess most likely starts a flow, which is filed
+    // at the head of a wheel list: that head's cold part is written.
+    if (self->wheel_started)
+        for (size_t i = 0; i < n; i++)
+            if (lookups[i].guess == NONE) {
+                s_prefetch_list_head(self, &packets[i], ts_us[i]);
+                if (self->unlinked > 0)
+                    s_prefetch_filter(self, &lookups[i].key);
+            }
     // The cold parts that a control packet will touch.
     for (size_t k = 0; k < n_control; k++) {
         s_lookup *lookup = &lookups[control[k]];
         lookup->reverse_guess = s_guess_entry(self, lookup->reverse_tag);
         s_prefetch_cold(self, lookup->guess);
         s_prefetch_cold(self, lookup->reverse_guess);
+    }
+    // A FIN or RST files both directions again (s_refile): unlinking them
+    // writes their wheel neighbours, known once their cold parts are here.
+    for (size_t k = 0; k < n_control; k++) {
+        const s_lookup *lookup = &lookups[control[k]];
+        if (!(packets[control[k]].flags & (TW_TCP_FIN | TW_TCP_RST)))
+            continue;
+        if (lookup->guess < self->count)
+            s_prefetch_neighbours(self, lookup->guess);
+        if (lookup->reverse_guess < self->count)
+            s_prefetch_neighbours(self, lookup->reverse_guess);
     }
     int rc = 0;
     for (size_t i = 0; i < n; i++)
@@ -1103,8 +1182,16 @@ void tw_flow_table_expire(tw_flow_table *self, int64_t now_us)
         self->wheel_bucket = last - (WHEEL_SLOTS - 1);  // every slot, once
     for (;; self->wheel_bucket++) {
         uint32_t slot = (uint32_t)(self->wheel_bucket & (WHEEL_SLOTS - 1));
-        while (self->wheel[slot] != NONE)
+        while (self->wheel[slot] != NONE) {
+            // The list is a chain of cache misses: the next flow comes
+            // into the cache while this one is looked at (and maybe ended).
+            uint32_t next = self->cold[self->wheel[slot]].wheel_next;
+            if (next != NONE) {
+                __builtin_prefetch(&self->hot[next], 1);
+                __builtin_prefetch(&self->cold[next], 1);
+            }
             s_expire_one(self, self->wheel[slot], now_us, last);
+        }
         if (self->wheel_bucket == last)
             break;
     }
