@@ -250,6 +250,7 @@ int main(int argc, char **argv)
     else if (argc == 3 && strcmp(argv[1], "major") == 0)
         rc = s_major(argv[2]);
     else
-        fprintf(stderr, "usage: hostile_publisher poison|inject|amplify|hosts|nofinal|major EP...\n");
+        fprintf(stderr,
+                "usage: hostile_publisher poison|inject|amplify|hosts|nofinal|major EP...\n");
     return rc == 0 ? 0 : 1;
 }
