@@ -9,7 +9,7 @@ set -euo pipefail
 build_deps=(build-essential cmake pkg-config libpcap-dev libzmq3-dev libczmq-dev
     libprotobuf-c-dev protobuf-c-compiler libcap-dev libncurses-dev libmicrohttpd-dev)
 test_deps=(libcmocka-dev tshark netcat-openbsd tcpdump jq clang libclang-rt-14-dev
-    iproute2 procps psmisc time tmux prometheus chromium curl zstd lz4)
+    iproute2 procps psmisc time tmux prometheus chromium curl zstd lz4 xxd)
 runtime_deps=(libpcap0.8 libzmq5 libczmq4 libprotobuf-c1 libcap2 libncurses6 libmicrohttpd12)
 
 # Compressed capture files (producer/capture_stream.c: gzip, zstd, lz4).
