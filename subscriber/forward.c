@@ -10,6 +10,7 @@
 #include "forward.h"
 #include "program.h"
 
+#include <czmq.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -124,13 +125,6 @@ static int s_parse(int argc, char **argv, forward_options *o)
     return -1;
 }
 
-static int64_t s_now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 static void s_print_counters(receiver *rx, stream_writer *sw, const forward_counters *fc)
 {
     const receiver_counters *rc = receiver_get_counters(rx);
@@ -207,8 +201,8 @@ static int s_run(receiver *rx, stream_writer *sw, forward_counters *fc)
     int64_t print_by = 0;  // a SIGUSR1 waits for the counters to settle until then
     while (!tw_signals_stop_requested()) {
         if (tw_signals_take_usr1() && print_by == 0)
-            print_by = s_now_ms() + USR1_SETTLE_MS;
-        if (print_by && (stream_writer_unacknowledged(sw) == 0 || s_now_ms() >= print_by)) {
+            print_by = zclock_mono() + USR1_SETTLE_MS;
+        if (print_by && (stream_writer_unacknowledged(sw) == 0 || zclock_mono() >= print_by)) {
             s_print_counters(rx, sw, fc);
             print_by = 0;
         }
@@ -221,11 +215,11 @@ static int s_run(receiver *rx, stream_writer *sw, forward_counters *fc)
             count = 2;
         }
         // Bounded, so a stop signal that lands just before the poll is seen.
-        long timeout = stream_writer_next_timeout_ms(sw, s_now_ms());
+        long timeout = stream_writer_next_timeout_ms(sw, zclock_mono());
         if (timeout < 0 || timeout > 1000)
             timeout = 1000;
-        if (print_by && timeout > print_by - s_now_ms())
-            timeout = print_by > s_now_ms() ? (long)(print_by - s_now_ms()) : 0;
+        if (print_by && timeout > print_by - zclock_mono())
+            timeout = print_by > zclock_mono() ? (long)(print_by - zclock_mono()) : 0;
         if (zmq_poll(items, count, timeout) < 0) {
             if (errno == EINTR)
                 continue;
@@ -235,7 +229,7 @@ static int s_run(receiver *rx, stream_writer *sw, forward_counters *fc)
         if ((items[0].revents & ZMQ_POLLIN) && s_take_messages(rx, sw, fc) < 0)
             return 1;
         short revents = count == 2 ? s_from_zmq_events(items[1].revents) : 0;
-        stream_writer_handle(sw, revents, s_now_ms());
+        stream_writer_handle(sw, revents, zclock_mono());
     }
     return -1;
 }
@@ -247,10 +241,10 @@ static void s_flush(stream_writer *sw, long grace_ms)
     if (stream_writer_queue_empty(sw))
         return;
     tw_log("forward: flushing %zu reports (up to %ld ms)", stream_writer_queued(sw), grace_ms);
-    int64_t deadline = s_now_ms() + grace_ms;
-    for (int64_t now = s_now_ms();
+    int64_t deadline = zclock_mono() + grace_ms;
+    for (int64_t now = zclock_mono();
          !stream_writer_queue_empty(sw) && now < deadline && !signals_stop_insisted();
-         now = s_now_ms()) {
+         now = zclock_mono()) {
         struct pollfd item = {.fd = stream_writer_fd(sw), .events = stream_writer_events(sw)};
         int timeout = stream_writer_next_timeout_ms(sw, now);
         if (timeout < 0 || timeout > deadline - now)
@@ -260,7 +254,7 @@ static void s_flush(stream_writer *sw, long grace_ms)
             tw_log("forward: poll failed: %s", strerror(errno));
             break;
         }
-        stream_writer_handle(sw, rc > 0 ? item.revents : 0, s_now_ms());
+        stream_writer_handle(sw, rc > 0 ? item.revents : 0, zclock_mono());
     }
     if (!stream_writer_queue_empty(sw) && signals_stop_insisted())
         tw_log("forward: second signal: %zu reports not sent: lost", stream_writer_queued(sw));

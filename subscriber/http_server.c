@@ -30,6 +30,7 @@
 #include "endpoint.h"
 #include "program.h"
 
+#include <czmq.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -60,13 +61,6 @@ struct http_server {
     http_server_counters counters;
 };
 
-static int64_t s_now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 //  The slot of a connection, noted as it opened (NULL if none was free).
 static s_connection *s_slot(struct MHD_Connection *connection)
 {
@@ -93,7 +87,8 @@ static void s_notify_connection(void *cls, struct MHD_Connection *connection, vo
     // libmicrohttpd lets in more than its limit.
     for (unsigned i = 0; info && i < self->max_connections; i++)
         if (self->connections[i].fd == -1) {
-            self->connections[i] = (s_connection){.fd = info->connect_fd, .since_ms = s_now_ms()};
+            self->connections[i] =
+                (s_connection){.fd = info->connect_fd, .since_ms = zclock_mono()};
             *socket_context = &self->connections[i];
             return;
         }
@@ -114,7 +109,7 @@ static void s_request_completed(void *cls, struct MHD_Connection *connection, vo
     self->bytes_in_flight -= slot->bytes;
     slot->bytes = 0;
     slot->complete = false;
-    slot->since_ms = s_now_ms();
+    slot->since_ms = zclock_mono();
     *con_cls = NULL;
 }
 
@@ -122,7 +117,7 @@ static void s_request_completed(void *cls, struct MHD_Connection *connection, vo
 //  libmicrohttpd then sees them closed and frees them.
 static void s_enforce_deadline(http_server *self)
 {
-    int64_t now = s_now_ms();
+    int64_t now = zclock_mono();
     for (unsigned i = 0; i < self->max_connections; i++) {
         s_connection *c = &self->connections[i];
         if (c->fd == -1 || c->complete || now - c->since_ms < self->deadline_ms)

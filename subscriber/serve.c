@@ -18,6 +18,7 @@
 #include "signals.h"
 #include "web_assets.h"
 
+#include <czmq.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -124,13 +125,6 @@ static int s_parse(int argc, char **argv, serve_options *o)
     return -1;
 }
 
-static int64_t s_now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 static void s_text(http_reply *reply, unsigned status, const char *text)
 {
     *reply = (http_reply){.status = status, .body = text, .len = strlen(text)};
@@ -157,7 +151,7 @@ static void s_metrics(serve_state *s, http_reply *reply)
                          .http_cut_off = h->cut_off,
                          .http_busy = h->busy,
                          .top_k = s->top_k,
-                         .now_ms = s_now_ms()};
+                         .now_ms = zclock_mono()};
     size_t len = 0;
     char *text = metrics_text_render(s->model, &c, &len);
     s_document(reply, METRICS_CONTENT_TYPE, text, len, text ? 0 : -ENOMEM);
@@ -189,7 +183,7 @@ static void s_json(serve_state *s, http_reply *reply, bool history, size_t rows)
         return;
     }
     int rc = history ? dash_json_write_history(out, s->model)
-                     : dash_json_write_reports(out, s->model, s_now_ms(), rows);
+                     : dash_json_write_reports(out, s->model, zclock_mono(), rows);
     if (fclose(out) != 0)
         rc = -EIO;
     s_document(reply, "application/json", text, len, rc);
@@ -240,7 +234,7 @@ static int s_receive(serve_state *s)
             tw_log("cannot receive: %s", zmq_strerror(-rc));
             return 1;
         }
-        rc = dash_model_add(s->model, &msg, s_now_ms());
+        rc = dash_model_add(s->model, &msg, zclock_mono());
         tw_message_free(&msg);
         if (rc < 0) {
             tw_log("serve: out of memory for a report");
