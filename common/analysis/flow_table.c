@@ -256,14 +256,27 @@ static void s_public_key(tw_flow_key *out, const tw_flow_index_key *key)
 }
 
 //  A packet's key, as the batch prepares it: its tag, and guesses at its
-//  entry and (control packets only) at the reverse direction's entry.
+//  entry and (control packets only) at the reverse direction's entry. The
+//  reverse key's tag is hashed at most once per packet (s_reverse_tag).
 typedef struct {
     tw_flow_index_key key;
     uint32_t tag;
     uint32_t guess;
-    uint32_t reverse_tag;
+    uint32_t reverse_tag;  // valid when reverse_tagged
     uint32_t reverse_guess;
+    bool reverse_tagged;
 } s_lookup;
+
+static inline uint32_t s_reverse_tag(s_lookup *lookup)
+{
+    if (!lookup->reverse_tagged) {
+        tw_flow_index_key reverse;
+        s_reverse_key(&reverse, &lookup->key);
+        lookup->reverse_tag = tw_flow_index_hash(&reverse);
+        lookup->reverse_tagged = true;
+    }
+    return lookup->reverse_tag;
+}
 
 static inline uint32_t s_find(const tw_flow_table *self, const tw_flow_index_key *key, uint32_t tag)
 {
@@ -347,9 +360,15 @@ static void s_clear_reverse(tw_flow_table *self, uint32_t index, uint8_t flag)
 }
 
 //  The unlinked-stall filter's counter for the stall of flow key.
+//  The unlinked-stall filter's counter of the stall whose key hashes to tag.
+static inline uint32_t *s_unlinked_slot_of_tag(tw_flow_table *self, uint32_t tag)
+{
+    return &self->unlinked_by_hash[tag & (UNLINKED_SLOTS - 1)];
+}
+
 static uint32_t *s_unlinked_slot(tw_flow_table *self, const tw_flow_index_key *stalled_key)
 {
-    return &self->unlinked_by_hash[tw_flow_index_hash(stalled_key) & (UNLINKED_SLOTS - 1)];
+    return s_unlinked_slot_of_tag(self, tw_flow_index_hash(stalled_key));
 }
 
 //  A stall of the flow with this key has no prober now, or again.
@@ -724,13 +743,11 @@ static void s_link(tw_flow_table *self, uint32_t stalled, uint32_t prober)
     s_unlinked_remove(self, &self->hot[stalled].key);
 }
 
-//  Whether the reverse of key may be an unlinked stall (the filter: no
-//  false negative, few false positives).
-static bool s_may_probe_an_unlinked_stall(tw_flow_table *self, const tw_flow_index_key *key)
+//  Whether the reverse of the packet's key may be an unlinked stall (the
+//  filter: no false negative, few false positives).
+static bool s_may_probe_an_unlinked_stall(tw_flow_table *self, s_lookup *lookup)
 {
-    tw_flow_index_key reverse;
-    s_reverse_key(&reverse, key);
-    return *s_unlinked_slot(self, &reverse) != 0;
+    return *s_unlinked_slot_of_tag(self, s_reverse_tag(lookup)) != 0;
 }
 
 //  A new flow whose reverse is an unlinked stall becomes its prober.
@@ -750,9 +767,9 @@ static void s_link_to_prober(tw_flow_table *self, uint32_t index)
         s_link(self, index, reverse);
 }
 
-static uint32_t s_insert(tw_flow_table *self, const tw_flow_index_key *key, uint32_t tag,
-                         int64_t ts_us)
+static uint32_t s_insert(tw_flow_table *self, s_lookup *lookup, int64_t ts_us)
 {
+    const tw_flow_index_key *key = &lookup->key;
     if (self->count == self->config.max_flows)
         s_evict_one(self);
     else if (s_grow(self) != 0) {
@@ -760,7 +777,7 @@ static uint32_t s_insert(tw_flow_table *self, const tw_flow_index_key *key, uint
         return NONE;
     }
     uint32_t index = self->count;
-    if (tw_flow_index_insert(self->index, tag, index) != 0) {
+    if (tw_flow_index_insert(self->index, lookup->tag, index) != 0) {
         self->untracked++;  // cannot happen: the index has room for capacity entries
         return NONE;
     }
@@ -778,7 +795,7 @@ static uint32_t s_insert(tw_flow_table *self, const tw_flow_index_key *key, uint
     // Not filed yet: s_packet files it once its first packet gave it a
     // state (nothing between here and there touches the wheel's links).
     self->cold[index].wheel_prev = self->cold[index].wheel_next = NONE;
-    if (self->unlinked > 0 && s_may_probe_an_unlinked_stall(self, key))
+    if (self->unlinked > 0 && s_may_probe_an_unlinked_stall(self, lookup))
         s_link_from_prober(self, index);
     return index;
 }
@@ -994,8 +1011,8 @@ static void s_end_connection(tw_flow_table *self, uint32_t index, tw_end_reason 
 //  A packet whose flow is not (or no longer) live at `index`: ends the flow
 //  if it is over and starts a new one (*fresh). Returns its index, or NONE
 //  when out of memory.
-static uint32_t s_live_flow(tw_flow_table *self, const tw_flow_index_key *key, uint32_t tag,
-                            uint32_t index, int64_t ts_us, bool *fresh)
+static uint32_t s_live_flow(tw_flow_table *self, s_lookup *lookup, uint32_t index, int64_t ts_us,
+                            bool *fresh)
 {
     if (index != NONE) {
         // The common case without the cold part: seen within every timeout.
@@ -1009,16 +1026,16 @@ static uint32_t s_live_flow(tw_flow_table *self, const tw_flow_index_key *key, u
         s_end_connection(self, index, reason);
     }
     *fresh = true;
-    return s_insert(self, key, tag, ts_us);
+    return s_insert(self, lookup, ts_us);
 }
 
 //  One packet, once the batch has prepared its lookup.
-static inline int s_packet(tw_flow_table *self, const tw_packet *packet, const s_lookup *lookup,
+static inline int s_packet(tw_flow_table *self, const tw_packet *packet, s_lookup *lookup,
                            int64_t ts_us)
 {
     uint32_t index = s_find_guessed(self, &lookup->key, lookup->tag, lookup->guess);
     bool fresh = false;
-    index = s_live_flow(self, &lookup->key, lookup->tag, index, ts_us, &fresh);
+    index = s_live_flow(self, lookup, index, ts_us, &fresh);
     if (index == NONE)
         return -ENOMEM;
     s_count(self, index, packet, ts_us);
@@ -1055,12 +1072,9 @@ static inline void s_prefetch_cold(const tw_flow_table *self, uint32_t entry)
 //  Starts fetching the unlinked-stall filter's counter that a new flow of
 //  this key reads (s_insert): the filter is small, but the table's other
 //  misses keep evicting it from the near caches.
-static inline void s_prefetch_filter(const tw_flow_table *self, const tw_flow_index_key *key)
+static inline void s_prefetch_filter(const tw_flow_table *self, s_lookup *lookup)
 {
-    tw_flow_index_key reverse;
-    s_reverse_key(&reverse, key);
-    __builtin_prefetch(
-        &self->unlinked_by_hash[tw_flow_index_hash(&reverse) & (UNLINKED_SLOTS - 1)]);
+    __builtin_prefetch(&self->unlinked_by_hash[s_reverse_tag(lookup) & (UNLINKED_SLOTS - 1)]);
 }
 
 //  Starts fetching the cold part of the flow at the head of the wheel list
@@ -1087,16 +1101,13 @@ static int s_batch(tw_flow_table *self, const tw_packet *packets, const int64_t 
     for (size_t i = 0; i < n; i++) {
         lookups[i].tag = s_make_key(&lookups[i].key, &packets[i]);
         lookups[i].reverse_guess = NONE;
+        lookups[i].reverse_tagged = false;
         tw_flow_index_prefetch(self->index, lookups[i].tag);
         control[n_control] = (uint8_t)i;
         n_control += (packets[i].flags & CONTROL_FLAGS) != 0;
     }
     for (size_t k = 0; k < n_control; k++) {
-        s_lookup *lookup = &lookups[control[k]];
-        tw_flow_index_key reverse;
-        s_reverse_key(&reverse, &lookup->key);
-        lookup->reverse_tag = tw_flow_index_hash(&reverse);
-        tw_flow_index_prefetch(self->index, lookup->reverse_tag);
+        tw_flow_index_prefetch(self->index, s_reverse_tag(&lookups[control[k]]));
     }
     for (size_t i = 0; i < n; i++)
         lookups[i].guess = s_guess_entry(self, lookups[i].tag);
@@ -1107,7 +1118,7 @@ static int s_batch(tw_flow_table *self, const tw_packet *packets, const int64_t 
             if (lookups[i].guess == NONE) {
                 s_prefetch_list_head(self, &packets[i], ts_us[i]);
                 if (self->unlinked > 0)
-                    s_prefetch_filter(self, &lookups[i].key);
+                    s_prefetch_filter(self, &lookups[i]);
             }
     // The cold parts that a control packet will touch.
     for (size_t k = 0; k < n_control; k++) {
