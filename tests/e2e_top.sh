@@ -49,11 +49,11 @@ check "top draws its screen on a terminal" wait_for 10 on_screen replay '^tcpwin
     show replay
 "$PRODUCER" -r "$DATA/zeek__206_example_b.pcap" --min-pkts 2 --id replay-zeek \
     --publish "tcp://127.0.0.1:$p1" --wait-subscribers 1 2>"$work/p1.err"
-check "producer 1 replays" [ $? -eq 0 ]
+check "producer 1 replays" [ $? -eq 0 ] || cat "$work/p1.err"
 # ndpi's capture has three hosts at --threshold 100: enough for an order.
 "$PRODUCER" -r "$DATA/ndpi__mining.pcapng" --min-pkts 1 --threshold 100 --id replay-ndpi \
     --publish "tcp://127.0.0.1:$p2" --wait-subscribers 1 2>"$work/p2.err"
-check "producer 2 replays" [ $? -eq 0 ]
+check "producer 2 replays" [ $? -eq 0 ] || cat "$work/p2.err"
 
 # The legacy table of this capture has 192.168.72.14 460 0.123913.
 check "the host row, legacy columns as the legacy table" \
