@@ -60,7 +60,7 @@ static void test_finds_what_was_inserted_and_nothing_else(void **state)
         assert_int_equal(tw_flow_index_insert(index, tw_flow_index_hash(&keys[i]), i), 0);
     }
     assert_int_equal(tw_flow_index_count(index), N);
-    assert_int_equal(tw_flow_index_check(index, N), 0);
+    assert_int_equal(tw_flow_index_check(index, N, N), 0);
     for (uint32_t i = 0; i < N; i++)
         assert_int_equal(s_find(index, keys, &keys[i], tw_flow_index_hash(&keys[i])), i);
     tw_flow_index_key absent = s_key(N);
@@ -142,7 +142,7 @@ static void test_many_keys_with_the_same_tag(void **state)
         keys[i] = s_key(i);
         assert_int_equal(tw_flow_index_insert(index, TAG, i), 0);
     }
-    assert_int_equal(tw_flow_index_check(index, N), 0);
+    assert_int_equal(tw_flow_index_check(index, N, N), 0);
     for (uint32_t i = 0; i < N; i++)
         assert_int_equal(s_find(index, keys, &keys[i], TAG), i);
     bool removed[N] = {false};
@@ -182,7 +182,7 @@ static void test_many_tags_with_the_same_home(void **state)
         assert_int_equal(s_find(index, keys, &keys[i], 3 + (i + 1) * slots), NONE);
     }
     // Odd entries up to 99 are named: more than a count of 50 allows.
-    assert_int_equal(tw_flow_index_check(index, N / 2), -EINVAL);
+    assert_int_equal(tw_flow_index_check(index, N / 2, N / 2), -EINVAL);
     tw_flow_index_destroy(&index);
 }
 
@@ -213,7 +213,7 @@ static void test_grows_keeping_every_entry(void **state)
             }
     }
     assert_int_equal(grown, 13);  // 2 -> 16384 slots
-    assert_int_equal(tw_flow_index_check(index, N), 0);
+    assert_int_equal(tw_flow_index_check(index, N, N), 0);
     // A smaller reservation keeps what is there.
     assert_int_equal(tw_flow_index_reserve(index, 10), 0);
     assert_int_equal(tw_flow_index_slots(index), 16384);
@@ -235,8 +235,8 @@ static void test_refusals(void **state)
     assert_int_equal(tw_flow_index_rename(index, 1, 0, 3), 0);
     assert_int_equal(tw_flow_index_slot_of(index, 1, 3), 1);
     assert_int_equal(tw_flow_index_slot_of(index, 1, 0), NONE);
-    assert_int_equal(tw_flow_index_check(index, 3), -EINVAL);  // names entry 3 of 3
-    assert_int_equal(tw_flow_index_check(index, 4), -EINVAL);  // 1 slot used, not 4
+    assert_int_equal(tw_flow_index_check(index, 3, 3), -EINVAL);  // names entry 3 of 3
+    assert_int_equal(tw_flow_index_check(index, 4, 4), -EINVAL);  // 1 slot used, not 4
     tw_flow_index_destroy(&index);
 }
 
@@ -322,7 +322,7 @@ static void s_differential(uint64_t seed, bool few_tags, bool gradual)
             }
         }
         if (op % 1000 == 0) {
-            assert_int_equal(tw_flow_index_check(index, count), 0);
+            assert_int_equal(tw_flow_index_check(index, count, count), 0);
             for (uint32_t e = 0; e < count; e++)
                 assert_int_equal(s_find(index, keys, &keys[e], tags[e]), e);
         }
@@ -381,7 +381,7 @@ static void test_grows_gradually_keeping_every_entry(void **state)
         uint32_t tag = i % 2 ? tw_flow_index_hash(&keys[i]) : (i & ~(uint32_t)0xff);
         assert_int_equal(tw_flow_index_insert(index, tag, i), 0);
         if (i % 97 == 0 || now != slots) {
-            assert_int_equal(tw_flow_index_check(index, i + 1), 0);
+            assert_int_equal(tw_flow_index_check(index, i + 1, i + 1), 0);
             for (uint32_t j = 0; j <= i; j++) {
                 uint32_t t = j % 2 ? tw_flow_index_hash(&keys[j]) : (j & ~(uint32_t)0xff);
                 assert_int_equal(s_find(index, keys, &keys[j], t), j);
@@ -397,7 +397,7 @@ static void test_grows_gradually_keeping_every_entry(void **state)
             tw_flow_index_slot_of(
                 index, j % 2 ? tw_flow_index_hash(&keys[j]) : (j & ~(uint32_t)0xff), j) != NONE,
             1);
-    assert_int_equal(tw_flow_index_check(index, N), 0);
+    assert_int_equal(tw_flow_index_check(index, N, N), 0);
     tw_flow_index_destroy(&index);
     free(keys);
 }
@@ -421,7 +421,7 @@ static void test_grows_into_prepared_slots(void **state)
         tags[i] = tw_flow_index_hash(&keys[i]);
         assert_int_equal(tw_flow_index_insert(index, tags[i], i), 0);
         if (i % 50000 == 49999) {
-            assert_int_equal(tw_flow_index_check(index, i + 1), 0);
+            assert_int_equal(tw_flow_index_check(index, i + 1, i + 1), 0);
             for (uint32_t j = 0; j <= i; j++)
                 assert_int_equal(s_find(index, keys, &keys[j], tags[j]), j);
         }
@@ -438,7 +438,7 @@ static void test_grows_into_prepared_slots(void **state)
     }
     assert_null(index->next);
     assert_int_equal(tw_flow_index_slots(index), 1u << 20);
-    assert_int_equal(tw_flow_index_check(index, N), 0);
+    assert_int_equal(tw_flow_index_check(index, N, N), 0);
     tw_flow_index_destroy(&index);
     free(keys);
     free(tags);

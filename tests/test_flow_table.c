@@ -154,23 +154,61 @@ static void test_idle_flow_ends(void **state)
     tw_flow_table_destroy(&table);
 }
 
+//  A table of max_flows flows has max_flows / 2 connection entries: one-sided
+//  connections (a scan, a SYN flood) fill it with half as many flows, so
+//  memory stays bounded whatever the traffic.
 static void test_full_table_evicts_and_counts(void **state)
 {
     (void)state;
     ended_log log = {0};
     tw_flow_config config = s_config();
-    config.max_flows = 3;
+    config.max_flows = 4;
     tw_flow_table *table = tw_flow_table_new(&config, s_on_end, &log);
     for (uint8_t i = 0; i < 5; i++) {
         tw_packet p = s_packet(i, 200, 100, TW_TCP_ACK);
         tw_flow_table_packet(table, &p, i);
     }
     tw_flow_counters counters = tw_flow_table_counters(table);
-    assert_int_equal(counters.active, 3);
-    assert_int_equal(counters.evicted, 2);
-    assert_int_equal(log.n, 2);
+    assert_int_equal(counters.active, 2);
+    assert_int_equal(counters.evicted, 3);
+    assert_int_equal(log.n, 3);
     assert_int_equal(log.ended[0].end_reason, TW_END_EVICTED);
     assert_int_equal(log.ended[0].key.src[3], 0);  // the least recently seen first
+    assert_int_equal(tw_flow_table_check(table), 0);
+    tw_flow_table_destroy(&table);
+}
+
+//  Connections seen both ways fill the bound with two flows each; evicting
+//  one ends both its directions.
+static void test_full_table_of_connections_evicts_both_directions(void **state)
+{
+    (void)state;
+    ended_log log = {0};
+    tw_flow_config config = s_config();
+    config.max_flows = 4;
+    tw_flow_table *table = tw_flow_table_new(&config, s_on_end, &log);
+    for (uint8_t i = 1; i <= 2; i++) {
+        tw_packet out = s_packet(i, 200, 100, TW_TCP_ACK), back = s_packet(200, i, 100, TW_TCP_ACK);
+        tw_flow_table_packet(table, &out, i * 10);
+        tw_flow_table_packet(table, &back, i * 10 + 1);
+    }
+    assert_int_equal(tw_flow_table_counters(table).active, 4);
+    assert_int_equal(log.n, 0);
+    tw_packet third = s_packet(3, 200, 100, TW_TCP_ACK);
+    tw_flow_table_packet(table, &third, 30);
+    assert_int_equal(tw_flow_table_counters(table).active, 3);
+    assert_int_equal(tw_flow_table_counters(table).evicted, 2);
+    assert_int_equal(log.n, 2);
+    assert_int_equal(log.ended[0].end_reason, TW_END_EVICTED);
+    assert_int_equal(log.ended[0].key.src[3] + log.ended[1].key.src[3], 1 + 200);
+    // The bound holds for a new direction of a live connection too.
+    tw_packet back = s_packet(200, 3, 100, TW_TCP_ACK);
+    tw_flow_table_packet(table, &back, 31);
+    assert_int_equal(tw_flow_table_counters(table).active, 4);
+    tw_packet fourth = s_packet(200, 4, 100, TW_TCP_ACK);
+    tw_flow_table_packet(table, &fourth, 40);
+    assert_true(tw_flow_table_counters(table).active <= 4);
+    assert_int_equal(tw_flow_table_check(table), 0);
     tw_flow_table_destroy(&table);
 }
 
@@ -504,7 +542,7 @@ static void test_index_keeps_every_key_of_a_large_table(void **state)
 {
     (void)state;
     tw_flow_config config = s_config();
-    config.max_flows = 300000;
+    config.max_flows = 400000;  // 200,000 connection entries
     config.idle_timeout_us = 1000 * SECOND;
     tw_flow_table *table = tw_flow_table_new(&config, NULL, NULL);
     // Sequential addresses and ports, as a scan or a load generator sends them.
@@ -670,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_packet_after_close_starts_a_new_flow),
         cmocka_unit_test(test_idle_flow_ends),
         cmocka_unit_test(test_full_table_evicts_and_counts),
+        cmocka_unit_test(test_full_table_of_connections_evicts_both_directions),
         cmocka_unit_test(test_many_flows_grow_the_table),
         cmocka_unit_test(test_threshold_bytes_uses_window_scale_from_both_syns),
         cmocka_unit_test(test_threshold_bytes_without_handshake_compares_raw),

@@ -294,7 +294,7 @@ int tw_flow_index_rename(tw_flow_index *self, uint32_t tag, uint32_t from, uint3
 }
 
 //  Checks one array; returns its used slots, or -1 when one is wrong.
-static int64_t s_check_in(const uint64_t *slots, uint32_t mask, uint32_t count)
+static int64_t s_check_in(const uint64_t *slots, uint32_t mask, uint32_t limit)
 {
     int64_t used = 0;
     for (uint64_t pos = 0; pos <= mask; pos++) {
@@ -302,7 +302,7 @@ static int64_t s_check_in(const uint64_t *slots, uint32_t mask, uint32_t count)
         if (slot == 0)
             continue;
         used++;
-        if (tw_flow_index_slot_entry(slot) >= count)
+        if (tw_flow_index_slot_entry(slot) >= limit)
             return -1;  // names no entry
         for (uint32_t p = tw_flow_index_slot_tag(slot) & mask; p != pos; p = (p + 1) & mask)
             if (slots[p] == 0)
@@ -311,10 +311,10 @@ static int64_t s_check_in(const uint64_t *slots, uint32_t mask, uint32_t count)
     return used;
 }
 
-int tw_flow_index_check(const tw_flow_index *self, uint32_t count)
+int tw_flow_index_check(const tw_flow_index *self, uint32_t count, uint32_t limit)
 {
-    int64_t used = s_check_in(self->slots, self->mask, count);
-    int64_t old_used = self->old ? s_check_in(self->old, self->old_mask, count) : 0;
+    int64_t used = s_check_in(self->slots, self->mask, limit);
+    int64_t old_used = self->old ? s_check_in(self->old, self->old_mask, limit) : 0;
     if (used < 0 || old_used < 0 || old_used != self->old_used)
         return -EINVAL;
     return used + old_used == count && (uint64_t)count == self->used ? 0 : -EINVAL;

@@ -127,10 +127,10 @@ int tw_flow_index_rename(tw_flow_index *self, uint32_t tag, uint32_t from, uint3
 uint32_t tw_flow_index_slot_of(const tw_flow_index *self, uint32_t tag, uint32_t entry);
 
 //  Checks the slots (for tests; O(slots)). Returns 0 when exactly `count`
-//  slots are used, each names an entry below `count`, and no empty slot lies
+//  slots are used, each names an entry below `limit`, and no empty slot lies
 //  between a slot and its home; else -EINVAL. That every entry is found
 //  under its own key is the caller's check (tw_flow_index_find).
-int tw_flow_index_check(const tw_flow_index *self, uint32_t count);
+int tw_flow_index_check(const tw_flow_index *self, uint32_t count, uint32_t limit);
 
 static inline int tw_flow_index_grow_step(tw_flow_index *self, size_t entries)
 {
