@@ -617,15 +617,17 @@ static void s_end_side(tw_flow_table *self, uint32_t entry, int d, tw_end_reason
     self->ended++;
     if (reason == TW_END_EVICTED)
         self->evicted++;
-    if (side->state & STATE_STALLED)
+    bool stalled = side->state & STATE_STALLED;
+    if (stalled)
         s_stall_end(self, side, side->last_us);  // a stall ends with its flow
     s_rare_free(self, side);
     *side = (s_side){.rare = NONE};
     self->count--;
-    if (s_side_live(&conn->side[!d]))
-        s_refile(self, entry);  // a prober whose stalled peer went
-    else
+    if (!s_side_live(&conn->side[!d]))
         s_free_conn(self, entry);
+    else if (stalled)
+        s_refile(self, entry);  // a prober whose stalled peer went: its own timeout
+    // Else the peer's deadline is what it was, and the filing covers it.
 }
 
 //  Ends a side that is over; a closed connection ends both sides together.
@@ -1018,11 +1020,14 @@ static inline int s_packet(tw_flow_table *self, const tw_packet *packet, const s
     s_count(self, entry, d, packet, ts_us);
     bool shorter = (packet->flags & CONTROL_FLAGS) &&
                    s_on_control(self, entry, d, packet, self->conns[entry].side[d].last_us);
-    // A new side may be due before the entry's filing; a first FIN or a
-    // close may shorten a deadline. Other packets only make deadlines later:
-    // the wheel finds that out when the old one comes (see the top).
-    if (fresh || shorter)
+    // A first FIN or a close may shorten a deadline, and a new side may be
+    // due before the entry's filing (only its own deadline is new). Other
+    // packets only make deadlines later: the wheel finds that out when the
+    // old one comes (see the top).
+    if (shorter)
         s_refile(self, entry);
+    else if (fresh)
+        s_file(self, entry, s_side_deadline(self, &self->conns[entry], d));
     return 0;
 }
 
