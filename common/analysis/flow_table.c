@@ -1104,6 +1104,17 @@ int tw_flow_table_packets(tw_flow_table *self, const tw_packet *packets, const i
 // ---------------------------------------------------------------------------
 // Expiry
 
+//  Starts fetching all of an entry (an expiry reads its sides and times).
+static inline void s_prefetch_conn(const tw_flow_table *self, uint32_t entry)
+{
+    if (entry < self->high_water) {
+        const char *conn = (const char *)&self->conns[entry];
+        __builtin_prefetch(conn, 1);
+        __builtin_prefetch(conn + CACHE_LINE, 1);
+        __builtin_prefetch(conn + 2 * CACHE_LINE, 1);
+    }
+}
+
 //  Looks at an entry whose bucket has come (up to bucket `last`, now_us's):
 //  ends its sides that are over, then files it for the earliest deadline
 //  of what is left, in the kept list if that is not past the walk. A side
@@ -1154,19 +1165,31 @@ static inline bool s_record_current(const tw_flow_table *self, uint32_t entry, u
     return s_conn_live(conn) && conn->filed <= bucket && s_slot(conn->filed) == s_slot(bucket);
 }
 
-//  Looks at the current records of a detached list of chunks, fetching the
-//  entries a few records ahead (they are independent: the misses overlap).
+//  The record k places after the start of chunk (in it or the next one),
+//  or NONE past the list's end.
+static inline uint32_t s_record_at(const s_chunk *chunk, uint32_t k)
+{
+    if (k < chunk->n)
+        return chunk->ids[k];
+    const s_chunk *next = chunk->next;
+    return next && k - chunk->n < next->n ? next->ids[k - chunk->n] : NONE;
+}
+
+//  Looks at the current records of a detached list of chunks. The entries
+//  are independent, so their misses overlap: each record's entry is
+//  fetched 2 x AHEAD records ahead, and AHEAD ahead, its key there, the
+//  index slot that ending it will empty.
 static void s_walk_chunks(tw_flow_table *self, s_chunk *chunk, int64_t now_us, uint64_t bucket,
                           uint64_t last)
 {
+    for (uint32_t k = 0; k < 2 * AHEAD; k++)
+        s_prefetch_conn(self, s_record_at(chunk, k));
     for (; chunk; chunk = chunk->next) {
-        for (uint32_t k = 0; k < chunk->n && k < AHEAD; k++)
-            s_prefetch_entry(self, chunk->ids[k]);
         for (uint32_t k = 0; k < chunk->n; k++) {
-            if (k + AHEAD < chunk->n)
-                s_prefetch_entry(self, chunk->ids[k + AHEAD]);
-            else if (chunk->next && k + AHEAD - chunk->n < chunk->next->n)
-                s_prefetch_entry(self, chunk->next->ids[k + AHEAD - chunk->n]);
+            s_prefetch_conn(self, s_record_at(chunk, k + 2 * AHEAD));
+            uint32_t ahead = s_record_at(chunk, k + AHEAD);
+            if (ahead != NONE && s_conn_live(&self->conns[ahead]))
+                tw_flow_index_prefetch(self->index, tw_flow_index_hash(&self->conns[ahead].key));
             uint32_t entry = chunk->ids[k];
             if (s_record_current(self, entry, bucket))
                 s_expire_conn(self, entry, now_us, last);
