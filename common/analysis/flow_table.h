@@ -40,28 +40,30 @@
         (it sent a FIN, or its peer's FIN was seen while it lived) after
         half_closed_timeout_us; ended as idle. A connection after a RST
         lingers linger_us, as one closed by FINs both ways;
-      - when the table is full (max_flows) and room is needed: the least
-        recently seen of a few candidates is evicted;
+      - when the table is full (max_flows flows, or its max_flows / 2
+        connection entries) and room is needed: the least recently seen of
+        a few sampled connections is evicted, both its directions;
       - at the end, through tw_flow_table_end_all().
     A packet on the key of a flow that has ended starts a new flow.
 
     Every ended flow is handed to the end callback as a tw_flow_record.
 
-    Expiry costs what expires, not the table: every flow is filed in a
-    timer wheel at its deadline (tw_flow_table_expire looks only at the
-    buckets the clock has passed), and the stalled flows are a list kept as
-    stalls begin and end (tw_flow_table_stalled walks only them).
+    Both directions of a connection share one entry (flow_table.c), so a
+    direction's peer is at hand. Expiry costs what expires, not the table:
+    every connection is filed in a timer wheel at its earliest deadline
+    (tw_flow_table_expire looks only at the buckets the clock has passed),
+    and the stalled flows are a list kept as stalls begin and end
+    (tw_flow_table_stalled walks only them).
 
     Pure: time comes in with each packet (or each tw_flow_table_expire call).
-    Memory: 128 bytes per flow (a 64-byte hot part, a 64-byte cold part)
-    plus the index's slots, about 17 bytes (up to 32 while it doubles), for
-    at most max_flows flows, the arrays reserved up to max_flows and touched
-    as used, the index grown a few slots per insert (the arithmetic and the
-    measured figures are in bench/RESULTS.md, "Flow table memory" and
-    "Expiry without sweeps"); plus 104 bytes for each flow that had a stall
-    figure (a zero window, a stall, a probe), in a pool as large as the most
-    such flows at once. A pool that cannot grow loses those packets' stall
-    figures and counts them untracked.
+    Memory: max_flows / 2 connection entries of 192 bytes (96 per flow of
+    the bound) plus the index's 8-byte slots (8 to 16 bytes per flow, up to
+    32 while it doubles), whatever the traffic (connections seen one way
+    only fill the entries with half as many flows); plus 112 bytes for each
+    flow that had a stall figure (a zero window, a stall, a probe) or 2^32
+    packets, in a pool reserved for every flow the table can hold. The
+    arrays are reserved in the address space and touched as used; the index
+    grows a few slots per insert (bench/RESULTS.md has the measurements).
 */
 #ifndef TW_FLOW_TABLE_H
 #define TW_FLOW_TABLE_H
