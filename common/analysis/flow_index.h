@@ -237,7 +237,8 @@ static inline uint32_t tw_flow_index_find(const tw_flow_index *self, const tw_fl
 }
 
 //  Starts fetching the home slot of this tag into the cache; returns nothing.
-static inline void tw_flow_index_prefetch(const tw_flow_index *self, uint32_t tag)
+static inline __attribute__((always_inline)) void tw_flow_index_prefetch(const tw_flow_index *self,
+                                                                         uint32_t tag)
 {
     __builtin_prefetch(&self->slots[tag & self->mask]);
 }
