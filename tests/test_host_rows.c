@@ -142,16 +142,38 @@ static void test_evicted_rows_are_not_reused(void **state)
     // An empty table, then rows again.
     tw_host_table *empty = tw_host_table_new(HOSTS, 1, 0);
     assert_int_equal(s_check_report(rows, empty, 2), 0);
-    assert_int_equal(s_check_report(rows, hosts, 3), HOSTS);  // forgotten by the empty report
+    // Kept across it: a generation's bytes never change (the cache serves
+    // one table, whose generations are unique).
+    assert_int_equal(s_check_report(rows, hosts, 3), 0);
     tw_host_table_destroy(&empty);
     tw_host_rows_destroy(&rows);
     tw_host_table_destroy(&hosts);
+}
+
+//  The widest row there can be (every field at its widest: IPv6
+//  addresses, the largest counters, a negative time) fits a kept row.
+static void test_widest_row_fits(void **state)
+{
+    (void)state;
+    tw_host host;
+    memset(&host, 0xff, sizeof host);
+    host.ip_version = 6;
+    host.win_rel_th_cnt = 1.0f;
+    host.last_update_us = INT64_MIN;
+    host.stall_us = INT64_MIN;
+    uint8_t scratch[16];
+    ProtobufCBufferSimple out = PROTOBUF_C_BUFFER_SIMPLE_INIT(scratch);
+    size_t len = tw_report_pack_host(&host, &out.base);
+    PROTOBUF_C_BUFFER_SIMPLE_CLEAR(&out);
+    assert_true(len >= 140);  // the widest, not some short row
+    assert_true(len + 2 <= TW_HOST_ROW_MAX_BYTES);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_only_changed_rows_are_encoded),
+        cmocka_unit_test(test_widest_row_fits),
         cmocka_unit_test(test_evicted_rows_are_not_reused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

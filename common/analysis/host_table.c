@@ -238,6 +238,16 @@ const tw_host *tw_host_table_next(const tw_host_table *self, const tw_host *host
     return next == NONE ? NULL : &self->rows[next].host;
 }
 
+uint32_t tw_host_table_slot(const tw_host_table *self, const tw_host *host)
+{
+    return (uint32_t)((const host_row *)host - self->rows);
+}
+
+size_t tw_host_table_slots(const tw_host_table *self)
+{
+    return self->used;
+}
+
 size_t tw_host_table_size(const tw_host_table *self)
 {
     return self->size;

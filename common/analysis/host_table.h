@@ -72,6 +72,12 @@ void tw_host_table_expire(tw_host_table *self, int64_t now_us);
 const tw_host *tw_host_table_first(const tw_host_table *self);
 const tw_host *tw_host_table_next(const tw_host_table *self, const tw_host *host);
 
+//  The slot of a row: stable while the row lives (a slot is reused for a
+//  new host once its row is dropped, with a new generation), below
+//  tw_host_table_slots().
+uint32_t tw_host_table_slot(const tw_host_table *self, const tw_host *host);
+size_t tw_host_table_slots(const tw_host_table *self);
+
 //  Number of rows, and rows dropped by the bound or the TTL so far.
 size_t tw_host_table_size(const tw_host_table *self);
 uint64_t tw_host_table_evicted(const tw_host_table *self);

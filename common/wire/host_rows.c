@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MPL-2.0
 /*  host_rows: encoded host rows kept from one report to the next.
 
-    Two sets of (bytes, rows): the last update's, with an index from
-    generation to row (open addressing, at most half full, rebuilt each
-    update: O(rows), a few instructions each), and the one being written.
-    An update walks the table in order and, per row, either copies the
-    bytes the last update made for its generation or encodes it; then the
-    sets swap. Copying keeps the report's bytes in one block, which the
-    unknown fields point into; a row costs a lookup and a memcpy of its
-    70-odd bytes instead of an encode.
+    One kept row per slot of the host table (tw_host_table_slot): the
+    generation it was encoded for, and its bytes (the length varint, then
+    the HostRow). An update walks the table in order; a row whose slot
+    holds its generation is used where it lies, the others are encoded into
+    their slot. The report's unknown fields point at the kept bytes, so an
+    unchanged row costs a compare, no copy and no lookup: the rows of many
+    hosts were half the producer's time with two sets of bytes copied from
+    one to the other and a hash index from generation to row rebuilt at
+    every report (bench/RESULTS.md).
 */
 #include "host_rows.h"
 
@@ -19,157 +20,67 @@
 
 #include "report.h"
 
-#define NONE         UINT32_MAX
-#define HOSTS_FIELD  5  // Report.hosts in proto/tcpwin.proto
-#define FIRST_BYTES  4096
-#define MIN_INDEX    16
-#define VARINT_MAX   10  // bytes of a 64-bit varint
-#define MIX_CONSTANT 0x9e3779b97f4a7c15ull
+#define HOSTS_FIELD 5  // Report.hosts in proto/tcpwin.proto
 
 typedef struct {
-    uint64_t generation;  // 0: encoded without one, never reused
-    size_t offset;        // into the set's bytes
-    size_t len;
-} row_ref;
-
-typedef struct {
-    uint8_t *bytes;
-    size_t len;
-    size_t cap;
-    row_ref *rows;
-    size_t n_rows;
-    size_t rows_cap;
-} row_set;
+    uint64_t generation;  // 0: nothing kept (a host's generation is never 0)
+    uint32_t len;
+    uint8_t bytes[TW_HOST_ROW_MAX_BYTES];
+} kept_row;
 
 struct tw_host_rows {
-    row_set sets[2];  // sets[current]: the last update's
-    row_set scratch;  // one row being encoded, before its length goes in front
-    int current;
-    uint32_t *index;  // generation -> row of sets[current], NONE when empty
-    uint32_t index_mask;
+    kept_row *kept;  // one per host table slot
+    size_t kept_cap;
     ProtobufCMessageUnknownField *fields;  // what tw_host_rows_attach hands out
     size_t fields_cap;
+    size_t n_fields;
     size_t encoded;  // rows encoded by the last update
 };
 
-//  A ProtobufCBuffer that appends to a row set's bytes, growing them.
+//  A ProtobufCBuffer that appends to a kept row's bytes, within bounds.
 typedef struct {
     ProtobufCBuffer base;
-    row_set *set;
+    kept_row *row;
+    size_t len;
     bool failed;
 } appender;
-
-static bool s_reserve(row_set *set, size_t more)
-{
-    if (set->cap - set->len >= more)
-        return true;
-    size_t cap = set->cap ? set->cap : FIRST_BYTES;
-    while (cap - set->len < more)
-        cap *= 2;
-    uint8_t *bytes = realloc(set->bytes, cap);
-    if (!bytes)
-        return false;
-    set->bytes = bytes;
-    set->cap = cap;
-    return true;
-}
 
 static void s_append(ProtobufCBuffer *buffer, size_t len, const uint8_t *data)
 {
     appender *out = (appender *)buffer;
-    if (out->failed || !s_reserve(out->set, len)) {
+    if (out->failed || len > sizeof out->row->bytes - out->len) {
         out->failed = true;
         return;
     }
-    memcpy(out->set->bytes + out->set->len, data, len);
-    out->set->len += len;
+    memcpy(out->row->bytes + out->len, data, len);
+    out->len += len;
 }
 
-static uint32_t s_home(uint64_t generation, uint32_t mask)
+//  Encodes a host's row into its kept slot: the message after room for its
+//  length varint (at most 2 bytes: a row is under 16,384), then the varint
+//  moved in front. Returns false when it does not fit (cannot happen:
+//  TW_HOST_ROW_MAX_BYTES is the largest row, test_host_rows checks it).
+static bool s_encode(kept_row *row, const tw_host *host)
 {
-    return (uint32_t)((generation * MIX_CONSTANT) >> 32) & mask;
-}
-
-//  The row of the last update with this generation, or NONE.
-static uint32_t s_lookup(const tw_host_rows *self, uint64_t generation)
-{
-    if (!self->index || generation == 0)
-        return NONE;
-    const row_set *last = &self->sets[self->current];
-    for (uint32_t pos = s_home(generation, self->index_mask);; pos = (pos + 1) & self->index_mask) {
-        uint32_t row = self->index[pos];
-        if (row == NONE || last->rows[row].generation == generation)
-            return row;
-    }
-}
-
-//  Indexes the rows of sets[current]. Returns 0 or -ENOMEM (no index).
-static int s_build_index(tw_host_rows *self)
-{
-    const row_set *set = &self->sets[self->current];
-    size_t slots = MIN_INDEX;
-    while (slots < 2 * set->n_rows)
-        slots *= 2;
-    if (slots - 1 != self->index_mask || !self->index) {
-        free(self->index);
-        self->index = malloc(sizeof *self->index * slots);
-        if (!self->index)
-            return -ENOMEM;
-        self->index_mask = (uint32_t)(slots - 1);
-    }
-    memset(self->index, 0xff, sizeof *self->index * slots);  // NONE everywhere
-    for (size_t i = 0; i < set->n_rows; i++) {
-        uint64_t generation = set->rows[i].generation;
-        if (generation == 0)
-            continue;
-        uint32_t pos = s_home(generation, self->index_mask);
-        while (self->index[pos] != NONE)
-            pos = (pos + 1) & self->index_mask;
-        self->index[pos] = (uint32_t)i;
-    }
-    return 0;
-}
-
-//  Appends one host's row to `set`: the last update's bytes when it has
-//  them for this generation, else a new encoding. Returns false when out
-//  of memory.
-static bool s_add_row(tw_host_rows *self, row_set *set, const tw_host *host)
-{
-    row_ref ref = {.generation = host->generation, .offset = set->len};
-    uint32_t old = s_lookup(self, host->generation);
-    if (old != NONE) {
-        const row_set *last = &self->sets[self->current];
-        ref.len = last->rows[old].len;
-        if (!s_reserve(set, ref.len))
-            return false;
-        memcpy(set->bytes + set->len, last->bytes + last->rows[old].offset, ref.len);
-        set->len += ref.len;
-    } else {
-        // An unknown field's data is what follows its tag: for a message,
-        // the length varint, then the message.
-        appender out = {.base = {.append = s_append}, .set = &self->scratch};
-        self->scratch.len = 0;
-        size_t len = tw_report_pack_host(host, &out.base);
-        if (out.failed || !s_reserve(set, len + VARINT_MAX))
-            return false;
-        size_t prefix = 0;
-        for (size_t v = len; prefix == 0 || v > 0; v >>= 7)
-            set->bytes[set->len + prefix++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        memcpy(set->bytes + set->len + prefix, self->scratch.bytes, len);
-        ref.len = prefix + len;
-        set->len += ref.len;
-        self->encoded++;
-    }
-    set->rows[set->n_rows++] = ref;
+    enum { PREFIX = 2 };
+    appender out = {.base = {.append = s_append}, .row = row, .len = PREFIX};
+    size_t len = tw_report_pack_host(host, &out.base);
+    if (out.failed || len >= 1u << 14)
+        return false;
+    size_t prefix = len > 0x7f ? 2 : 1;
+    uint8_t varint[2] = {(uint8_t)((len & 0x7f) | (len > 0x7f ? 0x80 : 0)), (uint8_t)(len >> 7)};
+    memmove(row->bytes + prefix, row->bytes + PREFIX, len);
+    memcpy(row->bytes, varint, prefix);
+    row->len = (uint32_t)(prefix + len);
+    row->generation = host->generation;
     return true;
 }
 
 static void s_clear(tw_host_rows *self)
 {
-    self->sets[0].n_rows = self->sets[1].n_rows = 0;
-    self->sets[0].len = self->sets[1].len = 0;
-    free(self->index);
-    self->index = NULL;
+    self->n_fields = 0;
+    for (size_t i = 0; i < self->kept_cap; i++)
+        self->kept[i].generation = 0;
 }
 
 tw_host_rows *tw_host_rows_new(void)
@@ -181,65 +92,73 @@ void tw_host_rows_destroy(tw_host_rows **self)
 {
     if (!*self)
         return;
-    for (int i = 0; i < 2; i++) {
-        free((*self)->sets[i].bytes);
-        free((*self)->sets[i].rows);
-    }
-    free((*self)->scratch.bytes);
-    free((*self)->index);
+    free((*self)->kept);
     free((*self)->fields);
     free(*self);
     *self = NULL;
 }
 
+//  Room for every slot of the table and a field per row. Returns false when
+//  out of memory.
+static bool s_reserve(tw_host_rows *self, size_t slots, size_t rows)
+{
+    if (slots > self->kept_cap) {
+        kept_row *kept = realloc(self->kept, sizeof *kept * slots);
+        if (!kept)
+            return false;
+        for (size_t i = self->kept_cap; i < slots; i++)
+            kept[i].generation = 0;
+        self->kept = kept;
+        self->kept_cap = slots;
+    }
+    if (rows > self->fields_cap) {  // here, so that attaching cannot fail
+        ProtobufCMessageUnknownField *fields = realloc(self->fields, sizeof *fields * rows);
+        if (!fields)
+            return false;
+        self->fields = fields;
+        self->fields_cap = rows;
+    }
+    return true;
+}
+
 int tw_host_rows_update(tw_host_rows *self, const tw_host_table *hosts)
 {
-    row_set *next = &self->sets[!self->current];
     size_t n = tw_host_table_size(hosts);
-    next->len = next->n_rows = 0;
     self->encoded = 0;
-    if (n > next->rows_cap) {
-        row_ref *rows = realloc(next->rows, sizeof *rows * n);
-        if (!rows) {
-            s_clear(self);
-            return -ENOMEM;
-        }
-        next->rows = rows;
-        next->rows_cap = n;
-    }
-    if (n > self->fields_cap) {  // here, so that attaching cannot fail
-        ProtobufCMessageUnknownField *fields = realloc(self->fields, sizeof *fields * n);
-        if (!fields) {
-            s_clear(self);
-            return -ENOMEM;
-        }
-        self->fields = fields;
-        self->fields_cap = n;
-    }
-    for (const tw_host *h = tw_host_table_first(hosts); h; h = tw_host_table_next(hosts, h))
-        if (next->n_rows == n || !s_add_row(self, next, h)) {
-            s_clear(self);
-            return -ENOMEM;  // n_rows == n: cannot happen, the table has n rows
-        }
-    self->current = !self->current;
-    if (s_build_index(self) != 0) {
+    self->n_fields = 0;
+    if (!s_reserve(self, tw_host_table_slots(hosts), n)) {
         s_clear(self);
         return -ENOMEM;
+    }
+    for (const tw_host *h = tw_host_table_first(hosts); h; h = tw_host_table_next(hosts, h)) {
+        uint32_t slot = tw_host_table_slot(hosts, h);
+        kept_row *row = &self->kept[slot];
+        if (self->n_fields == n || slot >= self->kept_cap) {
+            s_clear(self);
+            return -ENOMEM;  // cannot happen: the table has n rows in its slots
+        }
+        if (row->generation != h->generation || h->generation == 0) {
+            if (!s_encode(row, h)) {
+                s_clear(self);
+                return -ENOMEM;
+            }
+            self->encoded++;
+        }
+        // An unknown field's data is what follows its tag: for a message,
+        // the length varint, then the message.
+        self->fields[self->n_fields++] = (ProtobufCMessageUnknownField){
+            .tag = HOSTS_FIELD,
+            .wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+            .len = row->len,
+            .data = row->bytes,
+        };
     }
     return 0;
 }
 
 void tw_host_rows_attach(tw_host_rows *self, Tcpwin__Report *report)
 {
-    const row_set *set = &self->sets[self->current];
-    for (size_t i = 0; i < set->n_rows; i++)
-        self->fields[i] = (ProtobufCMessageUnknownField){
-            .tag = HOSTS_FIELD,
-            .wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
-            .len = set->rows[i].len,
-            .data = set->bytes + set->rows[i].offset,
-        };
-    report->base.n_unknown_fields = (unsigned)set->n_rows;
+    report->base.n_unknown_fields = (unsigned)self->n_fields;
     report->base.unknown_fields = self->fields;
 }
 

@@ -5,10 +5,11 @@
     Encoding a HostRow through protobuf-c costs about 2,000 instructions;
     with thousands of hosts in every report that was most of the producer's
     work (76 % on the many-hosts benchmark). Between two reports few rows
-    change, so this keeps the encoded bytes of every row of the last report
-    under the row's generation (tw_host.generation, new on every change):
-    a row whose generation it has seen is copied, only the others are
-    encoded.
+    change, so this keeps the encoded bytes of every row, per slot of the
+    host table, with the row's generation (tw_host.generation, new on every
+    change): a row whose generation is kept is used as it is, only the
+    others are encoded. Memory: TW_HOST_ROW_MAX_BYTES + 12 bytes per slot
+    of the host table (at most max_hosts).
 
     The rows go into the Report as its unknown fields, under the field
     number and wire type of `hosts`: protobuf-c packs them after the known
@@ -29,6 +30,10 @@
 #include "host_table.h"
 #include "tcpwin.pb-c.h"
 
+//  The largest row kept: a HostRow with every field at its widest (143
+//  bytes) and its length varint (2), rounded up.
+#define TW_HOST_ROW_MAX_BYTES 156
+
 typedef struct tw_host_rows tw_host_rows;
 
 //  Creates an empty cache. Returns NULL when out of memory.
@@ -38,8 +43,8 @@ tw_host_rows *tw_host_rows_new(void);
 void tw_host_rows_destroy(tw_host_rows **self);
 
 //  Encodes the rows of `hosts`, in table order, reusing the bytes of each
-//  row whose generation the last update saw. Returns 0, or -ENOMEM (the
-//  cache then holds no rows, and the next update encodes them all).
+//  row whose generation is kept. Returns 0, or -ENOMEM (the cache then
+//  holds no rows, and the next update encodes them all).
 int tw_host_rows_update(tw_host_rows *self, const tw_host_table *hosts);
 
 //  Makes the rows of the last successful update the report's hosts (as
