@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +36,8 @@
 #define RSS_MEANINGFUL 1
 #endif
 
+#include "child_process.h"
+#include "free_port.h"
 #include "publisher.h"
 #include "wire.h"
 
@@ -48,9 +51,11 @@ static int s_setup(void **state)
 {
     static fixture f;
     memset(&f, 0, sizeof f);
-    for (int attempt = 0; attempt < 20 && !f.pub; attempt++) {
-        snprintf(f.endpoint, sizeof f.endpoint, "tcp://127.0.0.1:%d",
-                 20000 + (int)(zclock_usecs() % 30000));
+    // Another port when the one found free was taken before the bind.
+    for (int attempt = 0; attempt < 5 && !f.pub; attempt++) {
+        int port = free_port();
+        assert_true(port > 0);
+        snprintf(f.endpoint, sizeof f.endpoint, "tcp://127.0.0.1:%d", port);
         f.endpoints[0] = f.endpoint;
         publisher_options options = {.endpoints = f.endpoints,
                                      .n_endpoints = 1,
@@ -68,6 +73,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     fixture *f = *state;
+    child_kill_all();  // a stranger still held, after a failed assertion
     publisher_destroy(&f->pub);
     return 0;
 }
@@ -129,17 +135,29 @@ static int s_count_received(zsock_t *sub, int expect, int ms)
 }
 
 //  A stranger in a child process (an XSUB keeps what it sends, so in this
-//  process its memory would hide ours): connects, sends `count`
-//  subscription messages of `size` bytes (distinct, not our topics unless
-//  `ours`), then waits for a byte on `hold` before it leaves.
+//  process its memory would hide ours; child_process.h): connects, sends
+//  `count` subscription messages of `size` bytes (distinct, not our topics
+//  unless `ours`), then waits for a byte on `hold` before it leaves.
 static pid_t s_stranger(const char *endpoint, int count, size_t size, bool ours, int hold[2])
 {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid > 0)
-        return pid;
-    close(hold[1]);             // so that the parent's end, closed, is an end of file here
-    void *ctx = zmq_ctx_new();  // the child's own, never the parent's
+    char count_arg[16], size_arg[24], hold_arg[16];
+    snprintf(count_arg, sizeof count_arg, "%d", count);
+    snprintf(size_arg, sizeof size_arg, "%zu", size);
+    snprintf(hold_arg, sizeof hold_arg, "%d", hold[0]);
+    // Not in the child: the parent's end, closed, is an end of file there.
+    assert_int_equal(fcntl(hold[1], F_SETFD, FD_CLOEXEC), 0);
+    char *argv[] = {"test_publisher", "stranger",       (char *)endpoint, count_arg,
+                    size_arg,         ours ? "1" : "0", hold_arg,         NULL};
+    pid_t pid = child_spawn(argv);
+    assert_true(pid > 0);
+    return pid;
+}
+
+//  The stranger child (`stranger ENDPOINT COUNT SIZE OURS HOLD_FD`).
+_Noreturn static void s_stranger_main(const char *endpoint, int count, size_t size, bool ours,
+                                      int hold)
+{
+    void *ctx = zmq_ctx_new();
     void *sock = zmq_socket(ctx, ZMQ_XSUB);
     if (!sock || zmq_connect(sock, endpoint) != 0)
         _exit(2);
@@ -157,7 +175,7 @@ static pid_t s_stranger(const char *endpoint, int count, size_t size, bool ours,
             _exit(3);
     }
     char byte;
-    (void)read(hold[0], &byte, 1);
+    (void)read(hold, &byte, 1);
     _exit(0);
 }
 
@@ -165,7 +183,7 @@ static void s_release(pid_t pid, int hold_writer)
 {
     assert_int_equal(write(hold_writer, "x", 1), 1);
     int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(child_reap_within(pid, 10000, &status));
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
@@ -309,9 +327,12 @@ static void test_a_stalled_subscriber_holds_a_bounded_number_of_bytes(void **sta
     zsock_destroy(&stalled);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     zsys_handler_set(NULL);
+    if (argc == 7 && strcmp(argv[1], "stranger") == 0)
+        s_stranger_main(argv[2], atoi(argv[3]), strtoul(argv[4], NULL, 10), argv[5][0] == '1',
+                        atoi(argv[6]));
     // The memory test first, while the heap has no freed memory to reuse.
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_a_stalled_subscriber_holds_a_bounded_number_of_bytes,
