@@ -219,7 +219,10 @@ static void test_foreign_subscriptions_stop_at_the_relay(void **state)
     assert_int_equal(foreign, 0);
     assert_int_equal(unsubscriptions, 0);
     assert_true(ours <= 4);  // the dashboard, cut and back: a replay a second at most
-    assert_true(!RSS_MEANINGFUL || grown < 16 * 1024);
+    // A fresh relay process touches its allocator arenas as the flood comes
+    // in: up to 22 MiB was seen once in 60 loaded runs (9 MiB otherwise).
+    // The bound is for runaway growth, not for that.
+    assert_true(!RSS_MEANINGFUL || grown < 48 * 1024);
 
     // Still relaying: a report of the producer reaches the dashboard.
     int status;
