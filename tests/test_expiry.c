@@ -303,9 +303,37 @@ static void test_random_churn_keeps_the_wheel_consistent(void **state)
     tw_flow_table_destroy(&table);
 }
 
+//  A full table that evicts a connection for nearly every packet (a scan:
+//  new keys at 40,000 packets/s) keeps its wheel records bounded by its
+//  entries: an evicted connection's record serves the next one in its
+//  entry. Records made per packet grew with the rate and the timeout.
+static void test_wheel_records_follow_entries_not_packets(void **state)
+{
+    (void)state;
+    tw_flow_config config = s_config();
+    config.max_flows = 1000;  // 500 entries
+    config.idle_timeout_us = 120 * SECOND;
+    tw_flow_table *table = tw_flow_table_new(&config, NULL, NULL);
+    uint64_t most = 0;
+    for (uint32_t i = 0; i < 400000; i++) {
+        int64_t t = (int64_t)i * 25;
+        tw_packet p = s_packet(i % 60000, (uint16_t)(1024 + i / 60000), false, 1000, TW_TCP_ACK);
+        assert_int_equal(tw_flow_table_packet(table, &p, t), 0);
+        if (i % 200000 == 0)
+            tw_flow_table_expire(table, t);
+        uint64_t records = tw_flow_table_counters(table).wheel_records;
+        most = records > most ? records : most;
+    }
+    assert_true(tw_flow_table_counters(table).evicted > 390000);
+    assert_true(most <= 5 * 500);
+    assert_int_equal(tw_flow_table_check(table), 0);
+    tw_flow_table_destroy(&table);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wheel_records_follow_entries_not_packets),
         cmocka_unit_test(test_expiry_looks_only_at_flows_due),
         cmocka_unit_test(test_busy_flow_is_filed_again_and_ends_on_time),
         cmocka_unit_test(test_syn_only_flow_ends_after_syn_timeout),

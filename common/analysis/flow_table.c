@@ -49,13 +49,20 @@
     when its old bucket comes, then ended or filed for its new deadline.
     Deadlines only come earlier through a few levels (stall timeout, idle,
     half-closed or SYN, linger), so an entry has few records at once.
+    The order in which flows due in the same expiry end is the wheel's,
+    unspecified (it decides ties in host_table, see flow_table.h).
     Entries due within the bucket being walked wait in a kept list and go
     back into it for the next expiry. The wheel's time never goes back:
     when the flow clock steps back (by less than a time jump, analyzer.h),
     entries filed meanwhile land in the current bucket and are looked at
     by every expiry until the clock catches up. A filing that finds no
-    memory for a chunk is counted (lost_filings) and the next expiry looks
-    at every entry once, so no flow is ever kept forever.
+    memory for a chunk makes the next expiry look at every entry once
+    (O(table), only then), so no flow is ever kept forever: nothing is lost.
+    An ended connection's record stays in its bucket and serves the next
+    connection in the entry. So the records are bounded by the entries:
+    each record of an entry is for an earlier deadline than the one before
+    it, and deadlines only come earlier through the few levels above,
+    about 5 records (4.2 bytes each, in chunks of 61) per entry at most.
 
     Time only comes from the caller, so the table is deterministic and a test
     can drive hours of traffic in microseconds. Captures are not always in
@@ -100,8 +107,9 @@ _Static_assert(TW_FLOW_BATCH >= 1 && TW_FLOW_BATCH <= 256, "a batch index fits i
 //  A connection's index key: the first endpoint's address in words 0 and 1,
 //  the second's in words 2 and 3, and in word 4 their ports (the first in
 //  the low 16 bits as a packet's source port is) and the IP version. The
-//  first endpoint is the smaller (address, then port), so both directions
-//  make the same key.
+//  first endpoint is the smaller (the address's two 64-bit words as the
+//  machine reads them, then the port: any fixed order will do), so both
+//  directions make the same key.
 enum { KEY_SRC = 0, KEY_DST = 2, KEY_PORTS_VERSION = 4 };
 
 enum {
@@ -227,10 +235,10 @@ struct tw_flow_table {
     s_chunk_list wheel[WHEEL_SLOTS];
     s_chunk_list kept;
     s_chunk *free_chunks;
-    uint64_t wheel_bucket;  // every bucket before this one has been walked
-    bool wheel_started;     // wheel_bucket is set (by the first entry filed)
-    bool sweep_needed;      // a filing was lost: the next expiry looks at every entry
-    uint64_t lost_filings;
+    uint64_t wheel_bucket;   // every bucket before this one has been walked
+    bool wheel_started;      // wheel_bucket is set (by the first entry filed)
+    bool sweep_needed;       // a filing was lost: the next expiry looks at every entry
+    uint64_t wheel_records;  // in the wheel\'s buckets and the kept list
     int64_t min_timeout_us;  // the shortest timeout of a side not closing
     int64_t syn_timeout_us, half_closed_timeout_us, stall_timeout_us;  // in force
     uint64_t expiry_checks;
@@ -466,6 +474,7 @@ static int s_chunk_append(tw_flow_table *self, s_chunk_list *list, uint32_t entr
         list->tail = tail = chunk;
     }
     tail->ids[tail->n++] = entry;
+    self->wheel_records++;
     return 0;
 }
 
@@ -473,6 +482,7 @@ static void s_chunks_free(tw_flow_table *self, s_chunk *chunk)
 {
     while (chunk) {
         s_chunk *next = chunk->next;
+        self->wheel_records -= chunk->n;
         chunk->next = self->free_chunks;
         self->free_chunks = chunk;
         chunk = next;
@@ -498,9 +508,8 @@ static void s_file(tw_flow_table *self, uint32_t entry, int64_t deadline_us)
     s_conn *conn = &self->conns[entry];
     uint64_t bucket = s_filing_bucket(self, deadline_us);
     if (conn->filed != UNFILED && bucket >= conn->filed)
-        return;  // looked at no later than its deadline already (KEPT is the next expiry)
+        return;  // looked at no later than its deadline already
     if (s_chunk_append(self, &self->wheel[s_slot(bucket)], entry) != 0) {
-        self->lost_filings++;
         self->sweep_needed = true;
         conn->filed = UNFILED;
         return;
@@ -606,8 +615,7 @@ static void s_free_conn(tw_flow_table *self, uint32_t entry)
     (void)tw_flow_index_remove(self->index, tw_flow_index_hash(&conn->key), entry);
     conn->key.words[0] = self->free_head;
     conn->key.words[KEY_PORTS_VERSION] = FREE_KEY;
-    conn->filed = UNFILED;
-    self->free_head = entry;
+    self->free_head = entry;  // its filing stays: the next connection inherits it
     self->live_conns--;
 }
 
@@ -665,15 +673,15 @@ static int64_t s_conn_last_us(const s_conn *conn)
     return a_live ? a : b;
 }
 
-//  Ends the least recently seen of a few live connections after the cursor:
-//  cheap, and close enough to LRU without paying a list update on every
-//  packet.
-static void s_evict_one(tw_flow_table *self)
+//  Ends the least recently seen of a few live connections after the cursor
+//  (never `exclude`): cheap, and close enough to LRU without paying a list
+//  update on every packet. Returns false when there was none to end.
+static bool s_evict_one(tw_flow_table *self, uint32_t exclude)
 {
     uint32_t victim = NONE, sampled = 0;
     for (uint32_t k = 0; k < self->high_water && sampled < EVICT_SAMPLES; k++) {
         uint32_t i = (self->evict_cursor + k) % self->high_water;
-        if (!s_conn_live(&self->conns[i]))
+        if (i == exclude || !s_conn_live(&self->conns[i]))
             continue;
         sampled++;
         if (victim == NONE ||
@@ -681,8 +689,10 @@ static void s_evict_one(tw_flow_table *self)
             victim = i;
     }
     self->evict_cursor += EVICT_SAMPLES;
-    if (victim != NONE)
-        s_end_both(self, victim, TW_END_EVICTED);
+    if (victim == NONE)
+        return false;
+    s_end_both(self, victim, TW_END_EVICTED);
+    return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -704,20 +714,19 @@ PREFETCHER void s_prefetch_free_head(const tw_flow_table *self)
 //  A new entry for the lookup's key. Returns NONE when out of memory.
 static uint32_t s_new_conn(tw_flow_table *self, const tw_flow_index_key *key, uint32_t tag)
 {
-    if (self->count >= self->config.max_flows || self->live_conns == self->capacity)
-        s_evict_one(self);
     if (tw_flow_index_grow_step(self->index, (size_t)self->live_conns + 1) != 0) {
         self->untracked++;  // the packet is lost to the analysis: say so
         return NONE;
     }
+    if (self->count >= self->config.max_flows || self->live_conns == self->capacity)
+        s_evict_one(self, NONE);
     uint32_t entry = self->free_head;
-    if (entry == NONE) {
-        if (self->high_water == self->capacity) {
-            self->untracked++;  // cannot happen: a live entry holds a live side
-            return NONE;
-        }
-        entry = self->high_water++;
+    if (entry == NONE && self->high_water == self->capacity) {
+        self->untracked++;  // cannot happen: a live entry holds a live side
+        return NONE;
     }
+    if (entry == NONE)
+        entry = self->high_water;
     if (tw_flow_index_insert(self->index, tag, entry) != 0) {
         self->untracked++;  // cannot happen: the index has room for capacity entries
         return NONE;
@@ -726,9 +735,16 @@ static uint32_t s_new_conn(tw_flow_table *self, const tw_flow_index_key *key, ui
     if (entry == self->free_head) {
         self->free_head = (uint32_t)conn->key.words[0];
         s_prefetch_free_head(self);  // the next new connection's, ahead of it
+        // The ended connection's record, still ahead in the wheel, serves
+        // this one (looked at early, it is filed again for its deadline):
+        // so a full table evicting on every packet adds no records.
+        if (conn->filed < self->wheel_bucket || conn->filed >= KEPT)
+            conn->filed = UNFILED;
+    } else {
+        self->high_water++;
+        conn->filed = UNFILED;
     }
     conn->key = *key;
-    conn->filed = UNFILED;
     conn->side[0] = conn->side[1] = (s_side){.rare = NONE};
     self->live_conns++;
     return entry;
@@ -1000,10 +1016,11 @@ static uint32_t s_live_side(tw_flow_table *self, const s_lookup_key *lookup, uin
         if (!s_conn_live(&self->conns[entry]))
             entry = NONE;
     }
-    if (entry != NONE && self->count >= self->config.max_flows) {
-        s_evict_one(self);  // may be this very connection (its other side)
-        if (!s_conn_live(&self->conns[entry]))
-            entry = NONE;
+    // A new side of a live connection: another connection makes room, or,
+    // when it is the only one (max_flows 1), its other side.
+    if (entry != NONE && self->count >= self->config.max_flows && !s_evict_one(self, entry)) {
+        s_end_both(self, entry, TW_END_EVICTED);
+        entry = NONE;
     }
     if (entry == NONE)
         entry = s_new_conn(self, &lookup->key, lookup->tag);
@@ -1160,16 +1177,22 @@ static void s_expire_conn(tw_flow_table *self, uint32_t entry, int64_t now_us, u
     } else if (s_chunk_append(self, &self->kept, entry) == 0) {
         conn->filed = KEPT;
     } else {
-        self->lost_filings++;
         self->sweep_needed = true;
     }
 }
 
-//  Whether a record of entry in the slot of `bucket` is its current filing.
-static inline bool s_record_current(const tw_flow_table *self, uint32_t entry, uint64_t bucket)
+//  Whether a record of entry in the slot of `bucket` is its current filing
+//  (KEPT and UNFILED are past every bucket). A free entry's is consumed:
+//  the next connection in the entry files anew.
+static inline bool s_record_current(tw_flow_table *self, uint32_t entry, uint64_t bucket)
 {
-    const s_conn *conn = &self->conns[entry];
-    return s_conn_live(conn) && conn->filed <= bucket && s_slot(conn->filed) == s_slot(bucket);
+    s_conn *conn = &self->conns[entry];
+    if (conn->filed > bucket || s_slot(conn->filed) != s_slot(bucket))
+        return false;  // stale: filed again since
+    if (s_conn_live(conn))
+        return true;
+    conn->filed = UNFILED;
+    return false;
 }
 
 //  The record k places after the start of chunk (in it or the next one),
@@ -1240,7 +1263,6 @@ static void s_put_back_kept(tw_flow_table *self, uint64_t last)
             if (s_chunk_append(self, &self->wheel[s_slot(last)], chunk->ids[k]) == 0)
                 conn->filed = last;
             else {
-                self->lost_filings++;
                 self->sweep_needed = true;
             }
         }
@@ -1312,6 +1334,7 @@ tw_flow_counters tw_flow_table_counters(const tw_flow_table *self)
     counters.untracked = self->untracked;
     counters.stalled_now = self->stalled;
     counters.expiry_checks = self->expiry_checks;
+    counters.wheel_records = self->wheel_records;
     return counters;
 }
 
@@ -1396,6 +1419,17 @@ static int s_check_entries(const tw_flow_table *self)
     if (live != self->live_conns || sides != self->count || stalled != self->stalled ||
         live + free_entries != self->high_water)
         return -EINVAL;
+    return 0;
+}
+
+int tw_flow_table_check_expired(const tw_flow_table *self, int64_t now_us)
+{
+    for (uint32_t entry = 0; entry < self->high_water; entry++) {
+        const s_conn *conn = &self->conns[entry];
+        for (int d = 0; d < 2 && s_conn_live(conn); d++)
+            if (s_side_live(&conn->side[d]) && s_over_reason(self, conn, d, now_us))
+                return -EINVAL;  // should have ended
+    }
     return 0;
 }
 

@@ -40,7 +40,7 @@
         (it sent a FIN, or its peer's FIN was seen while it lived) after
         half_closed_timeout_us; ended as idle. A connection after a RST
         lingers linger_us, as one closed by FINs both ways;
-      - when the table is full (max_flows flows, or its max_flows / 2
+      - when the table is full (max_flows flows, or its (max_flows + 1) / 2
         connection entries) and room is needed: the least recently seen of
         a few sampled connections is evicted, both its directions;
       - at the end, through tw_flow_table_end_all().
@@ -56,7 +56,7 @@
     (tw_flow_table_stalled walks only them).
 
     Pure: time comes in with each packet (or each tw_flow_table_expire call).
-    Memory: max_flows / 2 connection entries of 192 bytes (96 per flow of
+    Memory: (max_flows + 1) / 2 connection entries of 192 bytes (96 per flow of
     the bound) plus the index's 8-byte slots (8 to 16 bytes per flow, up to
     32 while it doubles), whatever the traffic (connections seen one way
     only fill the entries with half as many flows); plus 112 bytes for each
@@ -160,9 +160,14 @@ typedef struct {
     uint64_t probes;  // both kinds
     uint64_t window_reopenings;
     uint64_t stalled_now;  // flows in a stall now
-    // Expiry's work: flows looked at by tw_flow_table_expire (ended or
-    // filed again for later), so a test can see it is not O(table).
+    // Expiry's work: connections looked at by tw_flow_table_expire (their
+    // flows ended or filed again for later), so a test can see it is not
+    // O(table).
     uint64_t expiry_checks;
+    // Records in the timer wheel, current and stale: bounded by the entries
+    // (about 5 per connection entry at most, flow_table.c), never by the
+    // packet rate.
+    uint64_t wheel_records;
 } tw_flow_counters;
 
 typedef struct tw_flow_table tw_flow_table;
@@ -188,9 +193,11 @@ int tw_flow_table_packets(tw_flow_table *self, const tw_packet *packets, const i
                           size_t n);
 
 //  Ends the flows that are idle or whose linger has passed at now_us. Looks
-//  only at the flows filed in the wheel's buckets up to now_us's (each
-//  bucket once however far the clock moved): O(flows ended + flows filed
-//  again), not O(table).
+//  only at the records in the wheel's buckets up to now_us's (each bucket
+//  once however far the clock moved): O(flows ended + connections filed
+//  again + stale records), not O(table). The order in which flows due in
+//  the same call end is unspecified (it decides which of two flows with the
+//  same ratio a host row keeps, host_table.h).
 void tw_flow_table_expire(tw_flow_table *self, int64_t now_us);
 
 //  Ends every flow with the given reason (end of capture, shutdown).
@@ -209,9 +216,13 @@ size_t tw_flow_table_stalled(tw_flow_table *self, int64_t now_us, tw_flow_record
 tw_flow_counters tw_flow_table_counters(const tw_flow_table *self);
 
 //  Checks the table's bookkeeping against its flows (for tests; O(flows) or
-//  worse). Returns 0 when every flow is found through exactly one slot, the
-//  stalled count is right and every stall's link to its prober is mutual,
-//  or -EINVAL.
+//  worse). Returns 0 when every connection is found through exactly one
+//  slot, every one is filed in the wheel, the free entries and the counts
+//  add up and the stalled list holds exactly the stalled flows, or -EINVAL.
 int tw_flow_table_check(const tw_flow_table *self);
+
+//  Checks, right after tw_flow_table_expire(self, now_us), that no flow
+//  left is over at now_us (for tests). Returns 0 or -EINVAL.
+int tw_flow_table_check_expired(const tw_flow_table *self, int64_t now_us);
 
 #endif

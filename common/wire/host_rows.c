@@ -132,11 +132,11 @@ int tw_host_rows_update(tw_host_rows *self, const tw_host_table *hosts)
     }
     for (const tw_host *h = tw_host_table_first(hosts); h; h = tw_host_table_next(hosts, h)) {
         uint32_t slot = tw_host_table_slot(hosts, h);
-        kept_row *row = &self->kept[slot];
         if (self->n_fields == n || slot >= self->kept_cap) {
             s_clear(self);
             return -ENOMEM;  // cannot happen: the table has n rows in its slots
         }
+        kept_row *row = &self->kept[slot];
         if (row->generation != h->generation || h->generation == 0) {
             if (!s_encode(row, h)) {
                 s_clear(self);

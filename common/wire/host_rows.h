@@ -9,7 +9,8 @@
     host table, with the row's generation (tw_host.generation, new on every
     change): a row whose generation is kept is used as it is, only the
     others are encoded. Memory: TW_HOST_ROW_MAX_BYTES + 12 bytes per slot
-    of the host table (at most max_hosts).
+    of the host table (at most max_hosts), and a 24-byte unknown field per
+    row.
 
     The rows go into the Report as its unknown fields, under the field
     number and wire type of `hosts`: protobuf-c packs them after the known
@@ -43,7 +44,8 @@ tw_host_rows *tw_host_rows_new(void);
 void tw_host_rows_destroy(tw_host_rows **self);
 
 //  Encodes the rows of `hosts`, in table order, reusing the bytes of each
-//  row whose generation is kept. Returns 0, or -ENOMEM (the cache then
+//  row whose generation is kept. One cache serves one table (generations
+//  are unique within a table, not across tables). Returns 0, or -ENOMEM (the cache then
 //  holds no rows, and the next update encodes them all).
 int tw_host_rows_update(tw_host_rows *self, const tw_host_table *hosts);
 

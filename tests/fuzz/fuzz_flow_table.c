@@ -10,9 +10,10 @@
     call. Every operation runs on two tables, one a packet at a time and
     one through the batch path (tw_flow_table_packets, flushed before each
     expiry), which must end the same flows with the same records; after
-    each expiry the table's own bookkeeping check must pass, the stall time
-    counter must never go down, and every record must be possible. Any
-    failure aborts.
+    each expiry no flow over at its time may be left, the table's own
+    bookkeeping check must pass, the live flows stay within max_flows, the
+    stall time counter must never go down, and every record must be
+    possible. Any failure aborts.
 */
 #include <stdint.h>
 #include <stdlib.h>
@@ -88,7 +89,12 @@ static bool s_same_record(const tw_flow_record *a, const tw_flow_record *b)
            a->zero_window_us == b->zero_window_us && a->end_reason == b->end_reason &&
            a->stalls == b->stalls && a->stall_us == b->stall_us &&
            a->window_probes == b->window_probes && a->zero_length_probes == b->zero_length_probes &&
-           a->probes_received == b->probes_received && a->min_window == b->min_window;
+           a->probes_received == b->probes_received && a->min_window == b->min_window &&
+           a->episode_start_us == b->episode_start_us && a->window_scale == b->window_scale &&
+           a->zero_window_adverts == b->zero_window_adverts &&
+           a->stall_since_us == b->stall_since_us && a->stalled_us == b->stalled_us &&
+           a->stall_probes == b->stall_probes && a->window_reopenings == b->window_reopenings &&
+           a->stalled == b->stalled && a->window_scale_unknown == b->window_scale_unknown;
 }
 
 static void s_compare(void)
@@ -113,13 +119,14 @@ static void s_flush(tw_flow_table *table, s_pending *pending)
     pending->n = 0;
 }
 
-static void s_check(tw_flow_table *one, tw_flow_table *batched, int64_t *stall_us)
+static void s_check(tw_flow_table *one, tw_flow_table *batched, int64_t *stall_us, size_t max_flows)
 {
     if (tw_flow_table_check(one) != 0 || tw_flow_table_check(batched) != 0)
         abort();
     tw_flow_counters a = tw_flow_table_counters(one), b = tw_flow_table_counters(batched);
-    if (a.active != b.active || a.ended != b.ended || a.stall_us != b.stall_us ||
-        a.probes != b.probes || a.stalled_now != b.stalled_now || a.stall_us < *stall_us)
+    if (a.active > max_flows || a.active != b.active || a.ended != b.ended ||
+        a.stall_us != b.stall_us || a.probes != b.probes || a.stalled_now != b.stalled_now ||
+        a.stall_us < *stall_us)
         abort();
     *stall_us = a.stall_us;
     s_compare();
@@ -170,14 +177,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
             tw_flow_table_expire(one, now);
             tw_flow_table_expire(batched, now);
+            if (tw_flow_table_check_expired(one, now) != 0)
+                abort();  // a flow over at now outlived the expiry
         }
-        s_check(one, batched, &stall_us);
+        s_check(one, batched, &stall_us, config.max_flows);
     }
     s_flush(batched, &pending);
-    s_check(one, batched, &stall_us);
+    s_check(one, batched, &stall_us, config.max_flows);
     tw_flow_table_end_all(one, TW_END_END_OF_CAPTURE);
     tw_flow_table_end_all(batched, TW_END_END_OF_CAPTURE);
-    s_check(one, batched, &stall_us);
+    s_check(one, batched, &stall_us, config.max_flows);
     if (tw_flow_table_counters(one).active != 0)
         abort();
     tw_flow_table_destroy(&one);
