@@ -91,7 +91,7 @@ static void s_usage(FILE *out)
         "      --max-flows N         flow table bound (default %d): N flows in N/2\n"
         "                            connection entries, 112 bytes per flow, reserved\n"
         "                            up front, paid as connections arrive (a full\n"
-        "                            default table: about 130 MiB resident)\n"
+        "                            default table: about 115 MiB resident)\n"
         "      --max-hosts N         host table bound (default %d)\n"
         "      --flow-timeout S      end flows idle this long (default %d; SYNs only or\n"
         "                            half-closed: 30 s, if shorter)\n"
