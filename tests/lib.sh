@@ -80,11 +80,20 @@ port_used() {
     [ -n "$(ss -Htuan "sport = :$1" 2>/dev/null)" ]
 }
 
-# free_port: prints a port (20000-60000) that no TCP or UDP socket uses now.
+# free_port: prints a port that no TCP or UDP socket uses now, below the
+# kernel's ephemeral range (ip_local_port_range, 32768 by default): a port
+# in that range can be handed to another test's outgoing connection while
+# ours waits for it, or to a connection to itself (a client retrying a port
+# nobody listens on connects to itself when its source port is that port;
+# e2e_forward's nc then failed with "Address already in use").
 free_port() {
-    local port
+    local port low=32768 range
+    if read -r range _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null && ((range > 12000)); then
+        low=$range
+    fi
     for _ in $(seq 1 100); do
-        port=$(shuf -i 20000-60000 -n 1)
+        port=$(shuf -i 10000-$((low - 1)) -n 1)
+        ((port >= 10000 && port < low)) || continue
         if ! port_used "$port"; then
             echo "$port"
             return 0
