@@ -330,10 +330,41 @@ static void test_wheel_records_follow_entries_not_packets(void **state)
     tw_flow_table_destroy(&table);
 }
 
+//  Stalls that end and begin again, with a flow timeout far shorter than
+//  the stall timeout: each walk files a stalled connection far ahead, each
+//  reopening files it near again, leaving a record behind. The stale
+//  records are dropped before they pass about 4 per live connection.
+static void test_toggling_stalls_keep_wheel_records_bounded(void **state)
+{
+    (void)state;
+    tw_flow_config config = s_config();
+    config.idle_timeout_us = 2 * SECOND;
+    config.stall_timeout_us = 1000 * SECOND;
+    config.syn_timeout_us = config.half_closed_timeout_us = 0;
+    tw_flow_table *table = tw_flow_table_new(&config, NULL, NULL);
+    enum { HOSTS = 2000 };
+    uint64_t most = 0;
+    for (int64_t step = 0; step < 1200; step++) {  // 600 s, every 0.5 s
+        int64_t t = step * SECOND / 2;
+        for (uint32_t host = 0; host < HOSTS; host++) {
+            s_send(table, host, true, 1000, TW_TCP_ACK, t + host);  // the sender
+            s_send(table, host, false, step % 2 ? 1000 : 0, TW_TCP_ACK, t + host);
+        }
+        tw_flow_table_expire(table, t + SECOND / 4);
+        uint64_t records = tw_flow_table_counters(table).wheel_records;
+        most = records > most ? records : most;
+    }
+    assert_int_equal(tw_flow_table_counters(table).active, 2 * HOSTS);
+    assert_true(most <= 4 * HOSTS + 2 * 4096 + 2 * HOSTS);
+    assert_int_equal(tw_flow_table_check(table), 0);
+    tw_flow_table_destroy(&table);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wheel_records_follow_entries_not_packets),
+        cmocka_unit_test(test_toggling_stalls_keep_wheel_records_bounded),
         cmocka_unit_test(test_expiry_looks_only_at_flows_due),
         cmocka_unit_test(test_busy_flow_is_filed_again_and_ends_on_time),
         cmocka_unit_test(test_syn_only_flow_ends_after_syn_timeout),

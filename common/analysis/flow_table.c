@@ -62,7 +62,9 @@
     connection in the entry. So the records are bounded by the entries:
     each record of an entry is for an earlier deadline than the one before
     it, and deadlines only come earlier through the few levels above,
-    about 5 records (4.2 bytes each, in chunks of 61) per entry at most.
+    a few records per entry; a state that toggles can leave more behind,
+    and s_compact drops the stale ones once they pass 4 per live entry
+    (plus COMPACT_SLACK): records are 4.2 bytes each, in chunks of 61.
 
     Time only comes from the caller, so the table is deterministic and a test
     can drive hours of traffic in microseconds. Captures are not always in
@@ -87,13 +89,15 @@
 #define CACHE_LINE    64
 #define FIRST_ENTRIES 1024
 #define CONTROL_FLAGS (TW_TCP_SYN | TW_TCP_FIN | TW_TCP_RST)
-#define WHEEL_SLOTS   1024              // buckets ahead of the wheel's time: 1,024 x 1.05 s
-#define BUCKET_SHIFT  20                // a bucket is 2^20 us of flow clock (1.05 s)
-#define UNFILED       UINT64_MAX        // s_conn.filed: in no bucket (being looked at)
-#define KEPT          (UINT64_MAX - 1)  // s_conn.filed: in the kept list
-#define CHUNK_IDS     61                // entry numbers per wheel chunk (256 bytes)
-#define MAX_SYNS      UINT8_MAX         // s_side.syns saturates here
-#define FREE_KEY      UINT64_MAX        // key word 4 of a free entry: no packet's key
+#define WHEEL_SLOTS   1024                 // buckets ahead of the wheel's time: 1,024 x 1.05 s
+#define BUCKET_SHIFT  20                   // a bucket is 2^20 us of flow clock (1.05 s)
+#define UNFILED       UINT64_MAX           // s_conn.filed: in no bucket (being looked at)
+#define KEPT          (UINT64_MAX - 1)     // s_conn.filed: in the kept list
+#define CHUNK_IDS     61                   // entry numbers per wheel chunk (256 bytes)
+#define MAX_SYNS      UINT8_MAX            // s_side.syns saturates here
+#define FREE_KEY      UINT64_MAX           // key word 4 of a free entry: no packet's key
+#define KEPT_RECORD   (UINT64_C(1) << 62)  // s_compact's mark on a filing it kept (buckets < 2^44)
+#define COMPACT_SLACK 4096                 // records past 4 per live entry before a compaction
 
 _Static_assert(TW_FLOW_BATCH >= 1 && TW_FLOW_BATCH <= 256, "a batch index fits in a byte");
 
@@ -238,7 +242,8 @@ struct tw_flow_table {
     uint64_t wheel_bucket;   // every bucket before this one has been walked
     bool wheel_started;      // wheel_bucket is set (by the first entry filed)
     bool sweep_needed;       // a filing was lost: the next expiry looks at every entry
-    uint64_t wheel_records;  // in the wheel\'s buckets and the kept list
+    uint64_t wheel_records;  // in the wheel's buckets and the kept list
+    uint64_t compact_at;     // wheel_records past which s_compact drops the stale ones
     int64_t min_timeout_us;  // the shortest timeout of a side not closing
     int64_t syn_timeout_us, half_closed_timeout_us, stall_timeout_us;  // in force
     uint64_t expiry_checks;
@@ -489,6 +494,85 @@ static void s_chunks_free(tw_flow_table *self, s_chunk *chunk)
     }
 }
 
+//  Whether a wheel record of entry in `slot` is the entry's current one (a
+//  duplicate of it is marked by s_compact). A free entry's matching record
+//  is consumed, as the walk consumes it.
+static bool s_compact_keeps(tw_flow_table *self, uint32_t entry, uint32_t slot)
+{
+    s_conn *conn = &self->conns[entry];
+    if (conn->filed >= KEPT || (conn->filed & KEPT_RECORD) || s_slot(conn->filed) != slot)
+        return false;  // stale, or a duplicate of one kept
+    if (!s_conn_live(conn)) {
+        conn->filed = UNFILED;
+        return false;
+    }
+    conn->filed |= KEPT_RECORD;
+    return true;
+}
+
+//  Keeps in a bucket's chunks only the records s_compact_keeps, in place
+//  (the writing never passes the reading). Returns how many it dropped.
+static uint64_t s_compact_list(tw_flow_table *self, s_chunk_list *list, uint32_t slot)
+{
+    s_chunk *out = list->head;
+    uint32_t n_out = 0;
+    uint64_t dropped = 0;
+    for (s_chunk *in = list->head; in; in = in->next)
+        for (uint32_t k = 0; k < in->n; k++) {
+            if (!s_compact_keeps(self, in->ids[k], slot)) {
+                dropped++;
+                continue;
+            }
+            if (n_out == CHUNK_IDS) {
+                out->n = n_out;
+                out = out->next;
+                n_out = 0;
+            }
+            out->ids[n_out++] = in->ids[k];
+        }
+    if (!out)
+        return 0;  // an empty list
+    s_chunk *rest = out->next;
+    if (n_out == 0) {  // nothing kept at all (out is still the head): free them all
+        rest = out;
+        list->head = list->tail = NULL;
+    } else {
+        out->n = n_out;
+        out->next = NULL;
+        list->tail = out;
+    }
+    for (s_chunk *chunk = rest; chunk; chunk = chunk->next)
+        chunk->n = 0;  // their records are counted in `dropped`
+    s_chunks_free(self, rest);
+    return dropped;
+}
+
+//  The records allowed past 4 per live entry: COMPACT_SLACK, fewer for a
+//  small table (so that the tests and the fuzzer compact too).
+static uint64_t s_slack(const tw_flow_table *self)
+{
+    uint64_t small = 8 * (uint64_t)self->capacity + 8;
+    return small < COMPACT_SLACK ? small : COMPACT_SLACK;
+}
+
+//  Drops the stale records of every bucket once they outnumber the live
+//  entries four to one: a state that toggles (a stall that ends and begins
+//  again, with --flow-timeout much shorter than --stall-timeout) leaves a
+//  record behind at each toggle, and they would wait up to the wheel's span
+//  (18 minutes) to be walked. O(records), after as many records again were
+//  added: O(1) per filing. Bounds the records to about 4 per live entry
+//  plus COMPACT_SLACK, whatever the traffic.
+static void s_compact(tw_flow_table *self)
+{
+    for (uint32_t slot = 0; slot < WHEEL_SLOTS; slot++)
+        self->wheel_records -= s_compact_list(self, &self->wheel[slot], slot);
+    for (uint32_t slot = 0; slot < WHEEL_SLOTS; slot++)
+        for (s_chunk *chunk = self->wheel[slot].head; chunk; chunk = chunk->next)
+            for (uint32_t k = 0; k < chunk->n; k++)
+                self->conns[chunk->ids[k]].filed &= ~KEPT_RECORD;
+    self->compact_at = 4 * (uint64_t)self->live_conns + 2 * self->wheel_records + s_slack(self);
+}
+
 //  The bucket that an entry due at deadline_us is filed in: never before the
 //  wheel's time (it is then looked at by the next expiry), never more than
 //  WHEEL_SLOTS - 1 buckets ahead (it is then looked at and filed again).
@@ -515,6 +599,8 @@ static void s_file(tw_flow_table *self, uint32_t entry, int64_t deadline_us)
         return;
     }
     conn->filed = bucket;
+    if (self->wheel_records > self->compact_at)
+        s_compact(self);
 }
 
 //  The earliest deadline of the entry's live sides.
@@ -1484,6 +1570,7 @@ tw_flow_table *tw_flow_table_new(const tw_flow_config *config, tw_flow_end_fn *o
     // fill the entries with half as many flows.
     self->capacity = (uint32_t)((config->max_flows + 1) / 2);
     self->conns = tw_huge_reserve(sizeof *self->conns * self->capacity);
+    self->compact_at = s_slack(self);
     self->pool.capacity = 2 * self->capacity;
     self->pool.entries = tw_huge_reserve(sizeof *self->pool.entries * self->pool.capacity);
     self->index =
