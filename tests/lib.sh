@@ -80,20 +80,30 @@ port_used() {
     [ -n "$(ss -Htuan "sport = :$1" 2>/dev/null)" ]
 }
 
-# free_port: prints a port that no TCP or UDP socket uses now, below the
-# kernel's ephemeral range (ip_local_port_range, 32768 by default): a port
-# in that range can be handed to another test's outgoing connection while
-# ours waits for it, or to a connection to itself (a client retrying a port
-# nobody listens on connects to itself when its source port is that port;
-# e2e_forward's nc then failed with "Address already in use").
+# free_port: prints a port that no TCP or UDP socket uses now, outside the
+# kernel's ephemeral range (ip_local_port_range): a port inside it can be
+# handed to another test's outgoing connection while ours waits for it, or
+# to a connection to itself (a client retrying a port nobody listens on
+# connects to itself when its source port is that port; e2e_forward's nc
+# then failed with "Address already in use"). Below the range when there
+# are 2,000 ports or more from 10000 up, else above it, else (a range that
+# covers nearly everything) anywhere, said once.
 free_port() {
-    local port low=32768 range
-    if read -r range _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null && ((range > 12000)); then
-        low=$range
+    local port low=32768 high=60999 first last
+    read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    if ((low - 10000 >= 2000)); then
+        first=10000 last=$((low - 1))
+    elif ((65535 - high >= 2000)); then
+        first=$((high + 1)) last=65535
+    else
+        first=20000 last=60000
+        if [[ -z ${FREE_PORT_WARNED:-} ]]; then
+            echo "free_port: the ephemeral range $low-$high leaves no room: ports may clash" >&2
+            FREE_PORT_WARNED=1
+        fi
     fi
     for _ in $(seq 1 100); do
-        port=$(shuf -i 10000-$((low - 1)) -n 1)
-        ((port >= 10000 && port < low)) || continue
+        port=$(shuf -i "$first-$last" -n 1)
         if ! port_used "$port"; then
             echo "$port"
             return 0

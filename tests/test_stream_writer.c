@@ -165,6 +165,21 @@ static uint16_t s_port_of(int fd)
     return ntohs(address.sin_port);
 }
 
+//  A TCP socket bound to a loopback port but not listening: connections to
+//  the port are refused, and, unlike a port found free and closed again, the
+//  kernel cannot hand it to a connection as its source port meanwhile (a
+//  client retrying a port nobody holds can connect to itself). listen() on
+//  it makes the sink appear.
+static int s_refusing_socket(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = 0};
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&address, sizeof address), 0);
+    return fd;
+}
+
 //  A loopback port with nothing listening (it was free a moment ago).
 static uint16_t s_free_port(int type)
 {
@@ -365,7 +380,8 @@ static void test_absent_peer_byte_limit_then_delivery(void **state)
     size_t log_size = 0;
     FILE *log = open_memstream(&log_text, &log_size);
     assert_non_null(log);
-    uint16_t port = s_free_port(SOCK_STREAM);
+    int held = s_refusing_socket();
+    uint16_t port = s_port_of(held);
     size_t room = 0;  // exactly reports 2, 3 and 4
     for (unsigned i = 2; i <= 4; i++) {
         size_t len = 0;
@@ -389,7 +405,8 @@ static void test_absent_peer_byte_limit_then_delivery(void **state)
     assert_int_equal(stream_writer_enqueue(sw, "a\0b\n", 4), -EINVAL);  // no NUL on the wire
     assert_int_equal(c->received, 6);
 
-    int listener = s_socket_on_loopback(SOCK_STREAM, port, 0);
+    int listener = held;  // the sink appears on the port held all along
+    assert_int_equal(listen(listener, 4), 0);
     int peer = s_accept(sw, listener);
     s_bytes bytes = {0};
     unsigned numbers[4];
@@ -420,7 +437,8 @@ static void test_backoff_schedule(void **state)
     (void)state;
     FILE *log = fopen("/dev/null", "w");
     assert_non_null(log);
-    uint16_t port = s_free_port(SOCK_STREAM);
+    int held = s_refusing_socket();
+    uint16_t port = s_port_of(held);
     stream_writer *sw = s_writer(TW_TRANSPORT_TCP, port, 0, 0, 0, 0, log);
     const int expected[] = {100, 200, 400, 800, 1600, 3200, 5000, 5000};
     int64_t clock = 1000000;
@@ -441,7 +459,8 @@ static void test_backoff_schedule(void **state)
         clock += expected[i];
     }
     // The sink appears: connection, then a loss restarts at 100 ms.
-    int listener = s_socket_on_loopback(SOCK_STREAM, port, 0);
+    int listener = held;  // the sink appears on the port held all along
+    assert_int_equal(listen(listener, 4), 0);
     stream_writer_handle(sw, 0, clock);
     for (int spin = 0; spin < 100 && !stream_writer_connected(sw); spin++) {
         struct pollfd item = {stream_writer_fd(sw), stream_writer_events(sw), 0};

@@ -62,9 +62,13 @@
     connection in the entry. So the records are bounded by the entries:
     each record of an entry is for an earlier deadline than the one before
     it, and deadlines only come earlier through the few levels above,
-    a few records per entry; a state that toggles can leave more behind,
-    and s_compact drops the stale ones once they pass 4 per live entry
-    (plus COMPACT_SLACK): records are 4.2 bytes each, in chunks of 61.
+    a few records per entry; every look at an entry and every entry freed
+    by a walk starts a new chain, so an entry can leave records behind at
+    every expiry for up to its first timeout (23 per entry with the default
+    timeouts and 5 s reports, more with longer timeouts and shorter
+    intervals, measured), and s_compact drops the stale ones once all the
+    records pass 4 per live entry (as of the last compaction) plus
+    COMPACT_SLACK: records are 4.2 bytes each, in chunks of 61.
 
     Time only comes from the caller, so the table is deterministic and a test
     can drive hours of traffic in microseconds. Captures are not always in
@@ -555,13 +559,13 @@ static uint64_t s_slack(const tw_flow_table *self)
     return small < COMPACT_SLACK ? small : COMPACT_SLACK;
 }
 
-//  Drops the stale records of every bucket once they outnumber the live
-//  entries four to one: a state that toggles (a stall that ends and begins
-//  again, with --flow-timeout much shorter than --stall-timeout) leaves a
-//  record behind at each toggle, and they would wait up to the wheel's span
-//  (18 minutes) to be walked. O(records), after as many records again were
-//  added: O(1) per filing. Bounds the records to about 4 per live entry
-//  plus COMPACT_SLACK, whatever the traffic.
+//  Drops the stale records of every bucket once the records outnumber the
+//  live entries four to one: an entry looked at, or freed by a walk, starts
+//  a new chain of filings while its older records wait in later buckets,
+//  up to the wheel's span (18 minutes), to be walked. O(records), after at
+//  least 3 per entry were added: O(1) per filing. Bounds the records to 4
+//  per live entry (as of the last compaction) plus COMPACT_SLACK, whatever
+//  the traffic.
 static void s_compact(tw_flow_table *self)
 {
     for (uint32_t slot = 0; slot < WHEEL_SLOTS; slot++)
@@ -570,7 +574,10 @@ static void s_compact(tw_flow_table *self)
         for (s_chunk *chunk = self->wheel[slot].head; chunk; chunk = chunk->next)
             for (uint32_t k = 0; k < chunk->n; k++)
                 self->conns[chunk->ids[k]].filed &= ~KEPT_RECORD;
-    self->compact_at = 4 * (uint64_t)self->live_conns + 2 * self->wheel_records + s_slack(self);
+    // After it, at most one record per live entry is left (the kept list
+    // aside), so at least 3 per entry more come before the next: O(1) per
+    // filing.
+    self->compact_at = 4 * (uint64_t)self->live_conns + s_slack(self);
 }
 
 //  The bucket that an entry due at deadline_us is filed in: never before the
@@ -800,7 +807,11 @@ PREFETCHER void s_prefetch_free_head(const tw_flow_table *self)
 //  A new entry for the lookup's key. Returns NONE when out of memory.
 static uint32_t s_new_conn(tw_flow_table *self, const tw_flow_index_key *key, uint32_t tag)
 {
-    if (tw_flow_index_grow_step(self->index, (size_t)self->live_conns + 1) != 0) {
+    // A full table evicts first: room for capacity entries is all it needs
+    // (capacity + 1 would start a move into twice the slots).
+    size_t entries =
+        self->live_conns < self->capacity ? (size_t)self->live_conns + 1 : self->capacity;
+    if (tw_flow_index_grow_step(self->index, entries) != 0) {
         self->untracked++;  // the packet is lost to the analysis: say so
         return NONE;
     }

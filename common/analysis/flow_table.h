@@ -164,9 +164,9 @@ typedef struct {
     // flows ended or filed again for later), so a test can see it is not
     // O(table).
     uint64_t expiry_checks;
-    // Records in the timer wheel, current and stale: bounded by the live
-    // connection entries (about 4 each, plus 4,096; flow_table.c), never by
-    // the packet rate.
+    // Records in the timer wheel, current and stale: at most 4 per live
+    // connection entry (as of the last compaction) plus 4,096
+    // (flow_table.c), never growing with the packet rate.
     uint64_t wheel_records;
 } tw_flow_counters;
 
