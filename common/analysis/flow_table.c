@@ -259,6 +259,12 @@ struct tw_flow_table {
 // ---------------------------------------------------------------------------
 // Keys
 
+//  The two ports of a key's word (or a packet's), swapped: the other direction.
+static inline uint32_t s_swap_ports(uint32_t ports)
+{
+    return ports << 16 | ports >> 16;
+}
+
 //  Fills the connection's key from the packet, sets *side to the packet's
 //  side, and returns the key's tag.
 static inline uint32_t s_make_key(tw_flow_index_key *key, const tw_packet *packet, uint8_t *side)
@@ -273,7 +279,7 @@ static inline uint32_t s_make_key(tw_flow_index_key *key, const tw_packet *packe
                                    : packet->src_port > packet->dst_port;
     uint64_t w0 = swap ? dst[0] : src[0], w1 = swap ? dst[1] : src[1];
     uint64_t w2 = swap ? src[0] : dst[0], w3 = swap ? src[1] : dst[1];
-    ports = swap ? (ports << 16 | ports >> 16) : ports;
+    ports = swap ? s_swap_ports(ports) : ports;
     uint64_t w4 = (uint64_t)ports | (uint64_t)packet->ip_version << 32;
     key->words[0] = w0, key->words[1] = w1, key->words[2] = w2, key->words[3] = w3;
     key->words[KEY_PORTS_VERSION] = w4;
@@ -287,7 +293,7 @@ static void s_public_key(tw_flow_key *out, const tw_flow_index_key *key, int sid
 {
     uint32_t ports = (uint32_t)key->words[KEY_PORTS_VERSION];
     int src = side ? KEY_DST : KEY_SRC, dst = side ? KEY_SRC : KEY_DST;
-    ports = side ? (ports << 16 | ports >> 16) : ports;
+    ports = side ? s_swap_ports(ports) : ports;
     memcpy(out->src, &key->words[src], sizeof out->src);
     memcpy(out->dst, &key->words[dst], sizeof out->dst);
     memcpy(&out->src_port, &ports, sizeof ports);
@@ -323,8 +329,9 @@ static inline uint32_t s_find_guessed(const tw_flow_table *self, const tw_flow_i
 // ---------------------------------------------------------------------------
 // Rare entries and the stalled list
 
-//  The rare entry of a side, made on first need. Returns NONE when there is
-//  no memory for it: the packet's rare figures are then counted untracked.
+//  The rare entry of a side, made on first need. The pool is reserved for
+//  every side the table can hold, so it cannot run out; NONE, counted
+//  untracked, is there in case it ever did.
 static uint32_t s_rare_entry(tw_flow_table *self, uint32_t entry, int side)
 {
     s_rare_pool *pool = &self->pool;
@@ -610,15 +617,24 @@ static void s_file(tw_flow_table *self, uint32_t entry, int64_t deadline_us)
         s_compact(self);
 }
 
-//  The earliest deadline of the entry's live sides.
-static int64_t s_conn_deadline(const tw_flow_table *self, const s_conn *conn)
+//  The earliest deadline of the entry's live sides. Looked at by an expiry
+//  at now_us, a side past its deadline yet not over (blocked by its peer's
+//  stall until recently) counts its timeout from that stall's end; a
+//  refiling passes INT64_MIN (no side is past its deadline then).
+static int64_t s_conn_deadline(const tw_flow_table *self, const s_conn *conn, int64_t now_us)
 {
     int64_t deadline = INT64_MAX;
-    for (int d = 0; d < 2; d++)
-        if (s_side_live(&conn->side[d])) {
-            int64_t due = s_side_deadline(self, conn, d);
-            deadline = due < deadline ? due : deadline;
+    for (int d = 0; d < 2; d++) {
+        if (!s_side_live(&conn->side[d]))
+            continue;
+        int64_t due = s_side_deadline(self, conn, d);
+        if (due < now_us) {
+            int64_t unblocked =
+                tw_time_add(s_peer_stall_end(self, conn, d), s_timeout(self, conn, d));
+            due = unblocked > due ? unblocked : due;
         }
+        deadline = due < deadline ? due : deadline;
+    }
     return deadline;
 }
 
@@ -626,7 +642,7 @@ static int64_t s_conn_deadline(const tw_flow_table *self, const s_conn *conn)
 //  a first FIN, a close, a stall's end, a side's end).
 static void s_refile(tw_flow_table *self, uint32_t entry)
 {
-    s_file(self, entry, s_conn_deadline(self, &self->conns[entry]));
+    s_file(self, entry, s_conn_deadline(self, &self->conns[entry], INT64_MIN));
 }
 
 // ---------------------------------------------------------------------------
@@ -817,19 +833,18 @@ static uint32_t s_new_conn(tw_flow_table *self, const tw_flow_index_key *key, ui
     }
     if (self->count >= self->config.max_flows || self->live_conns == self->capacity)
         s_evict_one(self, NONE);
-    uint32_t entry = self->free_head;
-    if (entry == NONE && self->high_water == self->capacity) {
+    bool reused = self->free_head != NONE;
+    if (!reused && self->high_water == self->capacity) {
         self->untracked++;  // cannot happen: a live entry holds a live side
         return NONE;
     }
-    if (entry == NONE)
-        entry = self->high_water;
+    uint32_t entry = reused ? self->free_head : self->high_water;
     if (tw_flow_index_insert(self->index, tag, entry) != 0) {
         self->untracked++;  // cannot happen: the index has room for capacity entries
         return NONE;
     }
     s_conn *conn = &self->conns[entry];
-    if (entry == self->free_head) {
+    if (reused) {
         self->free_head = (uint32_t)conn->key.words[0];
         s_prefetch_free_head(self);  // the next new connection's, ahead of it
         // The ended connection's record, still ahead in the wheel, serves
@@ -1253,22 +1268,9 @@ static void s_expire_conn(tw_flow_table *self, uint32_t entry, int64_t now_us, u
         if (reason)
             s_end_connection(self, entry, d, reason);
     }
-    if (!s_conn_live(conn))
-        return;
-    int64_t deadline = INT64_MAX;
-    for (int d = 0; d < 2; d++) {
-        if (!s_side_live(&conn->side[d]))
-            continue;
-        int64_t due = s_side_deadline(self, conn, d);
-        if (due < now_us) {  // blocked by its peer's stall until recently
-            int64_t unblocked =
-                tw_time_add(s_peer_stall_end(self, conn, d), s_timeout(self, conn, d));
-            due = unblocked > due ? unblocked : due;
-        }
-        deadline = due < deadline ? due : deadline;
-    }
-    if (conn->filed != UNFILED)
-        return;  // filed again while a side ended (its peer's deadline)
+    if (!s_conn_live(conn) || conn->filed != UNFILED)
+        return;  // ended, or filed again while a side ended (its peer's deadline)
+    int64_t deadline = s_conn_deadline(self, conn, now_us);
     if (s_bucket(deadline) > last) {
         s_file(self, entry, deadline);
     } else if (s_chunk_append(self, &self->kept, entry) == 0) {
