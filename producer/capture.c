@@ -482,6 +482,11 @@ int capture_fd(capture *self)
     return self->pcap ? pcap_get_selectable_fd(self->pcap) : -1;
 }
 
+bool capture_is_regular_file(const capture *self)
+{
+    return !self->live && self->file_bytes > 0;
+}
+
 uint64_t capture_drops(capture *self)
 {
     struct pcap_stat stats;

@@ -84,6 +84,10 @@ void capture_log_interfaces(const capture *self, bool quiet);
 //  True for a live interface.
 bool capture_is_live(const capture *self);
 
+//  True for a file that is a regular file, not empty: its reads never wait
+//  for a writer (read_ahead reads only those).
+bool capture_is_regular_file(const capture *self);
+
 //  A descriptor that poll() reports readable when packets wait (live).
 int capture_fd(capture *self);
 

@@ -29,6 +29,7 @@
 #include "program.h"
 #include "privileges.h"
 #include "publisher.h"
+#include "read_ahead.h"
 #include "report_builder.h"
 #include "signals.h"
 #include "status.h"
@@ -45,8 +46,9 @@ typedef struct {
     int wait_subscribers;
     int wait_timeout_s;
     bool no_wait;
-    bool quiet;        // -q: errors only on stderr
-    const char *user;  // -Z: whom to become when started as root
+    bool single_thread;  // --single-thread: no read_ahead
+    bool quiet;          // -q: errors only on stderr
+    const char *user;    // -Z: whom to become when started as root
 } options;
 
 typedef struct {
@@ -57,11 +59,14 @@ typedef struct {
     tw_host_rows *host_rows;  // encoded host rows kept between reports (NULL: none)
     uint64_t reports_sent;    // published (for the summary)
     uint64_t flows_sent;
-    uint64_t hosts;         // rows of the host table at the last report
-    bool quiet;             // -q
-    status_meter meter;     // the progress line of a file on a terminal
-    int64_t read_start_us;  // monotonic, when reading began (progress rate)
-    int64_t bound_ms;       // monotonic, when the publisher was bound
+    uint64_t hosts;             // rows of the host table at the last report
+    bool quiet;                 // -q
+    status_meter meter;         // the progress line of a file on a terminal
+    int64_t read_start_us;      // monotonic, when reading began (progress rate)
+    read_ahead *ahead;          // the reader thread of a regular file, while it runs
+    uint64_t ahead_bytes_done;  // where it stood after the block being analysed
+    uint64_t ahead_bytes_total;
+    int64_t bound_ms;  // monotonic, when the publisher was bound
 } producer;
 
 static void s_usage(FILE *out)
@@ -83,6 +88,8 @@ static void s_usage(FILE *out)
         "  -s, --snaplen N           live snap length (default %d)\n"
         "  -B, --buffer-size BYTES   live capture buffer (default: libpcap's, 2 MiB)\n"
         "      --immediate           live: deliver every packet at once (low latency, more CPU)\n"
+        "      --single-thread       read a regular file on the analysis thread (default:\n"
+        "                            a second thread reads and decodes it ahead)\n"
         "Analysis:\n"
         "      --interval S          report every S seconds of capture time (default %d)\n"
         "      --threshold N         undershoot: raw window < N (default %d)\n"
@@ -150,6 +157,7 @@ static void s_usage(FILE *out)
 
 enum {
     OPT_IMMEDIATE = 256,
+    OPT_SINGLE_THREAD,
     OPT_INTERVAL,
     OPT_THRESHOLD,
     OPT_THRESHOLD_BYTES,
@@ -180,6 +188,7 @@ static const struct option s_long_options[] = {
     {"snaplen", required_argument, NULL, 's'},
     {"buffer-size", required_argument, NULL, 'B'},
     {"immediate", no_argument, NULL, OPT_IMMEDIATE},
+    {"single-thread", no_argument, NULL, OPT_SINGLE_THREAD},
     {"interval", required_argument, NULL, OPT_INTERVAL},
     {"threshold", required_argument, NULL, OPT_THRESHOLD},
     {"threshold-bytes", required_argument, NULL, OPT_THRESHOLD_BYTES},
@@ -299,6 +308,9 @@ static int s_parse_options(int argc, char **argv, options *o)
             break;
         case OPT_IMMEDIATE:
             o->capture.immediate = true;
+            break;
+        case OPT_SINGLE_THREAD:
+            o->single_thread = true;
             break;
         case 'Z':
             o->user = optarg;
@@ -455,7 +467,12 @@ static void s_say_counters(producer *p)
 static void s_show_progress(producer *p, uint64_t packets)
 {
     status_progress progress = {.packets = packets};
-    capture_progress(p->input, &progress.bytes_done, &progress.bytes_total);
+    if (p->ahead) {  // the capture is the reader thread's: its figures came with the block
+        progress.bytes_done = p->ahead_bytes_done;
+        progress.bytes_total = p->ahead_bytes_total;
+    } else {
+        capture_progress(p->input, &progress.bytes_done, &progress.bytes_total);
+    }
     int64_t now = zclock_usecs();
     progress.elapsed_us = now - p->read_start_us;
     status_meter_update(&p->meter, &progress, now);
@@ -481,20 +498,13 @@ __attribute__((noinline)) static bool s_on_signal_in_read(producer *p)
     return tw_signals_stop_requested();
 }
 
-//  Reads the whole file: every packet to tw_analyzer_queue_link with its
-//  interface's link type. Returns 0, EXIT_DAMAGED at damage (the packets
-//  before it were analysed; the final report follows), the first record
-//  included: the file header was sound (or compressed data was cut before
-//  it came out), so it is a damaged capture, not a file that is not one
-//  (that fails at capture_open); EXIT_FAILURE when
-//  out of memory or when an interface met late has a link type the filter
-//  cannot apply to (as one met first fails capture_open).
-static int s_read_file(producer *p)
+//  The file read on this thread: every packet to tw_analyzer_queue_link
+//  with its interface's link type. Returns what ended it, as capture_next.
+static int s_read_here(producer *p)
 {
     capture_record r;
     uint64_t count = 0;
     int rc;
-    p->read_start_us = p->meter.last_us;
     while ((rc = capture_next(p->input, &r)) == 1 || rc == -EINTR) {
         // One test per packet for both signals; a read interrupted by a
         // signal that is no stop goes on.
@@ -508,6 +518,54 @@ static int s_read_file(producer *p)
         if ((++count & 0x3FF) == 0)
             s_every_1024_packets(p, count);
     }
+    return rc;
+}
+
+//  The file read and decoded on the reader thread (read_ahead.h), analysed
+//  here block by block. Signals are looked at between blocks, and at least
+//  every READ_AHEAD_WAIT_MS while waiting for one. Returns what ended the
+//  reading, as capture_next (1: a stop).
+#define READ_AHEAD_WAIT_MS 100
+static int s_read_ahead(producer *p)
+{
+    uint64_t count = 0;
+    for (;;) {
+        if (tw_signals_pending() && s_on_signal_in_read(p))
+            break;
+        const read_ahead_block *block = read_ahead_next(p->ahead, READ_AHEAD_WAIT_MS);
+        if (!block) {
+            if (read_ahead_ended(p->ahead))
+                break;
+            continue;
+        }
+        p->ahead_bytes_done = block->bytes_done;
+        p->ahead_bytes_total = block->bytes_total;
+        for (size_t i = 0; i < block->count; i++) {
+            const read_ahead_packet *x = &block->packets[i];
+            tw_analyzer_queue_decoded(p->analyzer, x->link_type, (tw_decode_status)x->status,
+                                      &x->packet, x->ts_us);
+            if ((++count & 0x3FF) == 0)
+                s_every_1024_packets(p, count);
+        }
+        read_ahead_release(p->ahead);
+    }
+    return read_ahead_finish(&p->ahead);
+}
+
+//  Reads the whole file: on a reader thread when it is a regular file
+//  (unless --single-thread), else here. Returns 0, EXIT_DAMAGED at damage
+//  (the packets before it were analysed; the final report follows), the
+//  first record included: the file header was sound (or compressed data
+//  was cut before it came out), so it is a damaged capture, not a file
+//  that is not one (that fails at capture_open); EXIT_FAILURE when out of
+//  memory or when an interface met late has a link type the filter cannot
+//  apply to (as one met first fails capture_open).
+static int s_read_file(producer *p, const options *o)
+{
+    p->read_start_us = p->meter.last_us;
+    if (!o->single_thread && capture_is_regular_file(p->input))
+        p->ahead = read_ahead_start(p->input);  // NULL: no thread, read here
+    int rc = p->ahead ? s_read_ahead(p) : s_read_here(p);
     status_meter_clear(&p->meter);
     if (rc == -ENOTSUP)  // a link type refuses the filter: said, and no more, as at the start
         return EXIT_FAILURE;
@@ -627,7 +685,7 @@ static int s_run(producer *p, const options *o)
     s_wait_subscribers(p, o);
     bool live = capture_is_live(p->input);
     status_meter_init(&p->meter, stderr, !live && !o->quiet, zclock_usecs());
-    int status = live ? s_read_live(p) : s_read_file(p);
+    int status = live ? s_read_live(p) : s_read_file(p, o);
     if (live || status != EXIT_FAILURE) {
         s_finish(p);
         if (!o->quiet)

@@ -39,6 +39,36 @@ wait_pid "$sub" 10
 check "-r - non-blocking, with pauses: exit 0" [ "$producer_rc" -eq 0 ]
 check "-r - non-blocking, with pauses: the sample's row" grep -qxF "$row" "$work/nonblock.txt"
 
+# A regular file is read and decoded on a reader thread (read_ahead), a pipe
+# on the analysis thread: on a capture of many blocks, realistic traffic
+# (short flows, both ends, stalls, IPv6, VLAN, noise), every report and flow
+# record (run id aside) must be the same either way and with --single-thread,
+# in the same order.
+: "${GEN_CAPTURE:=$here/../build/tests/gen_capture}"
+"$GEN_CAPTURE" --model realistic --packets 60000 --duration-s 60 --out "$work/realistic.pcap" \
+    2>/dev/null
+# every_message OUT INPUT PRODUCER-ARGS...: the JSON of every message, run ids removed.
+every_message() {
+    local out=$1 input=$2 port sub
+    shift 2
+    port=$(free_port)
+    "$SUBSCRIBER" --connect "tcp://127.0.0.1:$port" print --format json --until-final \
+        >"$out.raw" &
+    sub=$!
+    "$PRODUCER" -r "$input" --publish "tcp://127.0.0.1:$port" --wait-subscribers 1 -q \
+        --flows --min-pkts 1 "$@" < <(cat "$work/realistic.pcap")  # a pipe, for "-"
+    producer_rc=$?
+    wait_pid "$sub" 30
+    jq -c 'del(.header.runId)' "$out.raw" >"$out"
+}
+every_message "$work/threaded.json" "$work/realistic.pcap"
+check "reader thread: exit 0" [ "$producer_rc" -eq 0 ]
+every_message "$work/single.json" "$work/realistic.pcap" --single-thread
+every_message "$work/stdin.json" -
+check "reader thread: flow records and reports" [ "$(grep -c '"tcpwin.flow"' "$work/threaded.json")" -gt 1000 ]
+check "reader thread: the same messages as --single-thread" cmp -s "$work/threaded.json" "$work/single.json"
+check "reader thread: the same messages as standard input" cmp -s "$work/threaded.json" "$work/stdin.json"
+
 # libpcap refuses a pcapng whose interfaces differ; our reader does not (the
 # counts are e2e_mixed_captures.sh's).
 mergecap -w "$work/mixed.pcapng" "$DATA/pcapplusplus__sll.pcap" "$DATA/zeek__206_example_b.pcap" \

@@ -268,8 +268,10 @@ void tw_analyzer_queue(tw_analyzer *self, const uint8_t *data, uint32_t caplen, 
     tw_analyzer_queue_link(self, self->dlt, data, caplen, wirelen, ts_us);
 }
 
-void tw_analyzer_queue_link(tw_analyzer *self, int dlt, const uint8_t *data, uint32_t caplen,
-                            uint32_t wirelen, int64_t ts_us)
+//  The first half of queueing a frame: the clock (a boundary, a jump or the
+//  first packet flushes and moves it) and the packet counters. Returns the
+//  queue slot the decoded packet goes to.
+static inline tw_packet *s_admit(tw_analyzer *self, int64_t ts_us)
 {
     // Outside [low_us, next_boundary_us): a boundary, a jump or the first packet.
     if ((uint64_t)ts_us - (uint64_t)self->low_us >= self->window_us) {
@@ -279,8 +281,13 @@ void tw_analyzer_queue_link(tw_analyzer *self, int dlt, const uint8_t *data, uin
     self->have_packet = true;
     self->last_packet_us = ts_us;
     self->counters.packets++;
-    tw_packet *packet = &self->queue[self->queued];
-    switch (tw_packet_decode(dlt, data, caplen, wirelen, packet)) {
+    return &self->queue[self->queued];
+}
+
+//  The second half: what the decoder said of the packet in the slot.
+static inline void s_take(tw_analyzer *self, int dlt, tw_decode_status status, int64_t ts_us)
+{
+    switch (status) {
     case TW_DECODE_OK:
         self->counters.tcp_packets++;
         self->queue_us[self->queued] = tw_time_sub(ts_us, self->anchor.shift_us);
@@ -303,6 +310,22 @@ void tw_analyzer_queue_link(tw_analyzer *self, int dlt, const uint8_t *data, uin
             self->counters.unknown_link_type_packets++;
         break;
     }
+}
+
+void tw_analyzer_queue_link(tw_analyzer *self, int dlt, const uint8_t *data, uint32_t caplen,
+                            uint32_t wirelen, int64_t ts_us)
+{
+    tw_packet *slot = s_admit(self, ts_us);
+    s_take(self, dlt, tw_packet_decode(dlt, data, caplen, wirelen, slot), ts_us);
+}
+
+void tw_analyzer_queue_decoded(tw_analyzer *self, int dlt, tw_decode_status status,
+                               const tw_packet *packet, int64_t ts_us)
+{
+    tw_packet *slot = s_admit(self, ts_us);
+    if (status == TW_DECODE_OK)
+        *slot = *packet;
+    s_take(self, dlt, status, ts_us);
 }
 
 void tw_analyzer_packet(tw_analyzer *self, const uint8_t *data, uint32_t caplen, uint32_t wirelen,

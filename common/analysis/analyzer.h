@@ -191,6 +191,13 @@ void tw_analyzer_queue(tw_analyzer *self, const uint8_t *data, uint32_t caplen, 
 void tw_analyzer_queue_link(tw_analyzer *self, int dlt, const uint8_t *data, uint32_t caplen,
                             uint32_t wirelen, int64_t ts_us);
 
+//  tw_analyzer_queue_link for a frame decoded already (tw_packet_decode on
+//  another thread): status is what the decoder said of it, packet what it
+//  filled (read only when status is TW_DECODE_OK). Same counters, same
+//  results as giving the frame itself.
+void tw_analyzer_queue_decoded(tw_analyzer *self, int dlt, tw_decode_status status,
+                               const tw_packet *packet, int64_t ts_us);
+
 //  Puts the queued frames through the flow table.
 void tw_analyzer_flush(tw_analyzer *self);
 

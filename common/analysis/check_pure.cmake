@@ -21,7 +21,7 @@ set(ALLOWED_CALLS
     mmap munmap madvise mremap
     __stack_chk_fail __memcpy_chk __memmove_chk __memset_chk)
 # Instrumentation the sanitizer and fuzzing builds add.
-set(INSTRUMENTATION_PREFIX "^(__asan|__ubsan|__sanitizer|__sancov|__lsan|___asan|__odr_asan|__llvm|__gcov)")
+set(INSTRUMENTATION_PREFIX "^(__asan|__ubsan|__tsan|__sanitizer|__sancov|__lsan|___asan|__odr_asan|__llvm|__gcov)")
 
 set(problems "")
 

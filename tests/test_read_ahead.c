@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: MPL-2.0
+/*  test_read_ahead: the reader thread hands out what the file read on the
+    caller's own thread gives, record for record, and stops when asked.
+
+    Every regular capture in tests/data, a generated one of 20,000 packets
+    (several times the ring, TCP and not, some cut short), the same cut in
+    the middle of a record (damage), and one with a -f filter: opened twice,
+    read once with capture_next and tw_packet_decode here and once through
+    read_ahead; the records (time, link type, decoder status, every decoded
+    field), what ended the reading and the records read must be the same.
+    A stop while the reader waits for a free block (the ring full, one block
+    held) returns at once; signals do not reach the reader thread.
+*/
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "capture.h"
+#include "read_ahead.h"
+#include "tw_time.h"
+
+//  ---- a generated capture ----------------------------------------------------
+
+#define GENERATED_PACKETS 20000
+
+static void s_put32(FILE *f, uint32_t v)
+{
+    assert_int_equal(fwrite(&v, 4, 1, f), 1);  // the host's order, as its magic says
+}
+
+//  An Ethernet frame: IPv4 TCP with varied ports, flags, windows and
+//  payload, or (every 7th) UDP; every 11th is cut to 30 bytes.
+static size_t s_frame(uint32_t i, uint8_t *b, uint32_t *wire)
+{
+    memset(b, 0, 128);
+    b[12] = 0x08;  // IPv4
+    uint8_t *ip = b + 14;
+    uint16_t payload = (uint16_t)(i % 40);
+    uint16_t total = (uint16_t)(20 + 20 + payload);
+    ip[0] = 0x45;
+    ip[2] = (uint8_t)(total >> 8);
+    ip[3] = (uint8_t)total;
+    ip[8] = 64;
+    ip[9] = i % 7 == 0 ? 17 : 6;
+    uint32_t src = 0x0a000000u | (i % 251), dst = 0x0a010000u | (i % 13);
+    memcpy(ip + 12, &src, 4);
+    memcpy(ip + 16, &dst, 4);
+    uint8_t *tcp = ip + 20;
+    tcp[0] = (uint8_t)(i >> 8);
+    tcp[1] = (uint8_t)i;
+    tcp[3] = 80;
+    tcp[7] = (uint8_t)(i * 3);
+    tcp[12] = 0x50;
+    tcp[13] = (uint8_t)(1u << (i % 6));  // FIN, SYN, RST, PSH, ACK, URG in turn
+    tcp[14] = (uint8_t)(i % 3 == 0 ? 0 : i >> 3);
+    tcp[15] = (uint8_t)i;
+    *wire = 14u + total;
+    return i % 11 == 0 ? 30 : *wire;
+}
+
+//  Writes the generated capture; with cut, stops in the middle of the
+//  record after half of them (damage).
+static void s_write_capture(const char *path, bool cut)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    s_put32(f, 0xa1b2c3d4);
+    s_put32(f, 0x00040002);  // version 2.4
+    s_put32(f, 0);
+    s_put32(f, 0);
+    s_put32(f, 65535);
+    s_put32(f, 1);  // Ethernet
+    for (uint32_t i = 0; i < GENERATED_PACKETS; i++) {
+        uint8_t frame[128];
+        uint32_t wire;
+        uint32_t caplen = (uint32_t)s_frame(i, frame, &wire);
+        s_put32(f, 1700000000u + i / 100);
+        s_put32(f, (i % 100) * 10000u);
+        s_put32(f, caplen);
+        s_put32(f, wire);
+        bool last = cut && i == GENERATED_PACKETS / 2;
+        assert_int_equal(fwrite(frame, 1, last ? caplen / 2 : caplen, f),
+                         last ? caplen / 2 : caplen);
+        if (last)
+            break;
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+//  ---- the two reads ----------------------------------------------------------
+
+typedef struct {
+    read_ahead_packet *packets;
+    size_t count;
+    size_t size;
+    int rc;
+    uint64_t records_read;
+} reading;
+
+static void s_add(reading *r, const read_ahead_packet *p)
+{
+    if (r->count == r->size) {
+        r->size = r->size ? 2 * r->size : 1024;
+        r->packets = realloc(r->packets, r->size * sizeof *r->packets);
+        assert_non_null(r->packets);
+    }
+    r->packets[r->count++] = *p;
+}
+
+static capture *s_open(const char *path, const char *filter)
+{
+    capture_options options = {.file = path, .filter = filter};
+    return capture_open(&options);
+}
+
+static reading s_read_here(const char *path, const char *filter)
+{
+    reading r = {0};
+    capture *input = s_open(path, filter);
+    assert_non_null(input);
+    capture_record record;
+    while ((r.rc = capture_next(input, &record)) == 1) {
+        read_ahead_packet p;
+        memset(&p, 0, sizeof p);
+        (void)tw_time_from_sec_usec(record.ts_sec, record.ts_usec, &p.ts_us);
+        p.link_type = (int32_t)record.link_type;
+        p.status = (uint8_t)tw_packet_decode((int)record.link_type, record.data, record.caplen,
+                                             record.len, &p.packet);
+        s_add(&r, &p);
+    }
+    r.records_read = capture_packets_read(input);
+    capture_close(&input);
+    return r;
+}
+
+static reading s_read_ahead(const char *path, const char *filter)
+{
+    reading r = {0};
+    capture *input = s_open(path, filter);
+    assert_non_null(input);
+    assert_true(capture_is_regular_file(input));
+    read_ahead *ahead = read_ahead_start(input);
+    assert_non_null(ahead);
+    uint64_t last_records = 0;
+    for (;;) {
+        const read_ahead_block *block = read_ahead_next(ahead, 1000);
+        if (!block) {
+            if (read_ahead_ended(ahead))
+                break;
+            continue;
+        }
+        assert_true(block->count <= READ_AHEAD_PACKETS);
+        assert_true(block->records_read >= last_records);
+        last_records = block->records_read;
+        for (size_t i = 0; i < block->count; i++)
+            s_add(&r, &block->packets[i]);
+        read_ahead_release(ahead);
+    }
+    r.rc = read_ahead_finish(&ahead);
+    assert_null(ahead);
+    r.records_read = capture_packets_read(input);  // the thread is gone: the capture is ours
+    assert_int_equal(last_records, r.records_read);
+    capture_close(&input);
+    return r;
+}
+
+static void s_assert_same_packet(const tw_packet *a, const tw_packet *b)
+{
+    assert_int_equal(a->ip_version, b->ip_version);
+    assert_memory_equal(a->src, b->src, sizeof a->src);
+    assert_memory_equal(a->dst, b->dst, sizeof a->dst);
+    assert_int_equal(a->src_port, b->src_port);
+    assert_int_equal(a->dst_port, b->dst_port);
+    assert_int_equal(a->window, b->window);
+    assert_int_equal(a->flags, b->flags);
+    assert_int_equal(a->window_scale, b->window_scale);
+    assert_int_equal(a->seq, b->seq);
+    assert_int_equal(a->ack, b->ack);
+    assert_int_equal(a->payload_len, b->payload_len);
+}
+
+//  Reads path both ways and compares; returns the records.
+static size_t s_compare(const char *path, const char *filter)
+{
+    reading here = s_read_here(path, filter);
+    reading ahead = s_read_ahead(path, filter);
+    assert_int_equal(here.rc, ahead.rc);
+    assert_int_equal(here.count, ahead.count);
+    assert_int_equal(here.records_read, ahead.records_read);
+    for (size_t i = 0; i < here.count; i++) {
+        const read_ahead_packet *a = &here.packets[i], *b = &ahead.packets[i];
+        assert_int_equal(a->ts_us, b->ts_us);
+        assert_int_equal(a->link_type, b->link_type);
+        assert_int_equal(a->status, b->status);
+        if (a->status == TW_DECODE_OK)
+            s_assert_same_packet(&a->packet, &b->packet);
+    }
+    size_t count = here.count;
+    free(here.packets);
+    free(ahead.packets);
+    return count;
+}
+
+static char s_generated[64];
+static char s_cut[64];
+
+static int s_setup(void **state)
+{
+    (void)state;
+    snprintf(s_generated, sizeof s_generated, "/tmp/test_read_ahead.%d.pcap", (int)getpid());
+    snprintf(s_cut, sizeof s_cut, "/tmp/test_read_ahead.%d.cut.pcap", (int)getpid());
+    s_write_capture(s_generated, false);
+    s_write_capture(s_cut, true);
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    (void)state;
+    unlink(s_generated);
+    unlink(s_cut);
+    return 0;
+}
+
+//  ---- tests ------------------------------------------------------------------
+
+static void test_every_capture_reads_the_same_both_ways(void **state)
+{
+    (void)state;
+    DIR *dir = opendir(TEST_DATA_DIR);
+    assert_non_null(dir);
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(dir))) {
+        const char *dot = strrchr(e->d_name, '.');
+        if (!dot || (strcmp(dot, ".pcap") != 0 && strcmp(dot, ".pcapng") != 0))
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", TEST_DATA_DIR, e->d_name);
+        capture *probe = s_open(path, NULL);
+        if (!probe)
+            continue;  // not a capture (a test of refusal): nothing to read
+        bool regular = capture_is_regular_file(probe);
+        capture_close(&probe);
+        if (!regular)
+            continue;  // empty
+        (void)s_compare(path, NULL);
+        files++;
+    }
+    closedir(dir);
+    assert_true(files >= 10);
+}
+
+static void test_a_capture_of_many_blocks_reads_the_same(void **state)
+{
+    (void)state;
+    assert_int_equal(s_compare(s_generated, NULL), GENERATED_PACKETS);
+}
+
+static void test_damage_ends_both_reads_at_the_same_record(void **state)
+{
+    (void)state;
+    reading here = s_read_here(s_cut, NULL);
+    assert_true(here.rc < 0);
+    assert_int_equal(here.count, GENERATED_PACKETS / 2);
+    free(here.packets);
+    assert_int_equal(s_compare(s_cut, NULL), GENERATED_PACKETS / 2);
+}
+
+static void test_the_filter_runs_on_the_reader_thread_the_same(void **state)
+{
+    (void)state;
+    size_t filtered = s_compare(s_generated, "tcp[13] & 2 != 0");  // SYNs
+    assert_true(filtered > 0 && filtered < GENERATED_PACKETS / 4);
+}
+
+static void s_sleep_ms(long ms)
+{
+    struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
+}
+
+static void test_a_stop_with_the_ring_full_returns_at_once(void **state)
+{
+    (void)state;
+    capture *input = s_open(s_generated, NULL);
+    assert_non_null(input);
+    read_ahead *ahead = read_ahead_start(input);
+    assert_non_null(ahead);
+    const read_ahead_block *block = read_ahead_next(ahead, 5000);
+    assert_non_null(block);
+    assert_int_equal(block->count, READ_AHEAD_PACKETS);
+    assert_null(read_ahead_next(ahead, 0));  // one block at a time
+    s_sleep_ms(50);                          // the reader fills the rest and waits for a free one
+    assert_false(read_ahead_ended(ahead));
+    // Held blocks and all, the stop ends the thread: 1, stopped before the end.
+    assert_int_equal(read_ahead_finish(&ahead), 1);
+    assert_true(capture_packets_read(input) < GENERATED_PACKETS);
+    capture_close(&input);
+}
+
+static void test_a_stop_before_any_block_was_taken(void **state)
+{
+    (void)state;
+    capture *input = s_open(s_generated, NULL);
+    assert_non_null(input);
+    read_ahead *ahead = read_ahead_start(input);
+    assert_non_null(ahead);
+    assert_int_equal(read_ahead_finish(&ahead), 1);
+    capture_close(&input);
+}
+
+static volatile sig_atomic_t s_usr1_seen;
+static void s_on_usr1(int sig)
+{
+    (void)sig;
+    s_usr1_seen++;
+}
+
+//  The reader blocks every signal: one sent to the process while the only
+//  other thread blocks it stays pending, rather than running its handler on
+//  the reader thread.
+static void test_signals_do_not_reach_the_reader_thread(void **state)
+{
+    (void)state;
+    struct sigaction sa = {.sa_handler = s_on_usr1};
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
+    capture *input = s_open(s_generated, NULL);
+    assert_non_null(input);
+    read_ahead *ahead = read_ahead_start(input);  // started with SIGUSR1 open here
+    assert_non_null(ahead);
+    sigset_t usr1, old;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    assert_int_equal(pthread_sigmask(SIG_BLOCK, &usr1, &old), 0);
+    s_usr1_seen = 0;
+    assert_int_equal(kill(getpid(), SIGUSR1), 0);
+    s_sleep_ms(50);  // the reader lives on, waiting for a free block
+    assert_int_equal(s_usr1_seen, 0);
+    sigset_t pending;
+    assert_int_equal(sigpending(&pending), 0);
+    assert_true(sigismember(&pending, SIGUSR1));
+    assert_int_equal(read_ahead_finish(&ahead), 1);
+    capture_close(&input);
+    assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);  // delivered here, now
+    assert_int_equal(s_usr1_seen, 1);
+    signal(SIGUSR1, SIG_DFL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_capture_reads_the_same_both_ways),
+        cmocka_unit_test(test_a_capture_of_many_blocks_reads_the_same),
+        cmocka_unit_test(test_damage_ends_both_reads_at_the_same_record),
+        cmocka_unit_test(test_the_filter_runs_on_the_reader_thread_the_same),
+        cmocka_unit_test(test_a_stop_with_the_ring_full_returns_at_once),
+        cmocka_unit_test(test_a_stop_before_any_block_was_taken),
+        cmocka_unit_test(test_signals_do_not_reach_the_reader_thread),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
