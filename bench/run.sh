@@ -135,6 +135,8 @@ timed() {
     T_SECONDS=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.6f", b - a }')
     T_RSS_KIB=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$TMP/$name.time")
     T_RSS_KIB=${T_RSS_KIB:-0}
+    # CPU seconds of every thread (the producer reads a file on a second one).
+    T_CPU=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.3f", s }' "$TMP/$name.time")
     return "$rc"
 }
 
@@ -404,7 +406,7 @@ fi
 # matrix_row NAME FILE PRODUCER-ARGS...: RUNS alternating runs of the floor,
 # cat and the producer on FILE; prints one row of medians.
 matrix_row() {
-    local name=$1 file=$2 run port floor_s=() cat_s=() prod_s=() rss=0 failed=""
+    local name=$1 file=$2 run port floor_s=() cat_s=() prod_s=() cpu_s=() one_s=() rss=0 failed=""
     shift 2
     warm "$file"
     for ((run = 1; run <= RUNS; run++)); do
@@ -416,31 +418,38 @@ matrix_row() {
         port=$(free_port)
         if timed producer "$PRODUCER" -r "$file" --publish "tcp://127.0.0.1:$port" --no-wait "$@"; then
             prod_s+=("$T_SECONDS")
+            cpu_s+=("$T_CPU")
             rss=$(max "$T_RSS_KIB" "$rss")
         else
             failed="failed: $(tail -1 "$TMP/producer.err")"
             break
         fi
+        port=$(free_port)
+        timed producer "$PRODUCER" -r "$file" --publish "tcp://127.0.0.1:$port" --no-wait \
+            --single-thread "$@" || { failed="--single-thread failed"; break; }
+        one_s+=("$T_SECONDS")
     done
     if [[ -n $failed ]]; then
         printf '%-34s %s
 ' "$name" "$failed"
         return 0
     fi
-    local packets f c p
+    local packets f c p u o
     packets=$(grep -o 'packets=[0-9]*' "$TMP/floor.out" | cut -d= -f2)
     f=$(median "${floor_s[@]}") c=$(median "${cat_s[@]}") p=$(median "${prod_s[@]}")
-    awk -v n="$name" -v k="$packets" -v f="$f" -v c="$c" -v p="$p" -v r="$rss" 'BEGIN {
-        printf "%-34s %10d %9.3f %9.3f %9.3f %8.2f %8.2f %9.2f %9.1f\n",
-            n, k, f, c, p, p / f, (c > 0 ? p / c : 0), k / p / 1e6, r / 1024 }'
+    u=$(median "${cpu_s[@]}") o=$(median "${one_s[@]}")
+    awk -v n="$name" -v k="$packets" -v f="$f" -v c="$c" -v p="$p" -v r="$rss" -v u="$u" \
+        -v o="$o" 'BEGIN {
+        printf "%-34s %10d %9.3f %9.3f %9.3f %8.2f %8.2f %9.2f %9.1f %8.2f %8.2f\n",
+            n, k, f, c, p, p / f, (c > 0 ? p / c : 0), k / p / 1e6, r / 1024, u / f, o / f }'
 }
 
 section "traffic matrix ($PACKETS packets per row, median of $RUNS alternating runs)"
 if ((!PRODUCER_OK)) || [[ -n $PRODUCER_FAILED ]]; then
     skipped "tcpwin-producer is not usable (see above)"
 else
-    printf '%-34s %10s %9s %9s %9s %8s %8s %9s %9s\n' traffic packets "floor s" "cat s" \
-        "prod. s" "/floor" "/cat" "Mpkt/s" "peak MiB"
+    printf '%-34s %10s %9s %9s %9s %8s %8s %9s %9s %8s %8s\n' traffic packets "floor s" "cat s" \
+        "prod. s" "/floor" "/cat" "Mpkt/s" "peak MiB" "CPU/fl." "1thr/fl."
     for ((row = 0; row < ${#MATRIX[@]}; row++)); do
         IFS='|' read -r name _ prod_args <<<"${MATRIX[row]}"
         file=$CAP
@@ -449,7 +458,8 @@ else
         matrix_row "$name" "$file" $prod_args
     done
     note "(/floor: producer median / pcap_next_ex floor median; /cat: producer / cat FILE >/dev/null;"
-    note " goals: realistic mix <= 1.3, every row <= 1.6, long flows <= 1.0; peak MiB: the producer's)"
+    note " goals: realistic mix <= 1.3, every row <= 1.6, long flows <= 1.0; peak MiB: the producer's;"
+    note " CPU/fl.: the producer's CPU seconds, both threads, / floor; 1thr/fl.: --single-thread / floor)"
 fi
 
 # ---------------------------------------------------------------- tshark
