@@ -5,6 +5,11 @@
     the main thread has, so the reader may fill the next one while
     ready + held < READ_AHEAD_BLOCKS. A block being filled or held is
     touched by its one owner only, without the lock.
+
+    The reader is mostly ahead, so it mostly waits for a free block: woken
+    for each one, it would cost the main thread a futex wake per block. A
+    full ring therefore waits until READ_AHEAD_REFILL blocks are free, and
+    only then is the reader woken (strace -f -c -e futex counts the wakes).
 */
 #include "read_ahead.h"
 
@@ -57,12 +62,21 @@ static int s_fill(read_ahead *self, read_ahead_block *block)
     return rc;
 }
 
-//  Waits for a free block; NULL when a stop was asked.
+//  Blocks not free (filled and not taken, or held).
+static size_t s_busy(const read_ahead *self)
+{
+    return self->ready + self->held;
+}
+
+//  Waits for a free block (for READ_AHEAD_REFILL of them when the ring is
+//  full); NULL when a stop was asked.
 static read_ahead_block *s_free_block(read_ahead *self)
 {
     pthread_mutex_lock(&self->lock);
-    while (!self->stop && self->ready + self->held == READ_AHEAD_BLOCKS)
-        pthread_cond_wait(&self->freed, &self->lock);
+    if (s_busy(self) == READ_AHEAD_BLOCKS) {
+        while (!self->stop && s_busy(self) > READ_AHEAD_BLOCKS - READ_AHEAD_REFILL)
+            pthread_cond_wait(&self->freed, &self->lock);
+    }
     read_ahead_block *block = self->stop ? NULL : &self->blocks[self->tail];
     pthread_mutex_unlock(&self->lock);
     return block;
@@ -193,7 +207,8 @@ void read_ahead_release(read_ahead *self)
 {
     pthread_mutex_lock(&self->lock);
     self->held = false;
-    pthread_cond_signal(&self->freed);
+    if (s_busy(self) <= READ_AHEAD_BLOCKS - READ_AHEAD_REFILL)
+        pthread_cond_signal(&self->freed);  // no system call when the reader is not waiting
     pthread_mutex_unlock(&self->lock);
 }
 

@@ -28,8 +28,10 @@
 #include "capture.h"
 #include "packet_decode.h"
 
-#define READ_AHEAD_PACKETS 1024
-#define READ_AHEAD_BLOCKS  4
+#define READ_AHEAD_PACKETS 512
+#define READ_AHEAD_BLOCKS  8
+//  A full ring wakes the reader when this many blocks are free again.
+#define READ_AHEAD_REFILL 4
 
 //  One record as the main thread needs it: decoded, with its time.
 typedef struct {
