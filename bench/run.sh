@@ -425,8 +425,9 @@ matrix_row() {
             break
         fi
         port=$(free_port)
-        timed producer "$PRODUCER" -r "$file" --publish "tcp://127.0.0.1:$port" --no-wait \
-            --single-thread "$@" || { failed="--single-thread failed"; break; }
+        timed producer1 "$PRODUCER" -r "$file" --publish "tcp://127.0.0.1:$port" --no-wait \
+            --single-thread "$@" ||
+            { failed="--single-thread failed: $(tail -1 "$TMP/producer1.err")"; break; }
         one_s+=("$T_SECONDS")
     done
     if [[ -n $failed ]]; then

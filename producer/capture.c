@@ -219,9 +219,11 @@ static bool s_passes(const capture *self, const capture_record *record)
     return pcap_offline_filter(&self->filters[slot - 1].program, &header, record->data) != 0;
 }
 
-int capture_next(capture *self, capture_record *record)
+int capture_next_limited(capture *self, capture_record *record, uint64_t max_filtered_out)
 {
-    for (;;) {
+    for (uint64_t filtered_out = 0;; filtered_out++) {
+        if (filtered_out == max_filtered_out)
+            return -EAGAIN;
         int rc = capture_file_next(self->file, record);
         // An interface described after the packets is taken in as soon as
         // it is read (at the end too), as one described before them.
@@ -234,6 +236,11 @@ int capture_next(capture *self, capture_record *record)
         if (!self->filter || s_passes(self, record))
             return 1;
     }
+}
+
+int capture_next(capture *self, capture_record *record)
+{
+    return capture_next_limited(self, record, UINT64_MAX);
 }
 
 const char *capture_error(const capture *self)

@@ -66,7 +66,8 @@ typedef struct {
     read_ahead *ahead;          // the reader thread of a regular file, while it runs
     uint64_t ahead_bytes_done;  // where it stood after the block being analysed
     uint64_t ahead_bytes_total;
-    int64_t bound_ms;  // monotonic, when the publisher was bound
+    uint64_t ahead_subscriptions_at;  // records read at the last look at subscriptions
+    int64_t bound_ms;                 // monotonic, when the publisher was bound
 } producer;
 
 static void s_usage(FILE *out)
@@ -505,8 +506,10 @@ static int s_read_here(producer *p)
     capture_record r;
     uint64_t count = 0;
     int rc;
-    while ((rc = capture_next(p->input, &r)) == 1 || rc == -EINTR) {
-        // One test per packet for both signals; a read interrupted by a
+    while ((rc = capture_next_limited(p->input, &r, READ_AHEAD_MAX_FILTERED_OUT)) == 1 ||
+           rc == -EINTR || rc == -EAGAIN) {
+        // One test per packet for both signals, and one per stretch of
+        // records a sparse -f filter throws away; a read interrupted by a
         // signal that is no stop goes on.
         if (tw_signals_pending() && s_on_signal_in_read(p))
             break;
@@ -519,6 +522,19 @@ static int s_read_here(producer *p)
             s_every_1024_packets(p, count);
     }
     return rc;
+}
+
+//  After each block read ahead: the progress line, and late joiners
+//  answered every 65,536 records read (filtered out or not: a sparse -f
+//  filter still reads the file), or while waiting for a block.
+static void s_after_block(producer *p, uint64_t analysed, uint64_t records_read)
+{
+    if (p->meter.enabled)
+        s_show_progress(p, analysed);
+    if (records_read >> 16 != p->ahead_subscriptions_at >> 16) {
+        p->ahead_subscriptions_at = records_read;
+        publisher_process_subscriptions(p->output, 0);
+    }
 }
 
 //  The file read and decoded on the reader thread (read_ahead.h), analysed
@@ -536,6 +552,7 @@ static int s_read_ahead(producer *p)
         if (!block) {
             if (read_ahead_ended(p->ahead))
                 break;
+            publisher_process_subscriptions(p->output, 0);
             continue;
         }
         p->ahead_bytes_done = block->bytes_done;
@@ -544,12 +561,17 @@ static int s_read_ahead(producer *p)
             const read_ahead_packet *x = &block->packets[i];
             tw_analyzer_queue_decoded(p->analyzer, x->link_type, (tw_decode_status)x->status,
                                       &x->packet, x->ts_us);
-            if ((++count & 0x3FF) == 0)
-                s_every_1024_packets(p, count);
         }
+        count += block->count;
+        s_after_block(p, count, block->records_read);
         read_ahead_release(p->ahead);
     }
-    return read_ahead_finish(&p->ahead);
+    uint64_t not_analysed;
+    int rc = read_ahead_finish(&p->ahead, &not_analysed);
+    if (not_analysed && !p->quiet)
+        tw_log("stopped: %llu packets read ahead were not analysed",
+               (unsigned long long)not_analysed);
+    return rc;
 }
 
 //  Reads the whole file: on a reader thread when it is a regular file

@@ -10,12 +10,21 @@
     for each one, it would cost the main thread a futex wake per block. A
     full ring therefore waits until READ_AHEAD_REFILL blocks are free, and
     only then is the reader woken (strace -f -c -e futex counts the wakes).
+
+    A stop must not wait on the file: a fill also ends after
+    READ_AHEAD_MAX_FILTERED_OUT records that a -f filter threw away (a
+    partial block, possibly empty), where the reader looks at the stop; and
+    a read that blocks (a network or FUSE file system) is interrupted by
+    READ_AHEAD_SIGNAL, the one signal the reader does not block, sent to it
+    again every READ_AHEAD_KICK_MS until it is joined (one sent between its
+    look at the stop and its read would be lost).
 */
 #include "read_ahead.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
@@ -32,9 +41,11 @@ struct read_ahead {
     size_t tail;            // the next block to fill
     size_t ready;
     bool held;
-    bool stop;     // asked by read_ahead_finish
-    bool done;     // the reader ended: final_rc says why
-    int final_rc;  // as capture_next: 0 end of file, < 0 damage or failure
+    bool stop;             // asked by read_ahead_finish
+    atomic_bool stopping;  // the same, looked at by a fill without the lock
+    bool done;             // the reader ended: final_rc says why
+    bool exited;           // the reader is past its last use of the ring
+    int final_rc;          // as capture_next: 0 end of file, < 0 damage or failure
     read_ahead_block *blocks;
 };
 
@@ -46,9 +57,17 @@ static int s_fill(read_ahead *self, read_ahead_block *block)
     capture_record r;
     block->count = 0;
     while (block->count < READ_AHEAD_PACKETS) {
-        rc = capture_next(self->input, &r);
-        if (rc == -EINTR)
-            continue;  // no signal reaches this thread; harmless if one did
+        rc = capture_next_limited(self->input, &r, READ_AHEAD_MAX_FILTERED_OUT);
+        if (rc == -EAGAIN || rc == -EINTR) {
+            // A sparse filter, or a read interrupted (READ_AHEAD_SIGNAL):
+            // hand over what there is at a stop, or after a sparse stretch
+            // (the progress line moves on); else read on.
+            bool sparse = rc == -EAGAIN;
+            rc = 1;
+            if (sparse || atomic_load_explicit(&self->stopping, memory_order_relaxed))
+                break;
+            continue;
+        }
         if (rc != 1)
             break;
         read_ahead_packet *out = &block->packets[block->count++];
@@ -85,6 +104,10 @@ static read_ahead_block *s_free_block(read_ahead *self)
 static void *s_reader(void *arg)
 {
     read_ahead *self = arg;
+    sigset_t kick;
+    sigemptyset(&kick);
+    sigaddset(&kick, READ_AHEAD_SIGNAL);
+    (void)pthread_sigmask(SIG_UNBLOCK, &kick, NULL);  // fails only for a bad argument
     read_ahead_block *block;
     while ((block = s_free_block(self))) {
         int rc = s_fill(self, block);
@@ -100,6 +123,10 @@ static void *s_reader(void *arg)
         if (rc != 1)
             break;
     }
+    pthread_mutex_lock(&self->lock);
+    self->exited = true;
+    pthread_cond_signal(&self->filled);
+    pthread_mutex_unlock(&self->lock);
     return NULL;
 }
 
@@ -132,10 +159,22 @@ static void s_destroy_sync(read_ahead *self)
     pthread_mutex_destroy(&self->lock);
 }
 
-//  Starts the thread with every signal blocked, so signals keep going to
-//  the main thread (a thread inherits its creator's mask).
+static void s_on_kick(int sig)
+{
+    (void)sig;  // there only to interrupt the reader's read (EINTR)
+}
+
+//  Starts the thread with every signal blocked, so that signals keep going
+//  to the main thread (a thread inherits its creator's mask); the thread
+//  then opens READ_AHEAD_SIGNAL alone, whose handler does nothing and is
+//  installed without SA_RESTART, so that it interrupts a read. (Sent to the
+//  process from outside, it interrupts at most a read, which goes on.)
 static int s_start_thread(read_ahead *self)
 {
+    struct sigaction kick = {.sa_handler = s_on_kick};
+    sigemptyset(&kick.sa_mask);
+    if (sigaction(READ_AHEAD_SIGNAL, &kick, NULL) != 0)
+        return errno;
     sigset_t all, old;
     sigfillset(&all);
     int rc = pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -152,6 +191,7 @@ read_ahead *read_ahead_start(capture *input)
     if (!self)
         return NULL;
     self->input = input;
+    atomic_init(&self->stopping, false);
     self->blocks = calloc(READ_AHEAD_BLOCKS, sizeof *self->blocks);
     if (!self->blocks || !s_init_sync(self)) {
         free(self->blocks);
@@ -188,9 +228,10 @@ const read_ahead_block *read_ahead_next(read_ahead *self, int timeout_ms)
     const read_ahead_block *block = NULL;
     pthread_mutex_lock(&self->lock);
     if (!self->ready && !self->done) {
-        struct timespec deadline = s_deadline(timeout_ms);
+        struct timespec deadline = s_deadline(timeout_ms > 0 ? timeout_ms : 0);
+        // Woken without a block (spuriously): wait on, up to the deadline.
         while (!self->ready && !self->done &&
-               pthread_cond_timedwait(&self->filled, &self->lock, &deadline) != ETIMEDOUT)
+               pthread_cond_timedwait(&self->filled, &self->lock, &deadline) == 0)
             ;
     }
     if (self->ready && !self->held) {
@@ -212,6 +253,14 @@ void read_ahead_release(read_ahead *self)
     pthread_mutex_unlock(&self->lock);
 }
 
+size_t read_ahead_ready(read_ahead *self)
+{
+    pthread_mutex_lock(&self->lock);
+    size_t ready = self->ready;
+    pthread_mutex_unlock(&self->lock);
+    return ready;
+}
+
 bool read_ahead_ended(read_ahead *self)
 {
     pthread_mutex_lock(&self->lock);
@@ -220,20 +269,47 @@ bool read_ahead_ended(read_ahead *self)
     return ended;
 }
 
-int read_ahead_finish(read_ahead **self_p)
+//  Waits for the reader to end, interrupting a read it may be blocked in
+//  (a wait on the ring's condition, since a join cannot time out portably).
+static void s_join(read_ahead *self)
+{
+    pthread_mutex_lock(&self->lock);
+    while (!self->exited) {
+        struct timespec deadline = s_deadline(READ_AHEAD_KICK_MS);
+        if (pthread_cond_timedwait(&self->filled, &self->lock, &deadline) == ETIMEDOUT)
+            (void)pthread_kill(self->thread, READ_AHEAD_SIGNAL);
+    }
+    pthread_mutex_unlock(&self->lock);
+    (void)pthread_join(self->thread, NULL);
+}
+
+//  Packets in the blocks filled and not taken.
+static uint64_t s_untaken(const read_ahead *self)
+{
+    uint64_t packets = 0;
+    for (size_t i = 0; i < self->ready; i++)
+        packets += self->blocks[(self->head + i) % READ_AHEAD_BLOCKS].count;
+    return packets;
+}
+
+int read_ahead_finish(read_ahead **self_p, uint64_t *not_analysed)
 {
     read_ahead *self = *self_p;
+    *not_analysed = 0;
     if (!self)
         return 1;
     *self_p = NULL;
+    atomic_store_explicit(&self->stopping, true, memory_order_relaxed);
     pthread_mutex_lock(&self->lock);
     self->stop = true;
     pthread_cond_signal(&self->freed);
     pthread_mutex_unlock(&self->lock);
-    // A fill ends within one block, and a regular file's read does not wait
-    // for a writer: the join is short.
-    (void)pthread_join(self->thread, NULL);
-    int rc = self->done && !self->ready ? self->final_rc : 1;
+    s_join(self);
+    // What ended the file wins over the stop: damage, or a link type the
+    // filter refuses, was said on stderr already, and its exit status
+    // follows, as without the thread.
+    int rc = self->done ? self->final_rc : 1;
+    *not_analysed = s_untaken(self);
     s_destroy_sync(self);
     free(self->blocks);
     free(self);

@@ -6,22 +6,27 @@
     record walk, decompression, the -f filter) and decoding are a quarter
     to a half of the producer's time (bench/RESULTS.md); done beside the
     analysis they cost it almost nothing. The thread owns the capture from
-    read_ahead_start to read_ahead_finish and touches nothing else; the two
-    threads share only the blocks, under one mutex.
+    read_ahead_start to read_ahead_finish; the two threads share the
+    blocks, under one mutex, and stderr: what the capture says of the file
+    (a link type the decoder does not know, a filter a link type refuses, a
+    warning at its end) is said when the reader gets there, up to
+    READ_AHEAD_BLOCKS blocks ahead of the analysis.
 
     Memory is bounded: READ_AHEAD_BLOCKS blocks of READ_AHEAD_PACKETS
     decoded packets (72 bytes each: 288 KiB in all), reused in turn;
     the reader waits when they are all full, so a slow analysis never makes
     it read further ahead.
 
-    Only for a regular file (capture_is_regular_file): a read from a pipe
-    or a terminal can wait for ever, and a stop must not wait for it. Every
-    signal is blocked in the thread, so they all reach the main thread as
-    before.
+    Only for a regular file (capture_is_regular_file): a pipe is paced by
+    its writer (tcpdump -w -, zstdcat), a process beside the analysis
+    already. Every signal but READ_AHEAD_SIGNAL is blocked in the thread,
+    so they all reach the main thread as before.
 */
 #ifndef TW_READ_AHEAD_H
 #define TW_READ_AHEAD_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +37,12 @@
 #define READ_AHEAD_BLOCKS  8
 //  A full ring wakes the reader when this many blocks are free again.
 #define READ_AHEAD_REFILL 4
+//  A fill ends after this many records in a row thrown away by a -f filter.
+#define READ_AHEAD_MAX_FILTERED_OUT 16384
+//  The signal that interrupts a blocked read of the reader at a stop, and
+//  how often it is sent until the reader has ended.
+#define READ_AHEAD_SIGNAL  SIGRTMIN
+#define READ_AHEAD_KICK_MS 100
 
 //  One record as the main thread needs it: decoded, with its time.
 typedef struct {
@@ -68,11 +79,16 @@ void read_ahead_release(read_ahead *self);
 //  True once the reader stopped and every block it filled was taken.
 bool read_ahead_ended(read_ahead *self);
 
+//  Blocks filled and not yet taken.
+size_t read_ahead_ready(read_ahead *self);
+
 //  Stops the reader (at once, when blocks remain untaken: a stop), waits
 //  for its thread and frees it; sets *self to NULL. Returns what ended the
 //  reading, as capture_next returns it: 0 at the end of the file, a
-//  negative errno at damage or failure (capture_error says why), or 1 when
-//  it was stopped before the end.
-int read_ahead_finish(read_ahead **self);
+//  negative errno at damage or failure (capture_error says why), even when
+//  blocks before it were not taken, or 1 when it was stopped before the
+//  end. *not_analysed: the packets in the blocks not taken (a stop's cost).
+//  The capture is the caller's again.
+int read_ahead_finish(read_ahead **self, uint64_t *not_analysed);
 
 #endif

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MPL-2.0
 # test.sh: installs what is missing, builds with warnings as errors and runs
 # every test: unit and end-to-end (ctest), the same again under
-# AddressSanitizer + UBSan, the fuzzers for a bounded time, and the
+# AddressSanitizer + UBSan, the reader thread's under ThreadSanitizer, the
+# fuzzers for a bounded time, and the
 # container test (skip it with TCPWIN_SKIP_CONTAINER=1 on a machine without
 # a Docker engine package; CI never skips it).
 set -euo pipefail
@@ -36,6 +37,12 @@ scripts/build.sh build-asan -DTCPWIN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 # relay and CURVE (e2e_dashboards), is not sanitized.
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|sanitize'
 phase_done "ASan + UBSan build and ctest"
+
+echo "== ThreadSanitizer build and ctest (tests labelled thread: the producer's reader thread)"
+scripts/build.sh build-tsan -DTCPWIN_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+TSAN_OPTIONS="halt_on_error=1 suppressions=$root/tests/tsan.supp" \
+    ctest --test-dir build-tsan --output-on-failure -j"$jobs" -L thread
+phase_done "ThreadSanitizer build and ctest"
 
 # 20 s each: on 2 cores fuzz_packet_decode reaches its full edge coverage
 # after about 13 s (7 million runs) and fuzz_subscriber_decode within its

@@ -171,12 +171,17 @@ mergecap -w "$work/user0-only.pcapng" "$work/user0-only.pcap"
 mergecap -w "$work/ether-only.pcapng" "$DATA/zeek__irc-starttls.pcap"
 cat "$work/user0-only.pcapng" "$work/ether-only.pcapng" >"$work/refused-first.pcapng"
 cat "$work/ether-only.pcapng" "$work/user0-only.pcapng" >"$work/refused-late.pcapng"
+# The same read on the analysis thread (--single-thread), as a pipe is.
 for order in first late; do
-    "$PRODUCER" -r "$work/refused-$order.pcapng" -f tcp --publish "tcp://127.0.0.1:$(free_port)" \
-        2>"$work/refused-$order.err"
-    check "filter refused by a link type met $order: exit 1" [ $? -eq 1 ]
-    check "filter refused by a link type met $order: one line names it" \
-        [ "$(grep -c "bad filter 'tcp' for link type 147 (no name known to libpcap) ('$work/refused-$order.pcapng', interface [01])" "$work/refused-$order.err")" -eq 1 ]
+    for thread in read-ahead single-thread; do
+        flag=()
+        [ "$thread" = single-thread ] && flag=(--single-thread)
+        "$PRODUCER" -r "$work/refused-$order.pcapng" -f tcp --publish "tcp://127.0.0.1:$(free_port)" \
+            "${flag[@]}" 2>"$work/refused-$order.err"
+        check "filter refused by a link type met $order ($thread): exit 1" [ $? -eq 1 ]
+        check "filter refused by a link type met $order ($thread): one line names it" \
+            [ "$(grep -c "bad filter 'tcp' for link type 147 (no name known to libpcap) ('$work/refused-$order.pcapng', interface [01])" "$work/refused-$order.err")" -eq 1 ]
+    done
 done
 
 # A link type the decoder does not know (LINKTYPE_USER0 here): named once,

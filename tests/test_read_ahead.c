@@ -2,14 +2,17 @@
 /*  test_read_ahead: the reader thread hands out what the file read on the
     caller's own thread gives, record for record, and stops when asked.
 
-    Every regular capture in tests/data, a generated one of 20,000 packets
+    Every regular capture in tests/data, a generated one of 40,000 packets
     (several times the ring, TCP and not, some cut short), the same cut in
     the middle of a record (damage), and one with a -f filter: opened twice,
     read once with capture_next and tw_packet_decode here and once through
     read_ahead; the records (time, link type, decoder status, every decoded
     field), what ended the reading and the records read must be the same.
     A stop while the reader waits for a free block (the ring full, one block
-    held) returns at once; signals do not reach the reader thread.
+    held) returns at once and says what it cost; damage met before a stop
+    still ends the reading as damage; a filter that keeps nothing still
+    hands out (empty) blocks as it goes; signals do not reach the reader
+    thread.
 */
 #include <dirent.h>
 #include <errno.h>
@@ -33,7 +36,8 @@
 
 //  ---- a generated capture ----------------------------------------------------
 
-#define GENERATED_PACKETS 20000
+#define GENERATED_PACKETS 40000
+#define SMALL_CUT_AT      1000  // damage before the ring is full
 
 static void s_put32(FILE *f, uint32_t v)
 {
@@ -70,9 +74,9 @@ static size_t s_frame(uint32_t i, uint8_t *b, uint32_t *wire)
     return i % 11 == 0 ? 30 : *wire;
 }
 
-//  Writes the generated capture; with cut, stops in the middle of the
-//  record after half of them (damage).
-static void s_write_capture(const char *path, bool cut)
+//  Writes the generated capture; with cut_at, stops in the middle of that
+//  record (damage).
+static void s_write_capture(const char *path, uint32_t cut_at)
 {
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
@@ -90,7 +94,7 @@ static void s_write_capture(const char *path, bool cut)
         s_put32(f, (i % 100) * 10000u);
         s_put32(f, caplen);
         s_put32(f, wire);
-        bool last = cut && i == GENERATED_PACKETS / 2;
+        bool last = i == cut_at;
         assert_int_equal(fwrite(frame, 1, last ? caplen / 2 : caplen, f),
                          last ? caplen / 2 : caplen);
         if (last)
@@ -168,8 +172,10 @@ static reading s_read_ahead(const char *path, const char *filter)
             s_add(&r, &block->packets[i]);
         read_ahead_release(ahead);
     }
-    r.rc = read_ahead_finish(&ahead);
+    uint64_t not_analysed;
+    r.rc = read_ahead_finish(&ahead, &not_analysed);
     assert_null(ahead);
+    assert_int_equal(not_analysed, 0);
     r.records_read = capture_packets_read(input);  // the thread is gone: the capture is ours
     assert_int_equal(last_records, r.records_read);
     capture_close(&input);
@@ -215,14 +221,17 @@ static size_t s_compare(const char *path, const char *filter)
 
 static char s_generated[64];
 static char s_cut[64];
+static char s_small_cut[64];
 
 static int s_setup(void **state)
 {
     (void)state;
     snprintf(s_generated, sizeof s_generated, "/tmp/test_read_ahead.%d.pcap", (int)getpid());
     snprintf(s_cut, sizeof s_cut, "/tmp/test_read_ahead.%d.cut.pcap", (int)getpid());
-    s_write_capture(s_generated, false);
-    s_write_capture(s_cut, true);
+    snprintf(s_small_cut, sizeof s_small_cut, "/tmp/test_read_ahead.%d.small.pcap", (int)getpid());
+    s_write_capture(s_generated, UINT32_MAX);
+    s_write_capture(s_cut, GENERATED_PACKETS / 2);
+    s_write_capture(s_small_cut, SMALL_CUT_AT);
     return 0;
 }
 
@@ -231,6 +240,7 @@ static int s_teardown(void **state)
     (void)state;
     unlink(s_generated);
     unlink(s_cut);
+    unlink(s_small_cut);
     return 0;
 }
 
@@ -293,6 +303,22 @@ static void s_sleep_ms(long ms)
         ;
 }
 
+static double s_now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+//  Waits (up to 5 s) until `blocks` blocks are filled and not taken.
+static void s_wait_ready(read_ahead *ahead, size_t blocks)
+{
+    double deadline = s_now_s() + 5;
+    while (read_ahead_ready(ahead) < blocks && s_now_s() < deadline)
+        s_sleep_ms(1);
+    assert_int_equal(read_ahead_ready(ahead), blocks);
+}
+
 static void test_a_stop_with_the_ring_full_returns_at_once(void **state)
 {
     (void)state;
@@ -304,11 +330,17 @@ static void test_a_stop_with_the_ring_full_returns_at_once(void **state)
     assert_non_null(block);
     assert_int_equal(block->count, READ_AHEAD_PACKETS);
     assert_null(read_ahead_next(ahead, 0));  // one block at a time
-    s_sleep_ms(50);                          // the reader fills the rest and waits for a free one
+    // The reader fills the rest and waits for free blocks.
+    s_wait_ready(ahead, READ_AHEAD_BLOCKS - 1);
     assert_false(read_ahead_ended(ahead));
-    // Held blocks and all, the stop ends the thread: 1, stopped before the end.
-    assert_int_equal(read_ahead_finish(&ahead), 1);
-    assert_true(capture_packets_read(input) < GENERATED_PACKETS);
+    // Held blocks and all, the stop ends the thread (a generous bound: it
+    // is one wake-up), with 1 (stopped before the end) and what it cost.
+    double start = s_now_s();
+    uint64_t not_analysed;
+    assert_int_equal(read_ahead_finish(&ahead, &not_analysed), 1);
+    assert_true(s_now_s() - start < 1.0);
+    assert_int_equal(not_analysed, (READ_AHEAD_BLOCKS - 1) * READ_AHEAD_PACKETS);
+    assert_int_equal(capture_packets_read(input), READ_AHEAD_BLOCKS * READ_AHEAD_PACKETS);
     capture_close(&input);
 }
 
@@ -319,7 +351,51 @@ static void test_a_stop_before_any_block_was_taken(void **state)
     assert_non_null(input);
     read_ahead *ahead = read_ahead_start(input);
     assert_non_null(ahead);
-    assert_int_equal(read_ahead_finish(&ahead), 1);
+    uint64_t not_analysed;
+    assert_int_equal(read_ahead_finish(&ahead, &not_analysed), 1);
+    assert_true(not_analysed <= READ_AHEAD_BLOCKS * READ_AHEAD_PACKETS);
+    capture_close(&input);
+}
+
+//  Damage met while blocks before it wait: a stop then still returns the
+//  damage (its message is on stderr already; the exit status follows it).
+static void test_damage_wins_over_a_stop(void **state)
+{
+    (void)state;
+    capture *input = s_open(s_small_cut, NULL);
+    assert_non_null(input);
+    read_ahead *ahead = read_ahead_start(input);
+    assert_non_null(ahead);
+    s_wait_ready(ahead, (SMALL_CUT_AT + READ_AHEAD_PACKETS - 1) / READ_AHEAD_PACKETS);
+    uint64_t not_analysed;
+    assert_true(read_ahead_finish(&ahead, &not_analysed) < 0);
+    assert_int_equal(not_analysed, SMALL_CUT_AT);
+    capture_close(&input);
+}
+
+//  A filter that keeps nothing: the reader still hands out a block (empty)
+//  after every READ_AHEAD_MAX_FILTERED_OUT records, where it looks at a
+//  stop and the progress moves on, instead of reading the whole file first.
+static void test_a_sparse_filter_still_hands_out_blocks(void **state)
+{
+    (void)state;
+    capture *input = s_open(s_generated, "host 192.0.2.1");
+    assert_non_null(input);
+    read_ahead *ahead = read_ahead_start(input);
+    assert_non_null(ahead);
+    size_t blocks = 0;
+    const read_ahead_block *block;
+    while ((block = read_ahead_next(ahead, 5000))) {
+        assert_int_equal(block->count, 0);
+        blocks++;
+        if (blocks == 1)
+            assert_int_equal(block->records_read, READ_AHEAD_MAX_FILTERED_OUT);
+        read_ahead_release(ahead);
+    }
+    assert_true(read_ahead_ended(ahead));
+    assert_int_equal(blocks, GENERATED_PACKETS / READ_AHEAD_MAX_FILTERED_OUT + 1);
+    uint64_t not_analysed;
+    assert_int_equal(read_ahead_finish(&ahead, &not_analysed), 0);
     capture_close(&input);
 }
 
@@ -354,7 +430,8 @@ static void test_signals_do_not_reach_the_reader_thread(void **state)
     sigset_t pending;
     assert_int_equal(sigpending(&pending), 0);
     assert_true(sigismember(&pending, SIGUSR1));
-    assert_int_equal(read_ahead_finish(&ahead), 1);
+    uint64_t not_analysed;
+    assert_int_equal(read_ahead_finish(&ahead, &not_analysed), 1);
     capture_close(&input);
     assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);  // delivered here, now
     assert_int_equal(s_usr1_seen, 1);
@@ -370,6 +447,8 @@ int main(void)
         cmocka_unit_test(test_the_filter_runs_on_the_reader_thread_the_same),
         cmocka_unit_test(test_a_stop_with_the_ring_full_returns_at_once),
         cmocka_unit_test(test_a_stop_before_any_block_was_taken),
+        cmocka_unit_test(test_damage_wins_over_a_stop),
+        cmocka_unit_test(test_a_sparse_filter_still_hands_out_blocks),
         cmocka_unit_test(test_signals_do_not_reach_the_reader_thread),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
