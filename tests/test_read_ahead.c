@@ -399,6 +399,42 @@ static void test_a_sparse_filter_still_hands_out_blocks(void **state)
     capture_close(&input);
 }
 
+//  READ_AHEAD_SIGNAL without a stop (sent to the process from outside, or
+//  landing between a stop and the join): it interrupts at most a read,
+//  which goes on; nothing is lost and the process lives.
+static void test_the_kick_signal_without_a_stop_loses_nothing(void **state)
+{
+    (void)state;
+    sigset_t kick, old;
+    sigemptyset(&kick);
+    sigaddset(&kick, READ_AHEAD_SIGNAL);
+    assert_int_equal(pthread_sigmask(SIG_BLOCK, &kick, &old), 0);  // so the reader gets them
+    reading here = s_read_here(s_generated, NULL);
+    capture *input = s_open(s_generated, NULL);
+    assert_non_null(input);
+    read_ahead *ahead = read_ahead_start(input);
+    assert_non_null(ahead);
+    size_t count = 0;
+    for (;;) {
+        assert_int_equal(kill(getpid(), READ_AHEAD_SIGNAL), 0);
+        const read_ahead_block *block = read_ahead_next(ahead, 1000);
+        if (!block) {
+            if (read_ahead_ended(ahead))
+                break;
+            continue;
+        }
+        for (size_t i = 0; i < block->count; i++, count++)
+            assert_int_equal(block->packets[i].ts_us, here.packets[count].ts_us);
+        read_ahead_release(ahead);
+    }
+    uint64_t not_analysed;
+    assert_int_equal(read_ahead_finish(&ahead, &not_analysed), 0);
+    assert_int_equal(count, here.count);
+    capture_close(&input);
+    free(here.packets);
+    assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+}
+
 static volatile sig_atomic_t s_usr1_seen;
 static void s_on_usr1(int sig)
 {
@@ -449,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_a_stop_before_any_block_was_taken),
         cmocka_unit_test(test_damage_wins_over_a_stop),
         cmocka_unit_test(test_a_sparse_filter_still_hands_out_blocks),
+        cmocka_unit_test(test_the_kick_signal_without_a_stop_loses_nothing),
         cmocka_unit_test(test_signals_do_not_reach_the_reader_thread),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
