@@ -62,7 +62,7 @@ int capture_datalink(capture *self);
 int capture_next(capture *self, capture_record *record);
 
 //  capture_next, except that it gives up with -EAGAIN once max_filtered_out
-//  records in a row were filtered out (call again to go on): a sparse -f
+//  (> 0) records in a row were filtered out (call again to go on): a sparse -f
 //  filter can skip a whole file, and the reader thread must still look at
 //  its stop now and then (read_ahead).
 int capture_next_limited(capture *self, capture_record *record, uint64_t max_filtered_out);

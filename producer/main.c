@@ -66,8 +66,8 @@ typedef struct {
     read_ahead *ahead;          // the reader thread of a regular file, while it runs
     uint64_t ahead_bytes_done;  // where it stood after the block being analysed
     uint64_t ahead_bytes_total;
-    uint64_t ahead_subscriptions_at;  // records read at the last look at subscriptions
-    int64_t bound_ms;                 // monotonic, when the publisher was bound
+    uint64_t subscriptions_at;  // records read at the last look at subscriptions
+    int64_t bound_ms;           // monotonic, when the publisher was bound
 } producer;
 
 static void s_usage(FILE *out)
@@ -499,6 +499,19 @@ __attribute__((noinline)) static bool s_on_signal_in_read(producer *p)
     return tw_signals_stop_requested();
 }
 
+//  After each block read ahead, or a stretch of records a sparse -f filter
+//  threw away: the progress line, and late joiners answered every 65,536
+//  records read (filtered out or not: such a filter still reads the file).
+static void s_after_block(producer *p, uint64_t analysed, uint64_t records_read)
+{
+    if (p->meter.enabled)
+        s_show_progress(p, analysed);
+    if (records_read >> 16 != p->subscriptions_at >> 16) {
+        p->subscriptions_at = records_read;
+        publisher_process_subscriptions(p->output, 0);
+    }
+}
+
 //  The file read on this thread: every packet to tw_analyzer_queue_link
 //  with its interface's link type. Returns what ended it, as capture_next.
 static int s_read_here(producer *p)
@@ -513,8 +526,11 @@ static int s_read_here(producer *p)
         // signal that is no stop goes on.
         if (tw_signals_pending() && s_on_signal_in_read(p))
             break;
-        if (rc != 1)
+        if (rc != 1) {
+            if (rc == -EAGAIN)
+                s_after_block(p, count, capture_packets_read(p->input));
             continue;
+        }
         int64_t us;
         (void)tw_time_from_sec_usec(r.ts_sec, r.ts_usec, &us);
         tw_analyzer_queue_link(p->analyzer, (int)r.link_type, r.data, r.caplen, r.len, us);
@@ -522,19 +538,6 @@ static int s_read_here(producer *p)
             s_every_1024_packets(p, count);
     }
     return rc;
-}
-
-//  After each block read ahead: the progress line, and late joiners
-//  answered every 65,536 records read (filtered out or not: a sparse -f
-//  filter still reads the file), or while waiting for a block.
-static void s_after_block(producer *p, uint64_t analysed, uint64_t records_read)
-{
-    if (p->meter.enabled)
-        s_show_progress(p, analysed);
-    if (records_read >> 16 != p->ahead_subscriptions_at >> 16) {
-        p->ahead_subscriptions_at = records_read;
-        publisher_process_subscriptions(p->output, 0);
-    }
 }
 
 //  The file read and decoded on the reader thread (read_ahead.h), analysed
@@ -568,6 +571,7 @@ static int s_read_ahead(producer *p)
     }
     uint64_t not_analysed;
     int rc = read_ahead_finish(&p->ahead, &not_analysed);
+    status_meter_clear(&p->meter);  // a line of its own, not after the progress line
     if (not_analysed && !p->quiet)
         tw_log("stopped: %llu packets read ahead were not analysed",
                (unsigned long long)not_analysed);
@@ -592,7 +596,10 @@ static int s_read_file(producer *p, const options *o)
     if (rc == -ENOTSUP)  // a link type refuses the filter: said, and no more, as at the start
         return EXIT_FAILURE;
     capture_log_interfaces(p->input, p->quiet);
-    if (rc >= 0 || tw_signals_stop_requested())
+    // A stop ends the reading with 1, -EINTR (a read it interrupted) or
+    // -EAGAIN (during a sparse filter's stretch): exit 0. Damage met before
+    // the stop keeps its status, read ahead or not.
+    if (rc >= 0 || rc == -EINTR || rc == -EAGAIN)
         return 0;
     if (rc == -ENOMEM) {
         tw_log("out of memory reading %s", capture_name(p->input));

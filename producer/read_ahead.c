@@ -14,10 +14,12 @@
     A stop must not wait on the file: a fill also ends after
     READ_AHEAD_MAX_FILTERED_OUT records that a -f filter threw away (a
     partial block, possibly empty), where the reader looks at the stop; and
-    a read that blocks (a network or FUSE file system) is interrupted by
-    READ_AHEAD_SIGNAL, the one signal the reader does not block, sent to it
-    again every READ_AHEAD_KICK_MS until it is joined (one sent between its
-    look at the stop and its read would be lost).
+    a read that blocks interruptibly (a FUSE file system, a FIFO given to
+    read_ahead_start) is interrupted by READ_AHEAD_SIGNAL, the one signal the
+    reader does not block, sent to it again every READ_AHEAD_KICK_MS until
+    it is joined (one sent between its look at the stop and its read would
+    be lost). A read only SIGKILL interrupts (an NFS hard mount, a failing
+    local disk) still holds the stop, as it would without the thread.
 */
 #include "read_ahead.h"
 
@@ -41,11 +43,12 @@ struct read_ahead {
     size_t tail;            // the next block to fill
     size_t ready;
     bool held;
-    bool stop;             // asked by read_ahead_finish
-    atomic_bool stopping;  // the same, looked at by a fill without the lock
-    bool done;             // the reader ended: final_rc says why
-    bool exited;           // the reader is past its last use of the ring
-    int final_rc;          // as capture_next: 0 end of file, < 0 damage or failure
+    bool stop;                  // asked by read_ahead_finish
+    atomic_bool stopping;       // the same, looked at by a fill without the lock
+    struct sigaction old_kick;  // READ_AHEAD_SIGNAL's action before, restored at the end
+    bool done;                  // the reader ended: final_rc says why
+    bool exited;                // the reader is past its last use of the ring
+    int final_rc;               // as capture_next: 0 end of file, < 0 damage or failure
     read_ahead_block *blocks;
 };
 
@@ -173,7 +176,7 @@ static int s_start_thread(read_ahead *self)
 {
     struct sigaction kick = {.sa_handler = s_on_kick};
     sigemptyset(&kick.sa_mask);
-    if (sigaction(READ_AHEAD_SIGNAL, &kick, NULL) != 0)
+    if (sigaction(READ_AHEAD_SIGNAL, &kick, &self->old_kick) != 0)
         return errno;
     sigset_t all, old;
     sigfillset(&all);
@@ -182,6 +185,8 @@ static int s_start_thread(read_ahead *self)
         return rc;
     rc = pthread_create(&self->thread, NULL, s_reader, self);
     (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        (void)sigaction(READ_AHEAD_SIGNAL, &self->old_kick, NULL);
     return rc;
 }
 
@@ -305,9 +310,10 @@ int read_ahead_finish(read_ahead **self_p, uint64_t *not_analysed)
     pthread_cond_signal(&self->freed);
     pthread_mutex_unlock(&self->lock);
     s_join(self);
-    // What ended the file wins over the stop: damage, or a link type the
-    // filter refuses, was said on stderr already, and its exit status
-    // follows, as without the thread.
+    (void)sigaction(READ_AHEAD_SIGNAL, &self->old_kick, NULL);  // the reader is gone
+    // What ended the file wins over the stop, as without the thread: the
+    // caller says the damage and gives its exit status (a link type the
+    // filter refuses was said by the capture already).
     int rc = self->done ? self->final_rc : 1;
     *not_analysed = s_untaken(self);
     s_destroy_sync(self);

@@ -50,6 +50,40 @@ mkfifo "$work/fifo"
 stopped_while_opening fifo "$work/fifo"
 stopped_while_opening stdin -
 
+# A regular file is read ahead on a thread of its own: SIGUSR1 then SIGTERM
+# once the first flow record arrived (the subscriber's pace holds the
+# producer back, so the stop lands while it reads). Exit 0, the counters on
+# SIGUSR1, the final report, and the packets read ahead but not analysed
+# said, at most the ring's 4,096 (nothing when the file was read first).
+: "${GEN_CAPTURE:=$here/../build/tests/gen_capture}"
+"$GEN_CAPTURE" --model realistic --packets 300000 --out "$work/big.pcap" 2>/dev/null
+port=$(free_port)
+"$SUBSCRIBER" --connect "tcp://127.0.0.1:$port" print --format json --until-final \
+    >"$work/big.json" 2>"$work/big.sub.err" &
+sub=$!
+pids+=("$sub")
+"$PRODUCER" -r "$work/big.pcap" --publish "tcp://127.0.0.1:$port" --wait-subscribers 1 \
+    --flows --min-pkts 1 2>"$work/big.err" &
+producer=$!
+pids+=("$producer")
+wait_line "$work/big.json" '"tcpwin.flow"' 20
+kill -USR1 "$producer"
+sleep 0.1
+kill -TERM "$producer"
+wait_pid "$producer" 20
+check "stop while reading ahead: exit 0" [ $? -eq 0 ]
+check "stop while reading ahead: SIGUSR1's counters and the summary" \
+    [ "$(grep -c 'packets read, ' "$work/big.err")" -ge 2 ]
+wait_pid "$sub" 20
+check "stop while reading ahead: the final report was published" \
+    jq -e 'select(.topic == "tcpwin.report" and .final == true)' "$work/big.json"
+not_analysed=$(sed -n 's/.*stopped: \([0-9]*\) packets read ahead were not analysed$/\1/p' "$work/big.err")
+check "stop while reading ahead: at most the ring's 4,096 packets not analysed (${not_analysed:-none})" \
+    [ "${not_analysed:-0}" -le 4096 ]
+final_packets=$(jq -r 'select(.topic == "tcpwin.report" and .final == true) | .counters.packets' "$work/big.json")
+check "stop while reading ahead: analysed ($final_packets) + not analysed <= 300,000" \
+    [ "${final_packets:-0}" -gt 0 -a $((${final_packets:-0} + ${not_analysed:-0})) -le 300000 ]
+
 # Damage inside the first record: a sound file header, then half a record.
 head -c 40 "$sample" >"$work/first-record-cut.pcap"
 replay "$work/first-record-cut.pcap" "$work/cut.json" json

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -39,9 +40,9 @@
 #define GENERATED_PACKETS 40000
 #define SMALL_CUT_AT      1000  // damage before the ring is full
 
-static void s_put32(FILE *f, uint32_t v)
+static bool s_put32(FILE *f, uint32_t v)
 {
-    assert_int_equal(fwrite(&v, 4, 1, f), 1);  // the host's order, as its magic says
+    return fwrite(&v, 4, 1, f) == 1;  // the host's order, as its magic says
 }
 
 //  An Ethernet frame: IPv4 TCP with varied ports, flags, windows and
@@ -74,32 +75,32 @@ static size_t s_frame(uint32_t i, uint8_t *b, uint32_t *wire)
     return i % 11 == 0 ? 30 : *wire;
 }
 
-//  Writes the generated capture; with cut_at, stops in the middle of that
-//  record (damage).
+//  Writes a pcap file header and the first `packets` generated records;
+//  with cut_at, stops in the middle of that record (damage). No cmocka
+//  assertion: a writer thread calls it too.
+static bool s_write_records(FILE *f, uint32_t packets, uint32_t cut_at)
+{
+    bool ok = s_put32(f, 0xa1b2c3d4) && s_put32(f, 0x00040002) &&                    // version 2.4
+              s_put32(f, 0) && s_put32(f, 0) && s_put32(f, 65535) && s_put32(f, 1);  // Ethernet
+    for (uint32_t i = 0; ok && i < packets; i++) {
+        uint8_t frame[128];
+        uint32_t wire;
+        uint32_t caplen = (uint32_t)s_frame(i, frame, &wire);
+        bool last = i == cut_at;
+        size_t bytes = last ? caplen / 2 : caplen;
+        ok = s_put32(f, 1700000000u + i / 100) && s_put32(f, (i % 100) * 10000u) &&
+             s_put32(f, caplen) && s_put32(f, wire) && fwrite(frame, 1, bytes, f) == bytes;
+        if (last)
+            break;
+    }
+    return ok && fflush(f) == 0;
+}
+
 static void s_write_capture(const char *path, uint32_t cut_at)
 {
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
-    s_put32(f, 0xa1b2c3d4);
-    s_put32(f, 0x00040002);  // version 2.4
-    s_put32(f, 0);
-    s_put32(f, 0);
-    s_put32(f, 65535);
-    s_put32(f, 1);  // Ethernet
-    for (uint32_t i = 0; i < GENERATED_PACKETS; i++) {
-        uint8_t frame[128];
-        uint32_t wire;
-        uint32_t caplen = (uint32_t)s_frame(i, frame, &wire);
-        s_put32(f, 1700000000u + i / 100);
-        s_put32(f, (i % 100) * 10000u);
-        s_put32(f, caplen);
-        s_put32(f, wire);
-        bool last = i == cut_at;
-        assert_int_equal(fwrite(frame, 1, last ? caplen / 2 : caplen, f),
-                         last ? caplen / 2 : caplen);
-        if (last)
-            break;
-    }
+    assert_true(s_write_records(f, GENERATED_PACKETS, cut_at));
     assert_int_equal(fclose(f), 0);
 }
 
@@ -294,6 +295,9 @@ static void test_the_filter_runs_on_the_reader_thread_the_same(void **state)
     (void)state;
     size_t filtered = s_compare(s_generated, "tcp[13] & 2 != 0");  // SYNs
     assert_true(filtered > 0 && filtered < GENERATED_PACKETS / 4);
+    // Two packets 25,000 records apart: blocks cut short by the filter's
+    // stretches, one of them holding a packet.
+    assert_int_equal(s_compare(s_generated, "tcp src port 5000 or tcp src port 30000"), 2);
 }
 
 static void s_sleep_ms(long ms)
@@ -432,7 +436,66 @@ static void test_the_kick_signal_without_a_stop_loses_nothing(void **state)
     assert_int_equal(count, here.count);
     capture_close(&input);
     free(here.packets);
+    // Those sent after the reader ended wait, blocked here: take them, for
+    // the signal's default action (restored by the finish) would end us.
+    struct timespec none = {0};
+    while (sigtimedwait(&kick, NULL, &none) > 0)
+        ;
     assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+}
+
+//  A FIFO's writer that sends a header and 12 records, then holds the FIFO
+//  open without writing until told to close it.
+#define FIFO_PACKETS 12
+typedef struct {
+    const char *path;
+    int release[2];  // a pipe: the test closes its write end to release the writer
+    bool ok;
+} s_fifo_writer;
+
+static void *s_write_fifo(void *arg)
+{
+    s_fifo_writer *w = arg;
+    FILE *f = fopen(w->path, "wb");  // waits for the reader's open
+    w->ok = f && s_write_records(f, FIFO_PACKETS, UINT32_MAX);
+    char byte;
+    while (read(w->release[0], &byte, 1) < 0 && errno == EINTR)
+        ;  // until released (EOF)
+    if (f)
+        fclose(f);
+    return NULL;
+}
+
+//  A read that blocks (a FIFO whose writer went quiet; read_ahead_start
+//  takes any capture): the stop interrupts it with READ_AHEAD_SIGNAL, and
+//  the records of the block it was filling count as not analysed.
+static void test_a_stop_interrupts_a_blocked_read(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/test_read_ahead.%d.fifo", (int)getpid());
+    assert_int_equal(mkfifo(path, 0600), 0);
+    s_fifo_writer writer = {.path = path};
+    assert_int_equal(pipe(writer.release), 0);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, s_write_fifo, &writer), 0);
+    capture *input = s_open(path, NULL);  // waits for the writer's open
+    assert_non_null(input);
+    assert_false(capture_is_regular_file(input));
+    read_ahead *ahead = read_ahead_start(input);
+    assert_non_null(ahead);
+    assert_null(read_ahead_next(ahead, 200));  // the reader waits in read() for more
+    double start = s_now_s();
+    uint64_t not_analysed;
+    assert_int_equal(read_ahead_finish(&ahead, &not_analysed), 1);
+    assert_true(s_now_s() - start < 2.0);  // a kick every 100 ms; generous
+    assert_int_equal(not_analysed, FIFO_PACKETS);
+    capture_close(&input);
+    close(writer.release[1]);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    close(writer.release[0]);
+    assert_true(writer.ok);
+    unlink(path);
 }
 
 static volatile sig_atomic_t s_usr1_seen;
@@ -486,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_damage_wins_over_a_stop),
         cmocka_unit_test(test_a_sparse_filter_still_hands_out_blocks),
         cmocka_unit_test(test_the_kick_signal_without_a_stop_loses_nothing),
+        cmocka_unit_test(test_a_stop_interrupts_a_blocked_read),
         cmocka_unit_test(test_signals_do_not_reach_the_reader_thread),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
