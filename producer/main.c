@@ -89,8 +89,9 @@ static void s_usage(FILE *out)
         "  -s, --snaplen N           live snap length (default %d)\n"
         "  -B, --buffer-size BYTES   live capture buffer (default: libpcap's, 2 MiB)\n"
         "      --immediate           live: deliver every packet at once (low latency, more CPU)\n"
-        "      --single-thread       read a regular file on the analysis thread (default:\n"
-        "                            a second thread reads and decodes it ahead)\n"
+        "      --single-thread       read a regular file on the analysis thread (default,\n"
+        "                            with 2 CPUs or more: a second thread reads and\n"
+        "                            decodes it ahead)\n"
         "Analysis:\n"
         "      --interval S          report every S seconds of capture time (default %d)\n"
         "      --threshold N         undershoot: raw window < N (default %d)\n"
@@ -578,18 +579,17 @@ static int s_read_ahead(producer *p)
     return rc;
 }
 
-//  Reads the whole file: on a reader thread when it is a regular file
-//  (unless --single-thread), else here. Returns 0, EXIT_DAMAGED at damage
-//  (the packets before it were analysed; the final report follows), the
-//  first record included: the file header was sound (or compressed data
-//  was cut before it came out), so it is a damaged capture, not a file
-//  that is not one (that fails at capture_open); EXIT_FAILURE when out of
-//  memory or when an interface met late has a link type the filter cannot
-//  apply to (as one met first fails capture_open).
+//  Reads the whole file: on a reader thread when it is a regular file and
+//  the process may run on two CPUs (unless --single-thread), else here. Returns 0, EXIT_DAMAGED at
+//  damage (the packets before it were analysed; the final report follows), the first record
+//  included: the file header was sound (or compressed data was cut before it came out), so it is a
+//  damaged capture, not a file that is not one (that fails at capture_open); EXIT_FAILURE when out
+//  of memory or when an interface met late has a link type the filter cannot apply to (as one met
+//  first fails capture_open).
 static int s_read_file(producer *p, const options *o)
 {
     p->read_start_us = p->meter.last_us;
-    if (!o->single_thread && capture_is_regular_file(p->input))
+    if (!o->single_thread && capture_is_regular_file(p->input) && read_ahead_worthwhile())
         p->ahead = read_ahead_start(p->input);  // NULL: no thread, read here
     int rc = p->ahead ? s_read_ahead(p) : s_read_here(p);
     status_meter_clear(&p->meter);

@@ -21,10 +21,12 @@
     be lost). A read only SIGKILL interrupts (an NFS hard mount, a failing
     local disk) still holds the stop, as it would without the thread.
 */
+#define _GNU_SOURCE  // sched_getaffinity, CPU_COUNT
 #include "read_ahead.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -188,6 +190,15 @@ static int s_start_thread(read_ahead *self)
     if (rc != 0)
         (void)sigaction(READ_AHEAD_SIGNAL, &self->old_kick, NULL);
     return rc;
+}
+
+bool read_ahead_worthwhile(void)
+{
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    // The CPUs this process may run on (taskset, a container's cpuset),
+    // not the machine's.
+    return sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) >= 2;
 }
 
 read_ahead *read_ahead_start(capture *input)

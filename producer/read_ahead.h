@@ -63,6 +63,11 @@ typedef struct {
 
 typedef struct read_ahead read_ahead;
 
+//  Whether a reader thread can run beside the analysis: this process may
+//  run on two CPUs or more. On one, the two threads would take turns, and
+//  the hand-over would only add to the time.
+bool read_ahead_worthwhile(void);
+
 //  Starts the thread over input, which it owns until read_ahead_finish.
 //  Returns NULL (errno set) when no thread could be made: the caller then
 //  reads on its own thread.

@@ -14,7 +14,9 @@
     hands out (empty) blocks as it goes; signals do not reach the reader
     thread.
 */
+#define _GNU_SOURCE  // sched_setaffinity, CPU_SET
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -498,6 +500,24 @@ static void test_a_stop_interrupts_a_blocked_read(void **state)
     unlink(path);
 }
 
+//  One CPU allowed (taskset -c 0, a one-CPU cpuset): no reader thread.
+static void test_one_cpu_reads_on_the_analysis_thread(void **state)
+{
+    (void)state;
+    cpu_set_t all, one;
+    assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
+    int first = 0;
+    while (!CPU_ISSET(first, &all))
+        first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    bool on_one = read_ahead_worthwhile();
+    assert_int_equal(sched_setaffinity(0, sizeof all, &all), 0);
+    assert_false(on_one);
+    assert_int_equal(read_ahead_worthwhile(), CPU_COUNT(&all) >= 2);
+}
+
 static volatile sig_atomic_t s_usr1_seen;
 static void s_on_usr1(int sig)
 {
@@ -550,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_a_sparse_filter_still_hands_out_blocks),
         cmocka_unit_test(test_the_kick_signal_without_a_stop_loses_nothing),
         cmocka_unit_test(test_a_stop_interrupts_a_blocked_read),
+        cmocka_unit_test(test_one_cpu_reads_on_the_analysis_thread),
         cmocka_unit_test(test_signals_do_not_reach_the_reader_thread),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
