@@ -172,8 +172,10 @@ static void s_on_kick(int sig)
 //  Starts the thread with every signal blocked, so that signals keep going
 //  to the main thread (a thread inherits its creator's mask); the thread
 //  then opens READ_AHEAD_SIGNAL alone, whose handler does nothing and is
-//  installed without SA_RESTART, so that it interrupts a read. (Sent to the
-//  process from outside, it interrupts at most a read, which goes on.)
+//  installed without SA_RESTART, so that it interrupts a read, and only
+//  while the reader runs (read_ahead_finish restores the action before).
+//  Sent to the process from outside meanwhile, it interrupts at most a
+//  read, which goes on.
 static int s_start_thread(read_ahead *self)
 {
     struct sigaction kick = {.sa_handler = s_on_kick};
@@ -183,8 +185,10 @@ static int s_start_thread(read_ahead *self)
     sigset_t all, old;
     sigfillset(&all);
     int rc = pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (rc != 0)
+    if (rc != 0) {
+        (void)sigaction(READ_AHEAD_SIGNAL, &self->old_kick, NULL);
         return rc;
+    }
     rc = pthread_create(&self->thread, NULL, s_reader, self);
     (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0)
@@ -197,8 +201,8 @@ bool read_ahead_worthwhile(void)
     cpu_set_t cpus;
     CPU_ZERO(&cpus);
     // The CPUs this process may run on (taskset, a container's cpuset),
-    // not the machine's.
-    return sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) >= 2;
+    // not the machine's. Unknown (over 1,024 CPUs): surely two.
+    return sched_getaffinity(0, sizeof cpus, &cpus) != 0 || CPU_COUNT(&cpus) >= 2;
 }
 
 read_ahead *read_ahead_start(capture *input)

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MPL-2.0
 # How a producer run ends when its input does not cooperate: a stop signal
 # while a FIFO or standard input has no writer yet ends the run like any
-# stop (exit 0, an empty final report to the subscribers), and a capture
+# stop (exit 0, an empty final report to the subscribers), a stop while a
+# regular file is read ahead says what it did not analyse, and a capture
 # damaged inside its very first record is a damaged capture (exit 3, the
 # final report published), as the README says.
 source "$(dirname "$0")/lib.sh"
@@ -70,9 +71,8 @@ pids+=("$sub")
     --flows --min-pkts 1 2>"$work/big.err" &
 producer=$!
 pids+=("$producer")
-wait_line "$work/big.json" '"tcpwin.flow"' 20
-kill -USR1 "$producer"
-sleep 0.1
+check "stop while reading ahead: the first flow record came" wait_line "$work/big.json" '"tcpwin.flow"' 20
+kill -USR1 "$producer"  # taken before the stop even when both are pending
 kill -TERM "$producer"
 wait_pid "$producer" 20
 check "stop while reading ahead: exit 0" [ $? -eq 0 ]
@@ -82,8 +82,11 @@ wait_pid "$sub" 20
 check "stop while reading ahead: the final report was published" \
     jq -e 'select(.topic == "tcpwin.report" and .final == true)' "$work/big.json"
 not_analysed=$(sed -n 's/.*stopped: \([0-9]*\) packets read ahead were not analysed$/\1/p' "$work/big.err")
-check "stop while reading ahead: said, at most the ring's 4,096 packets not analysed (${not_analysed:-none})" \
-    [ "${not_analysed:-99999}" -le 4096 ]
+# On one allowed CPU the file is read on the analysis thread: nothing read ahead.
+if [ "$(nproc)" -ge 2 ]; then
+    check "stop while reading ahead: said, at most the ring's 4,096 packets not analysed (${not_analysed:-none})" \
+        [ "${not_analysed:-99999}" -le 4096 ]
+fi
 final_packets=$(jq -r 'select(.topic == "tcpwin.report" and .final == true) | .counters.packets' "$work/big.json")
 check "stop while reading ahead: analysed ($final_packets) + not analysed <= 300,000" \
     [ "${final_packets:-0}" -gt 0 -a $((${final_packets:-0} + ${not_analysed:-0})) -le 300000 ]
