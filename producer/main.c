@@ -480,18 +480,6 @@ static void s_show_progress(producer *p, uint64_t packets)
     status_meter_update(&p->meter, &progress, now);
 }
 
-//  The rare work of the file loop, out of line (noinline) so that the loop
-//  stays a few instructions a packet: the progress line looks at the clock
-//  (and writes at most 4 times a second), and every 65,536 packets late
-//  joiners are answered while a long file is read.
-__attribute__((noinline)) static void s_every_1024_packets(producer *p, uint64_t count)
-{
-    if (p->meter.enabled)
-        s_show_progress(p, count);
-    if ((count & 0xFFFF) == 0)
-        publisher_process_subscriptions(p->output, 0);
-}
-
 //  SIGUSR1 prints the counters; returns true on a stop.
 __attribute__((noinline)) static bool s_on_signal_in_read(producer *p)
 {
@@ -500,10 +488,14 @@ __attribute__((noinline)) static bool s_on_signal_in_read(producer *p)
     return tw_signals_stop_requested();
 }
 
-//  After each block read ahead, or a stretch of records a sparse -f filter
-//  threw away: the progress line, and late joiners answered every 65,536
-//  records read (filtered out or not: such a filter still reads the file).
-static void s_after_block(producer *p, uint64_t analysed, uint64_t records_read)
+//  The rare work of the file loops (every 1,024 packets, each block read
+//  ahead, a stretch of records a sparse -f filter threw away), out of line
+//  (noinline) so that the loop stays a few instructions a packet: the
+//  progress line looks at the clock (and writes at most 4 times a second),
+//  and late joiners are answered every 65,536 records read (filtered out or
+//  not: such a filter still reads the file) while a long file is read.
+__attribute__((noinline)) static void s_rare_work(producer *p, uint64_t analysed,
+                                                  uint64_t records_read)
 {
     if (p->meter.enabled)
         s_show_progress(p, analysed);
@@ -529,14 +521,14 @@ static int s_read_here(producer *p)
             break;
         if (rc != 1) {
             if (rc == -EAGAIN)
-                s_after_block(p, count, capture_packets_read(p->input));
+                s_rare_work(p, count, capture_packets_read(p->input));
             continue;
         }
         int64_t us;
         (void)tw_time_from_sec_usec(r.ts_sec, r.ts_usec, &us);
         tw_analyzer_queue_link(p->analyzer, (int)r.link_type, r.data, r.caplen, r.len, us);
         if ((++count & 0x3FF) == 0)
-            s_every_1024_packets(p, count);
+            s_rare_work(p, count, capture_packets_read(p->input));
     }
     return rc;
 }
@@ -567,7 +559,7 @@ static int s_read_ahead(producer *p)
                                       &x->packet, x->ts_us);
         }
         count += block->count;
-        s_after_block(p, count, block->records_read);
+        s_rare_work(p, count, block->records_read);
         read_ahead_release(p->ahead);
     }
     uint64_t not_analysed;

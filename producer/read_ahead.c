@@ -45,14 +45,20 @@ struct read_ahead {
     size_t tail;            // the next block to fill
     size_t ready;
     bool held;
-    bool stop;                  // asked by read_ahead_finish
-    atomic_bool stopping;       // the same, looked at by a fill without the lock
+    atomic_bool stopping;       // asked by read_ahead_finish; a fill looks without the lock
     struct sigaction old_kick;  // READ_AHEAD_SIGNAL's action before, restored at the end
     bool done;                  // the reader ended: final_rc says why
     bool exited;                // the reader is past its last use of the ring
     int final_rc;               // as capture_next: 0 end of file, < 0 damage or failure
     read_ahead_block *blocks;
 };
+
+//  Whether read_ahead_finish asked for a stop. Set before it takes the lock
+//  to wake the reader, so a wait that looks under the lock cannot miss it.
+static bool s_stopping(read_ahead *self)
+{
+    return atomic_load_explicit(&self->stopping, memory_order_relaxed);
+}
 
 //  Fills one block; returns 1 when the file goes on after it, else what
 //  ended it (capture_next's 0 or negative errno).
@@ -69,7 +75,7 @@ static int s_fill(read_ahead *self, read_ahead_block *block)
             // (the progress line moves on); else read on.
             bool sparse = rc == -EAGAIN;
             rc = 1;
-            if (sparse || atomic_load_explicit(&self->stopping, memory_order_relaxed))
+            if (sparse || s_stopping(self))
                 break;
             continue;
         }
@@ -98,10 +104,10 @@ static read_ahead_block *s_free_block(read_ahead *self)
 {
     pthread_mutex_lock(&self->lock);
     if (s_busy(self) == READ_AHEAD_BLOCKS) {
-        while (!self->stop && s_busy(self) > READ_AHEAD_BLOCKS - READ_AHEAD_REFILL)
+        while (!s_stopping(self) && s_busy(self) > READ_AHEAD_BLOCKS - READ_AHEAD_REFILL)
             pthread_cond_wait(&self->freed, &self->lock);
     }
-    read_ahead_block *block = self->stop ? NULL : &self->blocks[self->tail];
+    read_ahead_block *block = s_stopping(self) ? NULL : &self->blocks[self->tail];
     pthread_mutex_unlock(&self->lock);
     return block;
 }
@@ -321,7 +327,6 @@ int read_ahead_finish(read_ahead **self_p, uint64_t *not_analysed)
     *self_p = NULL;
     atomic_store_explicit(&self->stopping, true, memory_order_relaxed);
     pthread_mutex_lock(&self->lock);
-    self->stop = true;
     pthread_cond_signal(&self->freed);
     pthread_mutex_unlock(&self->lock);
     s_join(self);

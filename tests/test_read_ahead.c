@@ -134,6 +134,16 @@ static capture *s_open(const char *path, const char *filter)
     return capture_open(&options);
 }
 
+//  Opens path and starts reading it ahead.
+static read_ahead *s_start(const char *path, const char *filter, capture **input)
+{
+    *input = s_open(path, filter);
+    assert_non_null(*input);
+    read_ahead *ahead = read_ahead_start(*input);
+    assert_non_null(ahead);
+    return ahead;
+}
+
 static reading s_read_here(const char *path, const char *filter)
 {
     reading r = {0};
@@ -330,10 +340,8 @@ static void s_wait_ready(read_ahead *ahead, size_t blocks)
 static void test_a_stop_with_the_ring_full_returns_at_once(void **state)
 {
     (void)state;
-    capture *input = s_open(s_generated, NULL);
-    assert_non_null(input);
-    read_ahead *ahead = read_ahead_start(input);
-    assert_non_null(ahead);
+    capture *input;
+    read_ahead *ahead = s_start(s_generated, NULL, &input);
     const read_ahead_block *block = read_ahead_next(ahead, 5000);
     assert_non_null(block);
     assert_int_equal(block->count, READ_AHEAD_PACKETS);
@@ -355,10 +363,8 @@ static void test_a_stop_with_the_ring_full_returns_at_once(void **state)
 static void test_a_stop_before_any_block_was_taken(void **state)
 {
     (void)state;
-    capture *input = s_open(s_generated, NULL);
-    assert_non_null(input);
-    read_ahead *ahead = read_ahead_start(input);
-    assert_non_null(ahead);
+    capture *input;
+    read_ahead *ahead = s_start(s_generated, NULL, &input);
     uint64_t not_analysed;
     assert_int_equal(read_ahead_finish(&ahead, &not_analysed), 1);
     assert_true(not_analysed <= READ_AHEAD_BLOCKS * READ_AHEAD_PACKETS);
@@ -370,10 +376,8 @@ static void test_a_stop_before_any_block_was_taken(void **state)
 static void test_damage_wins_over_a_stop(void **state)
 {
     (void)state;
-    capture *input = s_open(s_small_cut, NULL);
-    assert_non_null(input);
-    read_ahead *ahead = read_ahead_start(input);
-    assert_non_null(ahead);
+    capture *input;
+    read_ahead *ahead = s_start(s_small_cut, NULL, &input);
     s_wait_ready(ahead, (SMALL_CUT_AT + READ_AHEAD_PACKETS - 1) / READ_AHEAD_PACKETS);
     uint64_t not_analysed;
     assert_true(read_ahead_finish(&ahead, &not_analysed) < 0);
@@ -387,10 +391,8 @@ static void test_damage_wins_over_a_stop(void **state)
 static void test_a_sparse_filter_still_hands_out_blocks(void **state)
 {
     (void)state;
-    capture *input = s_open(s_generated, "host 192.0.2.1");
-    assert_non_null(input);
-    read_ahead *ahead = read_ahead_start(input);
-    assert_non_null(ahead);
+    capture *input;
+    read_ahead *ahead = s_start(s_generated, "host 192.0.2.1", &input);
     size_t blocks = 0;
     const read_ahead_block *block;
     while ((block = read_ahead_next(ahead, 5000))) {
@@ -418,10 +420,8 @@ static void test_the_kick_signal_without_a_stop_loses_nothing(void **state)
     sigaddset(&kick, READ_AHEAD_SIGNAL);
     assert_int_equal(pthread_sigmask(SIG_BLOCK, &kick, &old), 0);  // so the reader gets them
     reading here = s_read_here(s_generated, NULL);
-    capture *input = s_open(s_generated, NULL);
-    assert_non_null(input);
-    read_ahead *ahead = read_ahead_start(input);
-    assert_non_null(ahead);
+    capture *input;
+    read_ahead *ahead = s_start(s_generated, NULL, &input);
     size_t count = 0;
     for (;;) {
         assert_int_equal(kill(getpid(), READ_AHEAD_SIGNAL), 0);
@@ -539,10 +539,8 @@ static void test_signals_do_not_reach_the_reader_thread(void **state)
     struct sigaction sa = {.sa_handler = s_on_usr1};
     sigemptyset(&sa.sa_mask);
     assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
-    capture *input = s_open(s_generated, NULL);
-    assert_non_null(input);
-    read_ahead *ahead = read_ahead_start(input);  // started with SIGUSR1 open here
-    assert_non_null(ahead);
+    capture *input;
+    read_ahead *ahead = s_start(s_generated, NULL, &input);  // started with SIGUSR1 open here
     sigset_t usr1, old;
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);

@@ -278,21 +278,6 @@ int tw_flow_index_remove(tw_flow_index *self, uint32_t tag, uint32_t entry)
     return 0;
 }
 
-int tw_flow_index_rename(tw_flow_index *self, uint32_t tag, uint32_t from, uint32_t to)
-{
-    uint64_t wanted = (uint64_t)tag << 32 | (from + 1);
-    uint64_t *slots = self->slots;
-    uint32_t pos = s_position(slots, self->mask, wanted);
-    if (pos == TW_FLOW_INDEX_NONE && self->old) {
-        slots = self->old;
-        pos = s_position(slots, self->old_mask, wanted);
-    }
-    if (pos == TW_FLOW_INDEX_NONE)
-        return -ENOENT;
-    slots[pos] = (uint64_t)tag << 32 | (to + 1);
-    return 0;
-}
-
 //  Checks one array; returns its used slots, or -1 when one is wrong.
 static int64_t s_check_in(const uint64_t *slots, uint32_t mask, uint32_t limit)
 {

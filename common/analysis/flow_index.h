@@ -118,10 +118,6 @@ int tw_flow_index_insert(tw_flow_index *self, uint32_t tag, uint32_t entry);
 //  when the index does not hold it.
 int tw_flow_index_remove(tw_flow_index *self, uint32_t tag, uint32_t entry);
 
-//  Makes the slot that names `from` (indexed under `tag`) name `to`, for an
-//  entry that moved. Returns 0, or -ENOENT when the index does not hold it.
-int tw_flow_index_rename(tw_flow_index *self, uint32_t tag, uint32_t from, uint32_t to);
-
 //  Returns the slot that names `entry`, indexed under `tag`, or
 //  TW_FLOW_INDEX_NONE (while a move is under way, only the new slots count).
 uint32_t tw_flow_index_slot_of(const tw_flow_index *self, uint32_t tag, uint32_t entry);
